@@ -1,0 +1,79 @@
+"""The CapabilityStatement: what this endpoint really supports, and nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from readmit.settings import Settings
+
+ACCEPTED_TYPES = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "Procedure",
+)
+
+
+def capability_statement(settings: Settings, software_version: str) -> dict[str, Any]:
+    resources = [
+        {
+            "type": rtype,
+            "interaction": [{"code": "create"}, {"code": "update"}],
+            "documentation": "Accepted for risk scoring; not stored for read or search.",
+        }
+        for rtype in ACCEPTED_TYPES
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-27",
+        "kind": "instance",
+        "software": {"name": "readmit-ingest", "version": software_version},
+        "implementation": {
+            "description": "Readmission risk scorer: FHIR R4 ingestion endpoint",
+            "url": f"{settings.ingest_url}/fhir",
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Write-only: resources are mapped to feature events and scored; read, search "
+                    "and history are not offered here (scores are read from the web app's API)."
+                ),
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ],
+                            "text": "Bearer tokens (static tokens in the embedded default)",
+                        }
+                    ],
+                    "description": "Every request needs Authorization: Bearer <token>.",
+                },
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction", "documentation": "Bundles of type transaction"},
+                    {"code": "batch", "documentation": "Bundles of type batch"},
+                ],
+                "operation": [
+                    {
+                        "name": "subscription-notification",
+                        "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
+                        "documentation": (
+                            "POST /fhir/$subscription-notification accepts R4B/R5 and R4 backport "
+                            "notification Bundles (full-resource payloads)."
+                        ),
+                    }
+                ],
+            }
+        ],
+    }

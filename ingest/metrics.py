@@ -1,0 +1,28 @@
+"""Prometheus metrics of the ingest API (served on its own /metrics).
+
+Names here are the contract with ``infra/`` (alert rules, Grafana): change one and the
+structural tests in tests/unit/infra fail.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "readmit_ingest_requests_total", "FHIR requests by route and status.", ["route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "readmit_ingest_request_seconds",
+    "Request latency by route.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+EVENTS_PUBLISHED = Counter(
+    "readmit_ingest_events_published_total", "Feature events durably handed to Kafka."
+)
+DUPLICATES = Counter(
+    "readmit_ingest_duplicates_total", "Encounter versions already accepted (not republished)."
+)
+PUBLISH_FAILURES = Counter(
+    "readmit_ingest_publish_failures_total", "Publishes that failed (answered 503)."
+)

@@ -1,0 +1,73 @@
+"""Accepting a FHIR document: map, deduplicate, publish durably, remember.
+
+The HTTP layer (``ingest.app``) only translates between HTTP and this service, so the
+acceptance rules can be exercised without a web server: a document is either fully
+handed to Kafka (and then remembered as accepted) or refused with nothing published.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_mappings.mapper import MappedEncounter, map_document
+
+from ingest import metrics
+from ingest.history_store import RedisHistory
+from ingest.publisher import EventPublisher
+from readmit.events import FeatureEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What happened to a document: encounters published and those already known."""
+
+    published: tuple[str, ...]
+    duplicates: tuple[str, ...]
+    mapped: tuple[MappedEncounter, ...]
+
+
+def to_event(m: MappedEncounter) -> FeatureEvent:
+    return FeatureEvent(
+        encounter_id=m.encounter_id,
+        patient_id=m.patient_id,
+        ward=m.ward,
+        input_key=m.input_key,
+        admitted_at=m.admitted_at,
+        discharged_at=m.discharged_at,
+        record=m.record,
+        missing=m.missing,
+    )
+
+
+class IngestService:
+    def __init__(self, history: RedisHistory, publisher: EventPublisher) -> None:
+        self.history = history
+        self.publisher = publisher
+
+    def accept(self, document: bytes | dict[str, Any]) -> Accepted:
+        """Map a document and publish its new index encounters; raises typed errors.
+
+        Order matters for at-least-once: publish first (waiting for acks), then mark as
+        accepted. A crash between the two republishes on the client's retry, and the
+        scorer's input_key deduplication absorbs the repeat.
+        """
+        mapped = map_document(document, history=self.history)
+        seen = self.history.accepted([m.input_key for m in mapped])
+        fresh = [m for m, dup in zip(mapped, seen, strict=True) if not dup]
+        self.publisher.publish([to_event(m) for m in fresh])
+        self.history.remember(mapped)
+        metrics.EVENTS_PUBLISHED.inc(len(fresh))
+        metrics.DUPLICATES.inc(len(mapped) - len(fresh))
+        log.info(
+            "document accepted",
+            extra={"encounters": len(mapped), "published": len(fresh)},
+        )
+        return Accepted(
+            published=tuple(m.encounter_id for m in fresh),
+            duplicates=tuple(m.encounter_id for m, dup in zip(mapped, seen, strict=True) if dup),
+            mapped=tuple(mapped),
+        )

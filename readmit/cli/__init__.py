@@ -1,0 +1,31 @@
+"""The `readmit` command: one entry point whose sub-commands belong to the components.
+
+Each component owns its commands (``fhir_mappings.cli``, ``model_store.cli``,
+``scorer.cli``, ``ingest.cli``, ``readmit.cli.stack``); this module only assembles them, so
+the tree shows who implements what. Heavy imports happen inside commands, which keeps
+``readmit --help`` instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from fhir_mappings.cli import app as fhir_app
+from model_store.cli import models_app, register_model_commands
+from readmit.cli.stack import register_stack_commands
+
+app = typer.Typer(
+    name="readmit",
+    help="Streaming 30-day readmission risk scoring over HL7 FHIR R4.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(fhir_app, name="fhir", help="FHIR R4 <-> feature records: synth, features, parity.")
+app.add_typer(models_app, name="models", help="The model registry: list, show, promote.")
+register_model_commands(app)
+register_stack_commands(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,148 @@
+"""Commands that run the system: up, ingest, scorer, lag, replay, bench."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import typer
+
+from readmit.errors import ServiceUnavailable
+from readmit.settings import get_settings
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def up(
+    replay: bool = typer.Option(True, help="Post a gentle replay of synthesized discharges."),
+    rate: float = typer.Option(
+        None, help="Replay rate in bundles/s (default READMIT_REPLAY_RATE)."
+    ),
+    scorers: int = typer.Option(1, min=1, help="Scorer processes to run."),
+) -> None:
+    """Start everything on this machine (embedded broker/Redis) and print the URLs."""
+    from readmit.embedded.stack import Stack, wait_for_interrupt
+    from readmit.log_format import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    typer.echo("starting: broker, redis, model check, ingest, scorer, web ... (Ctrl-C stops)")
+    stack = Stack(settings, scorers=scorers)
+    try:
+        stack.start()
+    except ServiceUnavailable as exc:
+        _fail(str(exc))
+    stop = threading.Event()
+    try:
+        typer.echo("")
+        typer.secho("readmit is up", fg=typer.colors.GREEN, bold=True)
+        typer.echo(f"  web (dashboards, REST, FHIR, CDS Hooks): {settings.web_url}")
+        typer.echo(f"  FHIR ingest:                             {settings.ingest_url}/fhir")
+        typer.echo(f"  Kafka bootstrap:                         {settings.kafka_bootstrap}")
+        typer.echo(f"  Redis:                                   {settings.redis_url}")
+        typer.echo(
+            f"  scorer metrics:                          http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
+        )
+        typer.echo(f"  logs:                                    {stack.log_dir}")
+        if replay:
+            from readmit.replay import replay_in_background
+
+            replay_in_background(settings, rate or settings.replay_rate, stop)
+            per_s = rate or settings.replay_rate
+            typer.echo(f"  demo replay: {per_s} bundles/s (--no-replay turns it off)")
+        wait_for_interrupt(stack)
+    except ServiceUnavailable as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        stop.set()
+        typer.echo("stopping ...")
+        stack.stop()
+
+
+def ingest() -> None:
+    """Run the FHIR ingest API in this process (production entry point)."""
+    import uvicorn
+
+    from readmit.log_format import configure
+
+    s = get_settings()
+    configure(s.log_level)
+    uvicorn.run(
+        "ingest.app:create_app",
+        factory=True,
+        host=s.ingest_host,
+        port=s.ingest_port,
+        access_log=False,
+    )
+
+
+def scorer(
+    metrics_port: int = typer.Option(None, help="Override READMIT_SCORER_METRICS_PORT (0 = off)."),
+) -> None:
+    """Run one scorer process of the consumer group (production entry point)."""
+    from readmit.log_format import configure
+    from scorer.main import run
+
+    s = get_settings()
+    configure(s.log_level)
+    try:
+        run(s, metrics_port)
+    except ServiceUnavailable as exc:
+        _fail(str(exc))
+
+
+def lag(group: str = typer.Option(None, help="Consumer group (default: the scorers').")) -> None:
+    """Print consumer lag per partition (log-end offset - committed offset)."""
+    from readmit.events import FEATURES_TOPIC
+    from scorer.lag import consumer_lag
+
+    s = get_settings()
+    try:
+        rows = consumer_lag(s.kafka_bootstrap, group or s.scorer_group, s.topic(FEATURES_TOPIC))
+    except ServiceUnavailable as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"{'topic':<24} {'partition':>9} {'end':>10} {'committed':>10} {'lag':>8}")
+    for r in rows:
+        committed = "-" if r.committed is None else str(r.committed)
+        typer.echo(f"{r.topic:<24} {r.partition:>9} {r.end_offset:>10} {committed:>10} {r.lag:>8}")
+    typer.echo(f"total lag: {sum(r.lag for r in rows)}")
+
+
+def replay(
+    input: Path = typer.Option(
+        None, "--input", help="CSV in the UCI format (default: bundled data)."
+    ),
+    rate: float = typer.Option(10.0, help="Bundles per second."),
+    limit: int = typer.Option(None, help="Stop after this many bundles."),
+    seed: int = typer.Option(7, help="Synthesizer seed."),
+    url: str = typer.Option(None, help="Ingest base URL (default from settings)."),
+) -> None:
+    """Post synthesized discharge Bundles to the ingest API at a steady rate."""
+    from readmit.replay import run_replay
+
+    s = get_settings()
+    stats = run_replay(s, input or s.data_path, rate, limit, seed, base_url=url, progress=True)
+    typer.echo(f"sent {stats.sent}, accepted {stats.accepted}, refused {stats.refused}")
+    typer.echo(f"retried after 503/connection errors: {stats.retried}")
+    if stats.refused:
+        raise typer.Exit(1)
+
+
+def register_stack_commands(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(ingest)
+    app.command()(scorer)
+    app.command()(lag)
+    app.command()(replay)
+    from readmit.cli.bench import bench_app
+
+    app.add_typer(bench_app, name="bench", help="Benchmarks (medians, against same-run baselines).")
+
+
+__all__ = ["register_stack_commands", "sys"]

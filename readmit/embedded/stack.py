@@ -1,0 +1,218 @@
+"""The whole system on one machine: broker, Redis, ingest, scorers, web, alert feed.
+
+``readmit up``, the benchmark and the end-to-end tests all start the stack through
+this class, so "works on my laptop" and "works in the tests" mean the same processes
+with the same settings. Children get their configuration through READMIT_*
+environment variables rendered from one ``Settings`` object, run in their own process
+groups, and are stopped in reverse order; nothing outlives the parent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from readmit.embedded.services import (
+    ManagedProcess,
+    port_open,
+    start_broker,
+    start_redis,
+    wait_until,
+)
+from readmit.errors import ServiceUnavailable
+from readmit.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """READMIT_* variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"READMIT_{name.upper()}"] = str(value)
+    return env
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def web_available() -> bool:
+    """The web app is optional in the stack until its package is installed and complete."""
+    return importlib.util.find_spec("alerts_web.asgi") is not None
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    scorers: int = 1
+    with_web: bool = True
+    start_broker: bool = True
+    log_dir: Path | None = None
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.log_dir is None:
+            self.log_dir = self.settings.state_dir / "logs"
+
+    def _log(self, name: str) -> Path:
+        assert self.log_dir is not None
+        return self.log_dir / f"{name}.log"
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(
+            name,
+            argv,
+            env=settings_env(self.settings),
+            log_path=self._log(name),
+            cwd=PROJECT_ROOT,
+        ).start()
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> Stack:
+        try:
+            self._start_infrastructure()
+            self._ensure_model()
+            self._start_apps()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_infrastructure(self) -> None:
+        s = self.settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.start_broker and s.embedded:
+            if port_open("127.0.0.1", s.kafka_port):
+                raise ServiceUnavailable(
+                    "embedded Kafka",
+                    f"port {s.kafka_port} is already in use (set READMIT_KAFKA_PORT)",
+                )
+            self.processes.append(start_broker(s.kafka_port, self._log("kafka")))
+            s.kafka_bootstrap = f"127.0.0.1:{s.kafka_port}"
+        if not redis_answers(s.redis_url):
+            if not s.embedded:
+                raise ServiceUnavailable("Redis", f"no answer at {s.redis_url}")
+            self.processes.append(start_redis(s.redis_port, self._log("redis")))
+            s.redis_url = f"redis://127.0.0.1:{s.redis_port}/0"
+        from readmit.kafka_clients import ensure_topics
+
+        ensure_topics(s)
+
+    def _ensure_model(self) -> None:
+        from model_store.train import ensure_champion
+
+        ensure_champion(self.settings)
+
+    def _start_apps(self) -> None:
+        s = self.settings
+        py = sys.executable
+        self._spawn(
+            "ingest",
+            [
+                py, "-m", "uvicorn", "--factory", "ingest.app:create_app",
+                "--host", s.ingest_host, "--port", str(s.ingest_port),
+                "--log-level", "warning", "--no-access-log",
+            ],
+        )  # fmt: skip
+        for i in range(self.scorers):
+            port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
+            self._spawn(f"scorer-{i}", [py, "-m", "readmit", "scorer", "--metrics-port", str(port)])
+        if self.with_web and web_available():
+            self._start_web()
+        self.wait_ready()
+
+    def _start_web(self) -> None:
+        s = self.settings
+        py = sys.executable
+        for step in (["migrate", "--noinput"], ["seed_demo"]):
+            proc = ManagedProcess(
+                f"web-{step[0]}",
+                [py, "-m", "alerts_web", *step],
+                env=settings_env(s),
+                log_path=self._log(f"web-{step[0]}"),
+                cwd=PROJECT_ROOT,
+            ).start()
+            assert proc.proc is not None
+            if proc.proc.wait(timeout=300) != 0:
+                raise ServiceUnavailable(
+                    "web", f"`{step[0]}` failed; see {self._log('web-' + step[0])}"
+                )
+            proc.stop()
+        self._spawn(
+            "web",
+            [
+                py,
+                "-m",
+                "daphne",
+                "-b",
+                s.web_host,
+                "-p",
+                str(s.web_port),
+                "alerts_web.asgi:application",
+            ],
+        )
+        self._spawn("alerts-consumer", [py, "-m", "alerts_web", "consume_scores"])
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        s = self.settings
+
+        def ingest_ready() -> bool:
+            self._check_alive()
+            try:
+                return httpx.get(f"{s.ingest_url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ingest_ready, timeout, f"ingest API at {s.ingest_url}")
+        if any(p.name == "web" for p in self.processes):
+            wait_until(
+                lambda: self._check_alive() or port_open(s.web_host, s.web_port),
+                timeout,
+                f"web app at {s.web_url}",
+            )
+
+    def _check_alive(self) -> bool:
+        for p in self.processes:
+            if not p.alive:
+                raise ServiceUnavailable(p.name, f"exited early; see {self._log(p.name)}")
+        return False
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.processes if p.name == name)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_interrupt(stack: Stack) -> None:
+    """Block until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
+    try:
+        while True:
+            for p in stack.processes:
+                if not p.alive:
+                    raise ServiceUnavailable(p.name, f"exited; see {stack._log(p.name)}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,122 @@
+"""Topic names and the versioned event schemas that cross Kafka.
+
+Producers (ingest, scorer) and consumers (scorer, web alert feed) import these
+models, so a field cannot drift between the two ends. Each event carries
+``schema_version``; a consumer that meets a version it does not know sends the
+message to the dead-letter topic instead of guessing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from fhir_mappings.features import FeatureRecord
+
+# Logical topic names; the deployed name is ``Settings.topic(<name>)`` (adds the prefix).
+FEATURES_TOPIC: Final = "features"
+SCORED_TOPIC: Final = "risk.scored"
+DEAD_LETTER_TOPIC: Final = "dlq"
+ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
+
+FEATURE_EVENT_VERSION: Final = 1
+SCORE_EVENT_VERSION: Final = 1
+
+RiskBand = Literal["low", "medium", "high"]
+DeadLetterReason = Literal["undecodable", "schema_invalid", "unknown_version", "unscorable"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FeatureEvent(BaseModel):
+    """An index inpatient encounter ready to score, as the ingest API publishes it.
+
+    ``input_key`` identifies the exact clinical input (encounter id + version); the
+    scorer keys its idempotent writes on it, so a redelivered or resent event can
+    never produce a second score or alert.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = FEATURE_EVENT_VERSION
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    emitted_at: datetime = Field(default_factory=utcnow)
+    encounter_id: str
+    patient_id: str
+    ward: str = "unassigned"
+    input_key: str
+    admitted_at: datetime | None = None
+    discharged_at: datetime | None = None
+    record: FeatureRecord
+    missing: tuple[str, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+
+class Factor(BaseModel):
+    """One contributing factor of a prediction, in words a clinician reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    label: str
+    contribution: float
+
+
+class Intervention(BaseModel):
+    """A recommended action, why it was chosen and where the evidence comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    title: str
+    rationale: str
+    source: str
+
+
+class ScoreEvent(BaseModel):
+    """A scored encounter, as the scorer publishes it on ``risk.scored``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCORE_EVENT_VERSION
+    encounter_id: str
+    patient_id: str
+    ward: str
+    input_key: str
+    probability: float
+    band: RiskBand
+    model_version: str
+    factors: tuple[Factor, ...] = ()
+    interventions: tuple[Intervention, ...] = ()
+    computed_at: datetime = Field(default_factory=utcnow)
+    discharged_at: datetime | None = None
+    non_readmittable: bool = False
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+class DeadLetter(BaseModel):
+    """A message no consumer could handle, with the reason, kept for a human to look at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: DeadLetterReason
+    detail: str
+    source_topic: str
+    partition: int
+    offset: int
+    consumer: str
+    failed_at: datetime = Field(default_factory=utcnow)
+    payload: str = Field(description="The original message, decoded as UTF-8 with replacement.")
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))

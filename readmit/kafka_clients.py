@@ -1,0 +1,102 @@
+"""Kafka clients configured once: producers, consumers, topic creation.
+
+Every component gets its clients here so delivery guarantees (acks=all, retries,
+manual commits) and the group timings that make rebalances take ~3 s instead of
+~23 s are decided in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from readmit.errors import ServiceUnavailable
+from readmit.events import ALL_TOPICS
+from readmit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _servers(settings: Settings) -> list[str]:
+    return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
+
+
+def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
+    """A producer that only reports success once every in-sync replica has the record.
+
+    kafka-python 2.x/3.x supports ``enable_idempotence``; with acks=all and bounded
+    in-flight requests it keeps per-partition order across retries.
+    """
+    try:
+        return KafkaProducer(
+            bootstrap_servers=_servers(settings),
+            acks="all",
+            retries=5,
+            enable_idempotence=True,
+            max_in_flight_requests_per_connection=5,
+            linger_ms=linger_ms,
+            request_timeout_ms=5000,
+            max_block_ms=5000,
+            client_id="readmit",
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailable(
+            "Kafka", f"no broker answers at {settings.kafka_bootstrap}"
+        ) from exc
+
+
+def make_consumer(settings: Settings, group: str, topics: Iterable[str]) -> KafkaConsumer:
+    """A group consumer with manual commits (the caller commits after its side effects)."""
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=_servers(settings),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+            max_poll_records=settings.scorer_batch_max,
+            client_id=f"readmit-{group}",
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailable(
+            "Kafka", f"no broker answers at {settings.kafka_bootstrap}"
+        ) from exc
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+def make_admin(settings: Settings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=_servers(settings), client_id="readmit-admin", request_timeout_ms=5000
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailable(
+            "Kafka", f"no broker answers at {settings.kafka_bootstrap}"
+        ) from exc
+
+
+def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> None:
+    """Create the application's topics if missing (partition count from settings)."""
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [settings.topic(n) for n in names]
+        new = [
+            NewTopic(name=t, num_partitions=settings.topic_partitions, replication_factor=1)
+            for t in wanted
+            if t not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(new)
+            log.info("created topics", extra={"topics": [t.name for t in new]})
+    finally:
+        admin.close()

@@ -1,0 +1,130 @@
+"""The one place configuration comes from.
+
+Every component (ingest, scorer, web, model store, CLI) reads its configuration
+from this single pydantic-settings class, so an operator has one list of
+environment variables to learn (all prefixed ``READMIT_``) and a setting can never
+mean two things in two places. Defaults make the embedded one-command run work on
+a laptop with nothing installed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; each field maps to ``READMIT_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="READMIT_", extra="ignore")
+
+    # --- where things listen -------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the score cache.")
+    database_url: str = Field(
+        "",
+        description="Django database URL (postgresql://user@host:port/db); empty means SQLite "
+        "in the state directory (embedded default only).",
+    )
+    ingest_host: str = Field("127.0.0.1", description="Bind address of the FHIR ingest API.")
+    ingest_port: int = Field(8001, description="Port of the FHIR ingest API.")
+    web_host: str = Field("127.0.0.1", description="Bind address of the web app.")
+    web_port: int = Field(8000, description="Port of the web app (dashboards, REST, FHIR, CDS).")
+    scorer_metrics_port: int = Field(9464, description="Prometheus /metrics port of a scorer.")
+    scorer_metrics_urls: str = Field(
+        "http://127.0.0.1:9464/metrics",
+        description="Scorer /metrics URLs the web ops page scrapes, comma separated.",
+    )
+    web_allowed_hosts: str = Field(
+        "127.0.0.1,localhost", description="Host names the web app answers to, comma separated."
+    )
+    api_throttle_rate: str = Field(
+        "600/min", description="Request rate allowed per API client key (DRF rate syntax)."
+    )
+
+    # --- files -----------------------------------------------------------------------
+    state_dir: Path = Field(
+        PROJECT_ROOT / "var", description="Writable state: SQLite, logs, embedded services."
+    )
+    model_dir: Path = Field(
+        PROJECT_ROOT / "var" / "models", description="Model registry (artifacts + manifests)."
+    )
+    data_path: Path = Field(
+        PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz",
+        description="Training data in the original UCI format.",
+    )
+
+    # --- Kafka topics and consumer behaviour ----------------------------------------
+    topic_prefix: str = Field("readmit.", description="Prefix of every topic name.")
+    topic_partitions: int = Field(4, description="Partitions of topics this app creates.")
+    scorer_group: str = Field("readmit-scorer", description="Consumer group of the scorers.")
+    alerts_group: str = Field("readmit-alerts-web", description="Consumer group of the web feed.")
+    consumer_session_timeout_ms: int = Field(6000, description="Kafka group session timeout.")
+    consumer_heartbeat_interval_ms: int = Field(500, description="Kafka heartbeat interval.")
+    consumer_max_poll_interval_ms: int = Field(10000, description="Kafka max poll interval.")
+    scorer_batch_max: int = Field(500, description="Most events a scorer scores in one call.")
+    scorer_poll_timeout_ms: int = Field(50, description="How long one poll waits for data.")
+
+    # --- scoring and caching ---------------------------------------------------------
+    score_ttl_seconds: int = Field(
+        60 * 60 * 24 * 30, description="TTL of cached scores in Redis (default 30 days)."
+    )
+    history_ttl_seconds: int = Field(
+        60 * 60 * 24 * 400,
+        description="TTL of per-patient encounter history used for prior-utilisation features.",
+    )
+
+    # --- security --------------------------------------------------------------------
+    ingest_tokens: str = Field(
+        "dev-ingest-token",
+        description="Static bearer tokens accepted by the ingest API, comma separated "
+        "(embedded default; production should use SMART backend JWTs).",
+    )
+    api_token: SecretStr = Field(
+        SecretStr("dev-read-token"),
+        description="Bearer token for reading scores from the ingest-side score endpoint.",
+    )
+    django_secret_key: SecretStr = Field(
+        SecretStr("insecure-embedded-only-change-me"),
+        description="Django SECRET_KEY; must be set in any real deployment.",
+    )
+    debug: bool = Field(False, description="Django DEBUG; never on in production.")
+    max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")
+
+    # --- embedded run ----------------------------------------------------------------
+    embedded: bool = Field(
+        True, description="`readmit up` starts its own broker and Redis when true."
+    )
+    kafka_port: int = Field(9092, description="Port of the embedded Kafka-protocol broker.")
+    redis_port: int = Field(6379, description="Port for an embedded Redis when none answers.")
+    replay_rate: float = Field(2.0, description="Bundles/s the demo replay posts in `readmit up`.")
+    log_level: str = Field("INFO", description="Log level of every component.")
+
+    def topic(self, name: str) -> str:
+        """Full topic name; prefixed so several deployments can share a cluster."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://{self.ingest_host}:{self.ingest_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def ingest_token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.ingest_tokens.split(",") if t.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are read once per process; tests clear the cache to change them."""
+    return Settings()

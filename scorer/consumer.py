@@ -1,0 +1,307 @@
+"""The scorer: a Kafka consumer-group worker that turns feature events into cached scores.
+
+One process per partition share (run N processes for N-way parallelism). Each loop:
+poll a batch → decode and validate → drop inputs already scored → score the batch in
+one vectorised model call → publish ``risk.scored`` (acks=all) → write Redis in one
+pipeline → **then** commit offsets. Any failure before the commit rewinds to the
+batch's first offsets and retries after a back-off, so nothing is lost
+(at-least-once) and the idempotent writes make repeats harmless. Messages that can
+never be processed go to the dead-letter topic with the reason, and the partition
+moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from model_store.registry import Registry
+from model_store.serving import Prediction, ScoringModel
+from pydantic import ValidationError
+
+from readmit.errors import ServiceUnavailable
+from readmit.events import (
+    DEAD_LETTER_TOPIC,
+    FEATURE_EVENT_VERSION,
+    FEATURES_TOPIC,
+    SCORED_TOPIC,
+    DeadLetter,
+    DeadLetterReason,
+    FeatureEvent,
+    ScoreEvent,
+)
+from readmit.settings import Settings
+from scorer import metrics
+from scorer.cache import ScoreCache
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 2.0
+RELOAD_CHECK_S = 5.0
+LAG_REFRESH_S = 2.0
+
+
+@dataclass(frozen=True)
+class Rejected:
+    record: ConsumerRecord
+    reason: DeadLetterReason
+    detail: str
+
+
+def decode(record: ConsumerRecord) -> FeatureEvent | Rejected:
+    """A message as a FeatureEvent, or why it cannot be one (never raises)."""
+    try:
+        payload = orjson.loads(record.value)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        return Rejected(record, "undecodable", str(exc)[:200])
+    if not isinstance(payload, dict):
+        return Rejected(record, "schema_invalid", "event is not a JSON object")
+    if payload.get("schema_version") != FEATURE_EVENT_VERSION:
+        return Rejected(
+            record, "unknown_version", f"schema_version={payload.get('schema_version')!r}"
+        )
+    try:
+        return FeatureEvent.model_validate(payload)
+    except ValidationError as exc:
+        fields = ",".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        return Rejected(record, "schema_invalid", f"invalid fields: {fields}")
+
+
+def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) -> ScoreEvent:
+    from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
+
+    return ScoreEvent(
+        encounter_id=event.encounter_id,
+        patient_id=event.patient_id,
+        ward=event.ward,
+        input_key=event.input_key,
+        probability=float(pred.probability),
+        band=pred.band,
+        model_version=model_version,
+        factors=pred.factors,
+        interventions=pred.interventions,
+        discharged_at=event.discharged_at,
+        non_readmittable=event.record.discharge_disposition_id in NON_READMITTABLE_DISPOSITIONS,
+    )
+
+
+class Scorer:
+    """Scores batches of decoded events; isolates records the model cannot score."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.model: ScoringModel = registry.load_champion()
+        self._checked = time.monotonic()
+        metrics.MODEL_INFO.labels(self.model.version).set(1)
+
+    def maybe_reload(self) -> None:
+        """Follow the registry's champion pointer; a bad new model keeps the old one serving."""
+        if time.monotonic() - self._checked < RELOAD_CHECK_S:
+            return
+        self._checked = time.monotonic()
+        current = self.registry.champion_version()
+        if current is None or current == self.model.version:
+            return
+        try:
+            new = self.registry.load_champion()
+        except Exception:
+            log.exception("new champion could not be loaded; keeping the current model")
+            return
+        metrics.MODEL_INFO.labels(self.model.version).set(0)
+        metrics.MODEL_INFO.labels(new.version).set(1)
+        log.info("model reloaded", extra={"old": self.model.version, "new": new.version})
+        self.model = new
+
+    def score(
+        self, events: Sequence[FeatureEvent]
+    ) -> tuple[list[ScoreEvent], list[tuple[FeatureEvent, str]]]:
+        """Score in one call; if that fails, one by one to find the unscorable ones."""
+        model = self.model
+        try:
+            preds = model.score([e.record for e in events])
+            return [
+                to_score_event(e, p, model.version) for e, p in zip(events, preds, strict=True)
+            ], []
+        except Exception:
+            log.warning("batch scoring failed; isolating", exc_info=True)
+        good: list[ScoreEvent] = []
+        bad: list[tuple[FeatureEvent, str]] = []
+        for e in events:
+            try:
+                good.append(to_score_event(e, model.score([e.record])[0], model.version))
+            except Exception as exc:  # noqa: BLE001 - the reason goes to the DLQ
+                bad.append((e, f"{type(exc).__name__}: {str(exc)[:200]}"))
+        return good, bad
+
+
+class ScorerWorker:
+    """The consume → score → publish → cache → commit loop of one scorer process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        cache: ScoreCache,
+        scorer: Scorer,
+        name: str = "scorer",
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.cache = cache
+        self.scorer = scorer
+        self.name = name
+        self.stop_event = threading.Event()
+        self._backoff = 0.0
+        self._lag_at = 0.0
+        self._scored_topic = settings.topic(SCORED_TOPIC)
+        self._dlq_topic = settings.topic(DEAD_LETTER_TOPIC)
+
+    def run(self) -> None:
+        log.info("scorer started", extra={"model_version": self.scorer.model.version})
+        try:
+            while not self.stop_event.is_set():
+                self.step()
+        finally:
+            self._shutdown()
+
+    def step(self) -> int:
+        """One poll-and-process cycle; returns the number of messages handled."""
+        self.scorer.maybe_reload()
+        polled = self.consumer.poll(
+            timeout_ms=self.settings.scorer_poll_timeout_ms,
+            max_records=self.settings.scorer_batch_max,
+        )
+        records = [r for batch in polled.values() for r in batch]
+        self._refresh_lag()
+        if not records:
+            return 0
+        try:
+            self.process(records)
+        except (redis.RedisError, KafkaError, ServiceUnavailable) as exc:
+            self._rewind(records)
+            self._backoff = min(MAX_BACKOFF_S, max(0.1, self._backoff * 2))
+            log.warning(
+                "batch failed; rewound and backing off",
+                extra={"error": type(exc).__name__, "backoff_s": self._backoff},
+            )
+            if isinstance(exc, redis.RedisError):
+                metrics.REDIS_ERRORS.inc()
+            self.stop_event.wait(self._backoff)
+            return 0
+        self._backoff = 0.0
+        return len(records)
+
+    def process(self, records: Sequence[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        metrics.EVENTS_CONSUMED.inc(len(records))
+        metrics.BATCH_SIZE.observe(len(records))
+        rejected: list[Rejected] = []
+        source: dict[int, ConsumerRecord] = {}
+        events: list[FeatureEvent] = []
+        for rec in records:
+            out = decode(rec)
+            if isinstance(out, Rejected):
+                rejected.append(out)
+            else:
+                events.append(out)
+                source[id(out)] = rec
+        done = self.cache.already_scored([e.input_key for e in events])
+        fresh = _last_per_input([e for e, d in zip(events, done, strict=True) if not d])
+        metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
+        scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
+        rejected.extend(Rejected(source[id(e)], "unscorable", why) for e, why in unscorable)
+        for ev in scored:
+            self.producer.send(
+                self._scored_topic, key=ev.encounter_id.encode(), value=ev.to_bytes()
+            )
+        for rej in rejected:
+            self._dead_letter(rej)
+        self.producer.flush(timeout=10)
+        self.cache.write(scored)
+        self.consumer.commit()
+        now = datetime.now(UTC)
+        for e in fresh:
+            metrics.END_TO_END_SECONDS.observe(max(0.0, (now - e.emitted_at).total_seconds()))
+        metrics.EVENTS_SCORED.inc(len(scored))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _dead_letter(self, rej: Rejected) -> None:
+        letter = DeadLetter(
+            reason=rej.reason,
+            detail=rej.detail,
+            source_topic=rej.record.topic,
+            partition=rej.record.partition,
+            offset=rej.record.offset,
+            consumer=self.name,
+            payload=(rej.record.value or b"").decode("utf-8", errors="replace")[:100_000],
+        )
+        self.producer.send(self._dlq_topic, value=letter.to_bytes())
+        metrics.DEAD_LETTERS.labels(rej.reason).inc()
+        log.warning(
+            "message dead-lettered",
+            extra={
+                "reason": rej.reason,
+                "partition": rej.record.partition,
+                "offset": rej.record.offset,
+            },
+        )
+
+    def _rewind(self, records: Sequence[ConsumerRecord]) -> None:
+        """Seek every partition of the failed batch back to its first offset."""
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        assigned = self.consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
+
+    def _refresh_lag(self) -> None:
+        if time.monotonic() - self._lag_at < LAG_REFRESH_S:
+            return
+        self._lag_at = time.monotonic()
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = self.consumer.end_offsets(assigned)
+            for tp in assigned:
+                committed = self.consumer.committed(tp) or 0
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, ends.get(tp, 0) - committed)
+                )
+        except KafkaError:
+            log.debug("lag refresh failed", exc_info=True)
+
+    def _shutdown(self) -> None:
+        """Leave the group cleanly so partitions move to the other scorers at once."""
+        try:
+            self.producer.flush(timeout=5)
+        finally:
+            self.consumer.close(autocommit=False)
+            self.producer.close(timeout=5)
+            log.info("scorer stopped")
+
+
+def _last_per_input(events: Sequence[FeatureEvent]) -> list[FeatureEvent]:
+    """A batch may hold the same input twice (redelivery); score it once."""
+    seen: dict[str, FeatureEvent] = {}
+    for e in events:
+        seen[e.input_key] = e
+    return list(seen.values())
+
+
+def topics(settings: Settings) -> list[str]:
+    return [settings.topic(FEATURES_TOPIC)]
