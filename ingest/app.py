@@ -16,21 +16,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
-from fhir_mappings.errors import FhirMappingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fhir_mappings.errors import FhirMappingError
 from ingest import metrics
-from ingest.auth import AuthError, require_token
+from ingest.auth import AuthError, bearer_token, require_token
 from ingest.capability import ACCEPTED_TYPES, capability_statement
 from ingest.history_store import RedisHistory
 from ingest.outcomes import FHIR_JSON, fhir_response, outcome_response
 from ingest.publisher import EventPublisher
 from ingest.service import Accepted, IngestService
+from ingest.smart import SmartAuthority
 from readmit.errors import ServiceUnavailable
 from readmit.settings import Settings, get_settings
 from scorer.cache import ScoreCache
@@ -127,7 +129,7 @@ def create_app(
     history = RedisHistory(client, settings.topic_prefix, settings.history_ttl_seconds)
     service = IngestService(history, pub)
     scores = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
-    tokens = settings.ingest_token_set
+    authority = SmartAuthority(settings, replay_guard=client)
     read_tokens = frozenset({settings.api_token.get_secret_value()})
 
     @asynccontextmanager
@@ -192,14 +194,40 @@ def create_app(
     def accept(doc: dict[str, Any]) -> Accepted:
         return service.accept(doc)
 
+    @app.post("/auth/token")
+    async def token(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        try:
+            body = authority.issue(form)
+        except AuthError as exc:
+            error = "invalid_client" if exc.status == 401 else "invalid_request"
+            if exc.status == 403:
+                error = "invalid_scope"
+            status = 400 if exc.status in (400, 403) else 401
+            return Response(
+                orjson.dumps({"error": error, "error_description": exc.message}),
+                status,
+                media_type="application/json",
+            )
+        return Response(
+            orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
+    @app.get("/fhir/.well-known/smart-configuration")
+    def smart_configuration() -> Response:
+        return Response(
+            orjson.dumps(authority.smart_configuration()), media_type="application/json"
+        )
+
     @app.get("/fhir/metadata")
     def metadata() -> Response:
         return fhir_response(capability_statement(settings, _software_version()))
 
     @app.post("/fhir")
     async def transaction(request: Request) -> Response:
-        require_token(request, tokens)
+        principal = authority.authenticate(bearer_token(request))
         doc = await read_fhir_body(request, settings.max_request_bytes)
+        principal.require_write(_entry_types(doc))
         if doc.get("resourceType") != "Bundle" or doc.get("type") not in ("transaction", "batch"):
             raise BadRequest(
                 422,
@@ -212,19 +240,21 @@ def create_app(
 
     @app.post("/fhir/$subscription-notification")
     async def notification(request: Request) -> Response:
-        require_token(request, tokens)
+        principal = authority.authenticate(bearer_token(request))
         doc = await read_fhir_body(request, settings.max_request_bytes)
         if doc.get("resourceType") != "Bundle":
             raise BadRequest(422, "A subscription notification must be a Bundle", "resourceType")
+        principal.require_write(_entry_types(doc))
         await _run(accept, doc)
         return Response(status_code=200)
 
     @app.post("/fhir/Bundle")
     async def any_bundle(request: Request) -> Response:
-        require_token(request, tokens)
+        principal = authority.authenticate(bearer_token(request))
         doc = await read_fhir_body(request, settings.max_request_bytes)
         if doc.get("resourceType") != "Bundle":
             raise BadRequest(400, "Body is not a Bundle", "resourceType")
+        principal.require_write(_entry_types(doc))
         accepted = await _run(accept, doc)
         return _created("Bundle", doc, accepted)
 
@@ -237,7 +267,7 @@ def create_app(
         return await _single(rtype, rid, request)
 
     async def _single(rtype: str, rid: str | None, request: Request) -> Response:
-        require_token(request, tokens)
+        principal = authority.authenticate(bearer_token(request))
         if rtype not in ACCEPTED_TYPES:
             raise BadRequest(404, f"Resource type {rtype} is not supported here")
         doc = await read_fhir_body(request, settings.max_request_bytes)
@@ -249,6 +279,7 @@ def create_app(
             raise BadRequest(
                 400, f"Resource id {doc.get('id')!r} does not match URL id {rid!r}", "id"
             )
+        principal.require_write({rtype})
         accepted = await _run(accept, doc)
         return _created(rtype, doc, accepted)
 
@@ -298,6 +329,16 @@ def create_app(
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _entry_types(doc: dict[str, Any]) -> set[str]:
+    """The clinical resource types a Bundle writes (what the token's scope must cover)."""
+    types = {
+        str((entry.get("resource") or {}).get("resourceType"))
+        for entry in doc.get("entry") or []
+        if isinstance(entry, dict)
+    }
+    return types & set(ACCEPTED_TYPES)
 
 
 async def _run(func: Callable[[dict[str, Any]], Accepted], doc: dict[str, Any]) -> Accepted:

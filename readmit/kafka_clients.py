@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -50,7 +50,12 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
         ) from exc
 
 
-def make_consumer(settings: Settings, group: str, topics: Iterable[str]) -> KafkaConsumer:
+def make_consumer(
+    settings: Settings,
+    group: str,
+    topics: Iterable[str],
+    listener: ConsumerRebalanceListener | None = None,
+) -> KafkaConsumer:
     """A group consumer with manual commits (the caller commits after its side effects)."""
     try:
         consumer = KafkaConsumer(
@@ -68,7 +73,7 @@ def make_consumer(settings: Settings, group: str, topics: Iterable[str]) -> Kafk
         raise ServiceUnavailable(
             "Kafka", f"no broker answers at {settings.kafka_bootstrap}"
         ) from exc
-    consumer.subscribe(list(topics))
+    consumer.subscribe(list(topics), listener=listener)
     return consumer
 
 

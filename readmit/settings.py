@@ -87,6 +87,26 @@ class Settings(BaseSettings):
         description="Static bearer tokens accepted by the ingest API, comma separated "
         "(embedded default; production should use SMART backend JWTs).",
     )
+    ingest_static_tokens: bool = Field(
+        True,
+        description="Accept the static READMIT_INGEST_TOKENS (embedded default); set false in "
+        "production so only SMART backend-services access tokens are accepted.",
+    )
+    smart_clients_file: Path | None = Field(
+        None,
+        description="JSON file of SMART backend-services clients: "
+        '{"client_id": {"jwks": {...public keys...}, "scopes": ["system/*.write"]}}.',
+    )
+    access_token_secret: SecretStr = Field(
+        SecretStr("insecure-embedded-access-token-secret"),
+        description="HMAC key signing the ingest's short-lived access tokens; set in production.",
+    )
+    access_token_ttl_seconds: int = Field(300, description="Lifetime of issued access tokens.")
+    ingest_public_url: str = Field(
+        "",
+        description="Public base URL of the ingest API as clients see it (the JWT audience of "
+        "/auth/token); empty means http://READMIT_INGEST_HOST:READMIT_INGEST_PORT.",
+    )
     api_token: SecretStr = Field(
         SecretStr("dev-read-token"),
         description="Bearer token for reading scores from the ingest-side score endpoint.",

@@ -4,7 +4,8 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 
 * ``{p}score:{encounter_id}`` — hash, the latest score of an encounter: ``probability``,
   ``band``, ``model_version``, ``input_key``, ``computed_at``, ``ward``, ``patient_id``,
-  ``factors`` (JSON), ``interventions`` (JSON), ``event`` (the full ScoreEvent JSON).
+  ``factors`` (JSON), ``interventions`` (JSON), ``event`` (the full ScoreEvent JSON),
+  ``cached_at`` (epoch seconds of the write: end-to-end latency is measured to it).
   Expires after ``READMIT_SCORE_TTL_SECONDS``.
 * ``{p}patient:{patient_id}:scores`` — sorted set of ``encounter_id|input_key`` scored
   by computed_at epoch seconds: the patient's score history.
@@ -18,6 +19,7 @@ Only the scorer writes; everyone else reads through :class:`ScoreCache`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,15 +61,29 @@ class ScoreCache:
         return [bool(x) for x in pipe.execute()]
 
     def write(self, events: Sequence[ScoreEvent]) -> None:
-        """Store a batch of scores in one pipeline; idempotent for the same input_key."""
+        """Store a batch of scores in one pipeline; idempotent for the same input_key.
+
+        Does not mark the inputs done: the scorer does that with :meth:`mark_done` only
+        after ``risk.scored`` is published, so a crash in between rescores (harmless)
+        instead of silently dropping the alert.
+        """
         if not events:
             return
         pipe = self._r.pipeline(transaction=True)
+        cached_at = repr(time.time())
         for ev in events:
-            self._stage(pipe, ev)
+            self._stage(pipe, ev, cached_at)
         pipe.execute()
 
-    def _stage(self, pipe: Any, ev: ScoreEvent) -> None:
+    def mark_done(self, events: Sequence[ScoreEvent]) -> None:
+        if not events:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for ev in events:
+            pipe.set(self.done_key(ev.input_key), ev.model_version, ex=self._ttl)
+        pipe.execute()
+
+    def _stage(self, pipe: Any, ev: ScoreEvent, cached_at: str) -> None:
         key = self.score_key(ev.encounter_id)
         payload = ev.to_bytes()
         pipe.hset(
@@ -83,6 +99,7 @@ class ScoreCache:
                 "factors": orjson.dumps([f.model_dump() for f in ev.factors]),
                 "interventions": orjson.dumps([i.model_dump() for i in ev.interventions]),
                 "event": payload,
+                "cached_at": cached_at,
             },
         )
         pipe.expire(key, self._ttl)
@@ -94,7 +111,6 @@ class ScoreCache:
             pipe.zadd(ward, {ev.encounter_id: ev.probability})
         else:
             pipe.zrem(ward, ev.encounter_id)
-        pipe.set(self.done_key(ev.input_key), ev.model_version, ex=self._ttl)
 
     # -- reads ----------------------------------------------------------------------
     def latest(self, encounter_id: str) -> ScoreEvent | None:

@@ -8,6 +8,7 @@ import signal
 from types import FrameType
 
 import redis
+from kafka import ConsumerRebalanceListener, TopicPartition
 from model_store.registry import Registry
 from prometheus_client import start_http_server
 
@@ -19,12 +20,26 @@ from scorer.consumer import Scorer, ScorerWorker, topics
 log = logging.getLogger(__name__)
 
 
+class LoggingRebalance(ConsumerRebalanceListener):
+    """Say which partitions this process owns; ops read it when lag is uneven."""
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)}
+        )
+
+
 def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
     ensure_topics(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     cache = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
     scorer = Scorer(Registry(settings.model_dir))
-    consumer = make_consumer(settings, settings.scorer_group, topics(settings))
+    consumer = make_consumer(
+        settings, settings.scorer_group, topics(settings), listener=LoggingRebalance()
+    )
     producer = make_producer(settings, linger_ms=5)
     return ScorerWorker(
         settings, consumer, producer, cache, scorer, name=name or f"scorer-{os.getpid()}"

@@ -1,7 +1,95 @@
-"""`readmit bench ...`: benchmarks that report medians next to same-run baselines."""
+"""`readmit bench ...`: benchmarks that report medians next to same-run baselines.
+
+Benchmarks are commands, never timed assertions in tests: numbers on a shared 2-core
+machine vary, ratios against a baseline measured in the same run much less.
+"""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import typer
 
+from readmit.settings import get_settings
+
 bench_app = typer.Typer(no_args_is_help=True)
+
+
+@bench_app.command("stream")
+def stream(
+    quick: bool = typer.Option(False, help="A run of under 2 minutes (shorter phases)."),
+    rate: float = typer.Option(100.0, help="Bundles/s in the latency phase."),
+    duration: float = typer.Option(None, help="Seconds of the latency phase (60; quick: 20)."),
+    scorers: int = typer.Option(1, min=1, help="Scorer processes (the embedded stack)."),
+    partitions: int = typer.Option(4, min=1, help="Partitions of the benchmark's topics."),
+    clients: int = typer.Option(8, min=1, help="Concurrent HTTP clients when saturating."),
+    json_path: Path = typer.Option(None, "--json", help="Write results as JSON here."),
+    md_path: Path = typer.Option(None, "--markdown", help="Write the Markdown table here."),
+    external: bool = typer.Option(
+        False, help="Use the running services from READMIT_* settings instead of starting a stack."
+    ),
+) -> None:
+    """Ingest throughput, scorer throughput and POST→score latency vs same-run baselines."""
+    from readmit.benchmarks.stream import run, write_outputs
+    from readmit.embedded.services import free_port
+    from readmit.embedded.stack import Stack
+
+    base = get_settings()
+    duration = duration if duration is not None else (20.0 if quick else 60.0)
+    sizes = {
+        "saturation_bundles": 600 if quick else 2000,
+        "scorer_events": 5000 if quick else 20000,
+    }
+    if external:
+        settings = base
+        stack = None
+    else:
+        settings = base.model_copy(
+            update={
+                "topic_prefix": f"bench{uuid.uuid4().hex[:6]}.",
+                "topic_partitions": partitions,
+                "kafka_port": free_port(),
+                "ingest_port": free_port(),
+                "scorer_metrics_port": 0,
+                "state_dir": base.state_dir / "bench",
+            }
+        )
+        stack = Stack(settings, scorers=scorers, with_web=False).start()
+    try:
+        results = run(
+            settings, rate=rate, duration=duration, clients=clients, log=typer.echo, **sizes
+        )
+        results["scorers"] = scorers
+        results["partitions"] = settings.topic_partitions
+    finally:
+        if stack is not None:
+            stack.stop()
+    typer.echo(write_outputs(results, json_path, md_path))
+
+
+@bench_app.command("scoring")
+def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.")) -> None:
+    """Single-event and batch scoring of the champion vs sklearn on a one-row DataFrame."""
+    import orjson
+    from model_store.benchmark import measure_scoring
+
+    from model_store.dataset import load_records
+    from model_store.registry import Registry
+
+    s = get_settings()
+    model = Registry(s.model_dir).load_champion()
+    records = load_records(s.data_path, limit=rows)
+    typer.echo(orjson.dumps(measure_scoring(model, records), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench_app.command("mapper")
+def mapper(bundles: int = typer.Option(2000, help="Synthesized bundles to map.")) -> None:
+    """FHIR → feature record throughput vs plain orjson parsing of the same bytes."""
+    import orjson
+    from fhir_mappings.synth import iter_bundles
+    from fhir_mappings.throughput import measure
+
+    s = get_settings()
+    data = [orjson.dumps(b) for b in iter_bundles(s.data_path, seed=1, limit=bundles)]
+    typer.echo(orjson.dumps(measure(data), option=orjson.OPT_INDENT_2).decode())

@@ -25,7 +25,9 @@ class ExplodingPublisher:
 
 @pytest.fixture
 def client():
-    settings = Settings(ingest_tokens=TOKEN, max_request_bytes=2048, redis_url="redis://127.0.0.1:1/0")
+    settings = Settings(
+        ingest_tokens=TOKEN, max_request_bytes=2048, redis_url="redis://127.0.0.1:1/0"
+    )
     app = create_app(settings, publisher=ExplodingPublisher())
     with TestClient(app) as c:
         yield c
@@ -100,7 +102,14 @@ def test_capability_statement_is_public_and_truthful(client):
     assert cap["resourceType"] == "CapabilityStatement"
     assert cap["fhirVersion"] == "4.0.1"
     types = {r["type"] for r in cap["rest"][0]["resource"]}
-    assert types == {"Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "Procedure"}
+    assert types == {
+        "Patient",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "MedicationRequest",
+        "Procedure",
+    }
     # write-only: no read/search interactions are claimed
     interactions = {i["code"] for r in cap["rest"][0]["resource"] for i in r["interaction"]}
     assert interactions == {"create", "update"}

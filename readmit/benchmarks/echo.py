@@ -1,0 +1,14 @@
+"""The raw-FastAPI baseline of `readmit bench stream`: read the body, answer, do nothing."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+app = FastAPI()
+
+
+@app.post("/fhir")
+async def swallow(request: Request) -> Response:
+    await request.body()
+    return Response(b"{}", media_type="application/fhir+json")

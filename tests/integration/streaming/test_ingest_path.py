@@ -1,0 +1,95 @@
+"""The thin path end to end, and the ingest API's promises, through real services."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.app import create_app
+from readmit.embedded.services import free_port, start_broker
+from readmit.kafka_clients import ensure_topics
+
+from .conftest import dataset_rows, wait_for
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "integration-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+
+
+def _bundle(row_index: int):
+    from fhir_mappings.synth import synthesize_bundle
+
+    row = dataset_rows(1, skip=row_index)[0]
+    return row, synthesize_bundle(row, seed=11)
+
+
+def _client(settings):
+    s = settings.model_copy(update={"ingest_tokens": TOKEN})
+    return TestClient(create_app(s))
+
+
+def test_bundle_to_score_over_http(stream_settings, scorer_processes, cache):
+    """POST a transaction Bundle → feature event → scorer → Redis → GET the score."""
+    scorer_processes(stream_settings).start()
+    row, bundle = _bundle(3)
+    with _client(stream_settings) as client:
+        resp = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["type"] == "transaction-response"
+        assert len(body["entry"]) == len(bundle["entry"])
+        assert all(e["response"]["status"].startswith(("200", "201")) for e in body["entry"])
+        enc = row["encounter_id"]
+        read = {"Authorization": "Bearer dev-read-token"}
+        wait_for(lambda: client.get(f"/scores/{enc}", headers=read).status_code == 200, 60, "score")
+        score = client.get(f"/scores/{enc}", headers=read).json()
+    assert 0.0 < score["probability"] < 1.0
+    assert score["band"] in {"low", "medium", "high"}
+    assert score["model_version"]
+    assert score["encounter_id"] == enc
+
+
+def test_same_encounter_version_twice_is_one_event(stream_settings):
+    from .conftest import read_topic
+
+    _, bundle = _bundle(5)
+    with _client(stream_settings) as client:
+        first = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+        second = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+    assert first.status_code == second.status_code == 200
+    events = read_topic(stream_settings, "features", expect=2, timeout=5)
+    assert len(events) == 1
+    statuses = [
+        e["response"].get("outcome", {}).get("issue", [{}])[0].get("code")
+        for e in second.json()["entry"]
+    ]
+    assert "duplicate" in statuses
+
+
+def test_broker_down_gives_503_and_retry_succeeds(stream_settings, tmp_path):
+    port = free_port()
+    broker = start_broker(port, tmp_path / "broker.log")
+    settings = stream_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{port}"})
+    ensure_topics(settings)
+    _, bundle = _bundle(7)
+    with _client(settings) as client:
+        broker.stop()
+        down = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+        assert down.status_code == 503
+        assert down.headers["Retry-After"]
+        assert down.json()["resourceType"] == "OperationOutcome"
+        broker = start_broker(port, tmp_path / "broker2.log")
+        try:
+            ensure_topics(settings)
+            wait_for(
+                lambda: (
+                    client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS).status_code
+                    == 200
+                ),
+                60,
+                "the client's retry to succeed",
+            )
+        finally:
+            broker.stop()
