@@ -21,10 +21,10 @@ from datetime import datetime
 
 import orjson
 import redis
-from fhir_mappings.mapper import MappedEncounter
-from fhir_mappings.prior_visits import VisitSummary
 
 from fhir_mappings.features import FeatureRecord
+from fhir_mappings.mapper import MappedEncounter
+from fhir_mappings.prior_visits import VisitSummary
 
 
 def _visit_json(v: VisitSummary) -> bytes:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappings.mapper import MappedEncounter, map_document
-
 from ingest import metrics
 from ingest.history_store import RedisHistory
 from ingest.publisher import EventPublisher

@@ -112,6 +112,12 @@ class ScoreCache:
         else:
             pipe.zrem(ward, ev.encounter_id)
 
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
+
     # -- reads ----------------------------------------------------------------------
     def latest(self, encounter_id: str) -> ScoreEvent | None:
         raw = self._r.hget(self.score_key(encounter_id), "event")

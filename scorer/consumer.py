@@ -3,8 +3,8 @@
 One process per partition share (run N processes for N-way parallelism). Each loop:
 poll a batch → decode and validate → drop inputs already scored → score the batch in
 one vectorised model call → write Redis in one pipeline → publish ``risk.scored``
-(acks=all) → mark the inputs done → **then** commit offsets. Any failure before the commit rewinds to the
-batch's first offsets and retries after a back-off, so nothing is lost
+(acks=all) → mark the inputs done → **then** commit offsets. Any failure before the
+commit rewinds to the batch's first offsets and retries after a back-off, so nothing is lost
 (at-least-once) and the idempotent writes make repeats harmless. Messages that can
 never be processed go to the dead-letter topic with the reason, and the partition
 moves on.
@@ -24,10 +24,10 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
-from model_store.registry import Registry
-from model_store.serving import Prediction, ScoringModel
 from pydantic import ValidationError
 
+from model_store.registry import Registry
+from model_store.serving import Prediction, ScoringModel
 from readmit.errors import ServiceUnavailable
 from readmit.events import (
     DEAD_LETTER_TOPIC,
@@ -164,6 +164,7 @@ class ScorerWorker:
         self.stop_event = threading.Event()
         self._backoff = 0.0
         self._lag_at = 0.0
+        self.last_loop_at = time.monotonic()
         self._scored_topic = settings.topic(SCORED_TOPIC)
         self._dlq_topic = settings.topic(DEAD_LETTER_TOPIC)
 
@@ -177,6 +178,7 @@ class ScorerWorker:
 
     def step(self) -> int:
         """One poll-and-process cycle; returns the number of messages handled."""
+        self.last_loop_at = time.monotonic()
         self.scorer.maybe_reload()
         polled = self.consumer.poll(
             timeout_ms=self.settings.scorer_poll_timeout_ms,

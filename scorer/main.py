@@ -9,13 +9,13 @@ from types import FrameType
 
 import redis
 from kafka import ConsumerRebalanceListener, TopicPartition
-from model_store.registry import Registry
-from prometheus_client import start_http_server
 
+from model_store.registry import Registry
 from readmit.kafka_clients import ensure_topics, make_consumer, make_producer
 from readmit.settings import Settings
 from scorer.cache import ScoreCache
 from scorer.consumer import Scorer, ScorerWorker, topics
+from scorer.health import HealthServer
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
     """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group."""
     worker = build_worker(settings)
     port = settings.scorer_metrics_port if metrics_port is None else metrics_port
+    health = None
     if port:
-        start_http_server(port, addr="127.0.0.1" if settings.embedded else "0.0.0.0")
+        host = "127.0.0.1" if settings.embedded else "0.0.0.0"
+        health = HealthServer(worker, host, port).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signum})
@@ -59,4 +61,8 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        if health is not None:
+            health.stop()

@@ -46,7 +46,6 @@ class Workload:
 def build_workload(settings: Settings, count: int, seed: int = 3) -> Workload:
     from fhir_mappings.mapper import map_document
     from fhir_mappings.synth import iter_bundles
-
     from ingest.service import to_event
 
     bodies, ids, events = [], [], []

@@ -72,8 +72,8 @@ def stream(
 def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.")) -> None:
     """Single-event and batch scoring of the champion vs sklearn on a one-row DataFrame."""
     import orjson
-    from model_store.benchmark import measure_scoring
 
+    from model_store.benchmark import measure_scoring
     from model_store.dataset import load_records
     from model_store.registry import Registry
 
@@ -87,9 +87,27 @@ def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.
 def mapper(bundles: int = typer.Option(2000, help="Synthesized bundles to map.")) -> None:
     """FHIR → feature record throughput vs plain orjson parsing of the same bytes."""
     import orjson
+
     from fhir_mappings.synth import iter_bundles
     from fhir_mappings.throughput import measure
 
     s = get_settings()
     data = [orjson.dumps(b) for b in iter_bundles(s.data_path, seed=1, limit=bundles)]
     typer.echo(orjson.dumps(measure(data), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench_app.command("redis-memory")
+def redis_memory(
+    count: int = typer.Option(20000, min=1, help="Scores to write (then delete)."),
+) -> None:
+    """Redis bytes per cached score (MEMORY USAGE per key and used_memory delta)."""
+    import orjson
+
+    from readmit.benchmarks.redis_memory import RedisMemoryError, measure
+
+    try:
+        report = measure(get_settings(), count)
+    except RedisMemoryError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())

@@ -5,12 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from stream_support import dataset_rows, wait_for
 
 from ingest.app import create_app
 from readmit.embedded.services import free_port, start_broker
 from readmit.kafka_clients import ensure_topics
-
-from .conftest import dataset_rows, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,7 @@ def test_bundle_to_score_over_http(stream_settings, scorer_processes, cache):
 
 
 def test_same_encounter_version_twice_is_one_event(stream_settings):
-    from .conftest import read_topic
+    from stream_support import read_topic
 
     _, bundle = _bundle(5)
     with _client(stream_settings) as client:

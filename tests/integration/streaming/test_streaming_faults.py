@@ -12,12 +12,11 @@ import signal
 import orjson
 import pytest
 import redis
+from stream_support import feature_events, produce, read_topic, wait_for
 
 from readmit.embedded.services import free_port, start_redis
 from readmit.events import DEAD_LETTER_TOPIC, FEATURES_TOPIC, SCORED_TOPIC
 from scorer.cache import ScoreCache
-
-from .conftest import feature_events, produce, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,115 @@
+"""Helpers for the streaming tests: events from dataset rows, scorer processes, waiting."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fhir_mappings.features import TARGET_COLUMN, FeatureRecord
+from readmit.embedded.services import ManagedProcess
+from readmit.embedded.stack import settings_env
+from readmit.events import FeatureEvent
+from readmit.settings import PROJECT_ROOT, Settings
+
+DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def dataset_rows(n: int, skip: int = 0) -> list[dict[str, str]]:
+    with gzip.open(DATA, "rt", newline="") as fh:
+        reader = csv.DictReader(fh)
+        out = []
+        for i, row in enumerate(reader):
+            if i < skip:
+                continue
+            if len(out) == n:
+                break
+            out.append(row)
+    return out
+
+
+def feature_events(n: int, skip: int = 0, tag: str = "") -> list[FeatureEvent]:
+    events = []
+    for row in dataset_rows(n, skip):
+        values = {k: v for k, v in row.items() if k != TARGET_COLUMN}
+        values["encounter_id"] = f"{tag}{values['encounter_id']}"
+        record = FeatureRecord.model_validate(values)
+        events.append(
+            FeatureEvent(
+                encounter_id=record.encounter_id,
+                patient_id=record.patient_nbr,
+                ward="ward-test",
+                input_key=f"{record.encounter_id}|v1",
+                record=record,
+            )
+        )
+    return events
+
+
+class ScorerProcesses:
+    """Real scorer processes (``python -m readmit scorer``) the test can kill and restart."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.procs: list[ManagedProcess] = []
+
+    def start(self, name: str = "scorer") -> ManagedProcess:
+        proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", "readmit", "scorer", "--metrics-port", "0"],
+            env=settings_env(self.settings),
+            log_path=self.log_dir / f"{name}-{len(self.procs)}.log",
+            cwd=PROJECT_ROOT,
+        ).start()
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
+def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 30.0) -> list[bytes]:
+    """Read ``expect`` messages (or all there are by ``timeout``) from the start of a topic."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(timeout * 1000),
+    )
+    out: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                out.extend(m.value for m in batch)
+    finally:
+        consumer.close()
+    return out
+
+
+def produce(settings: Settings, payloads: list[tuple[bytes | None, bytes]], topic: str) -> None:
+    from readmit.kafka_clients import make_producer
+
+    producer = make_producer(settings)
+    for key, value in payloads:
+        producer.send(settings.topic(topic), key=key, value=value)
+    producer.flush()
+    producer.close()
