@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings
 
-.PHONY: up test install lint typecheck unit integration e2e browser assets clean
+.PHONY: up test install lint typecheck unit browser assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP) assets
 
-assets:
-	@if [ -x alerts_web/scripts/install_assets.sh ]; then ./alerts_web/scripts/install_assets.sh; fi
+# Bootstrap, Chart.js and Swagger UI come from npm (pinned by package-lock.json) and are
+# copied into alerts_web/static/vendor/: the app serves them itself, never from a CDN.
+ASSETS := alerts_web/static/vendor/.installed
+$(ASSETS): alerts_web/package.json alerts_web/package-lock.json
+	npm ci --prefix alerts_web --no-audit --no-fund --loglevel=error
+	npm run --prefix alerts_web --silent vendor
+	touch $(ASSETS)
+
+assets: $(ASSETS)
 
 browser:
 	./infra/scripts/install_browser.sh

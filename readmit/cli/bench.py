@@ -74,12 +74,15 @@ def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.
     import orjson
 
     from model_store.benchmark import measure_scoring
-    from model_store.dataset import load_records
+    from model_store.dataset import add_history, load_dataset, record_from_values
     from model_store.registry import Registry
 
     s = get_settings()
     model = Registry(s.model_dir).load_champion()
-    records = load_records(s.data_path, limit=rows)
+    frame = add_history(load_dataset(s.data_path, require_target=False)).head(rows)
+    records = [
+        record_from_values({str(k): v for k, v in row.items()}) for row in frame.to_dict("records")
+    ]
     typer.echo(orjson.dumps(measure_scoring(model, records), option=orjson.OPT_INDENT_2).decode())
 
 

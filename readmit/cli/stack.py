@@ -48,6 +48,9 @@ def up(
             f"  scorer metrics:                          http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
         )
         typer.echo(f"  logs:                                    {stack.log_dir}")
+        if stack.web_credentials.strip():
+            typer.echo("")
+            typer.echo(stack.web_credentials.rstrip())
         if replay:
             from readmit.replay import replay_in_background
 

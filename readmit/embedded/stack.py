@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -62,6 +64,7 @@ class Stack:
     start_broker: bool = True
     log_dir: Path | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
+    web_credentials: str = ""
 
     def __post_init__(self) -> None:
         if self.log_dir is None:
@@ -138,20 +141,9 @@ class Stack:
     def _start_web(self) -> None:
         s = self.settings
         py = sys.executable
-        for step in (["migrate", "--noinput"], ["seed_demo"]):
-            proc = ManagedProcess(
-                f"web-{step[0]}",
-                [py, "-m", "alerts_web", *step],
-                env=settings_env(s),
-                log_path=self._log(f"web-{step[0]}"),
-                cwd=PROJECT_ROOT,
-            ).start()
-            assert proc.proc is not None
-            if proc.proc.wait(timeout=300) != 0:
-                raise ServiceUnavailable(
-                    "web", f"`{step[0]}` failed; see {self._log('web-' + step[0])}"
-                )
-            proc.stop()
+        self._manage(["migrate", "--noinput"])
+        # seed_demo prints the demo password once: it goes to the console, never a log file
+        self.web_credentials = self._manage(["seed_demo"])
         self._spawn(
             "web",
             [
@@ -166,6 +158,22 @@ class Stack:
             ],
         )
         self._spawn("alerts-consumer", [py, "-m", "alerts_web", "consume_scores"])
+
+    def _manage(self, args: list[str]) -> str:
+        """Run a Django management command to completion; its output, or a clear error."""
+        done = subprocess.run(
+            [sys.executable, "-m", "alerts_web", *args],
+            env={**os.environ, **settings_env(self.settings)},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+            raise ServiceUnavailable("web", f"`{args[0]}` failed: {' / '.join(tail)}")
+        return done.stdout
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         s = self.settings
