@@ -31,6 +31,7 @@ from ingest.capability import ACCEPTED_TYPES, capability_statement
 from ingest.history_store import RedisHistory
 from ingest.outcomes import FHIR_JSON, fhir_response, outcome_response
 from ingest.publisher import EventPublisher
+from ingest.resource_store import ResourceStore
 from ingest.service import Accepted, IngestService
 from ingest.smart import SmartAuthority
 from readmit.errors import ServiceUnavailable
@@ -127,7 +128,10 @@ def create_app(
     )
     pub = publisher or EventPublisher(settings)
     history = RedisHistory(client, settings.topic_prefix, settings.history_ttl_seconds)
-    service = IngestService(history, pub)
+    resources = ResourceStore(
+        client, settings.topic_prefix, settings.score_ttl_seconds, settings.history_ttl_seconds
+    )
+    service = IngestService(history, pub, resources)
     scores = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
     authority = SmartAuthority(settings, replay_guard=client)
     read_tokens = frozenset({settings.api_token.get_secret_value()})

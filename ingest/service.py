@@ -15,6 +15,7 @@ from fhir_mappings.mapper import MappedEncounter, map_document
 from ingest import metrics
 from ingest.history_store import RedisHistory
 from ingest.publisher import EventPublisher
+from ingest.resource_store import ResourceStore
 from readmit.events import FeatureEvent
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,26 @@ def to_event(m: MappedEncounter) -> FeatureEvent:
 
 
 class IngestService:
-    def __init__(self, history: RedisHistory, publisher: EventPublisher) -> None:
+    def __init__(
+        self, history: RedisHistory, publisher: EventPublisher, resources: ResourceStore
+    ) -> None:
         self.history = history
         self.publisher = publisher
+        self.resources = resources
 
-    def accept(self, document: bytes | dict[str, Any]) -> Accepted:
+    def accept(self, document: dict[str, Any]) -> Accepted:
         """Map a document and publish its new index encounters; raises typed errors.
 
         Order matters for at-least-once: publish first (waiting for acks), then mark as
         accepted. A crash between the two republishes on the client's retry, and the
         scorer's input_key deduplication absorbs the repeat.
         """
-        mapped = map_document(document, history=self.history)
+        mapped = map_document(self.resources.complete(document), history=self.history)
         seen = self.history.accepted([m.input_key for m in mapped])
         fresh = [m for m, dup in zip(mapped, seen, strict=True) if not dup]
         self.publisher.publish([to_event(m) for m in fresh])
         self.history.remember(mapped)
+        self.resources.remember(document)
         metrics.EVENTS_PUBLISHED.inc(len(fresh))
         metrics.DUPLICATES.inc(len(mapped) - len(fresh))
         log.info(

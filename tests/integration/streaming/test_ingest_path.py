@@ -92,3 +92,45 @@ def test_broker_down_gives_503_and_retry_succeeds(stream_settings, tmp_path):
             )
         finally:
             broker.stop()
+
+
+def test_loose_resources_assemble_into_the_same_features(stream_settings):
+    """Patient first, clinical resources one by one, the finished Encounter last."""
+    from stream_support import read_topic
+
+    from fhir_mappings.mapper import map_document
+
+    row, bundle = _bundle(9)
+    expected = map_document(orjson.dumps(bundle))[0]
+    for entry in bundle["entry"]:  # PUT needs ids; POSTed entries may only have a urn:uuid
+        entry["resource"].setdefault("id", entry["fullUrl"].rpartition(":")[2])
+    resources = [e["resource"] for e in bundle["entry"]]
+    full_urls = {e["fullUrl"]: e["resource"] for e in bundle["entry"] if e.get("fullUrl")}
+
+    def absolute(resource):
+        """Loose resources use Type/id references, as an EHR's REST client would."""
+        text = orjson.dumps(resource).decode()
+        for url, target in full_urls.items():
+            text = text.replace(url, f"{target['resourceType']}/{target['id']}")
+        return orjson.loads(text)
+
+    index = next(
+        r for r in resources if r["resourceType"] == "Encounter" and r["id"] == row["encounter_id"]
+    )
+    before = [r for r in resources if r is not index and r["resourceType"] != "Location"]
+    before.sort(key=lambda r: r["resourceType"] != "Patient")
+    with _client(stream_settings) as client:
+        for res in before:
+            loose = absolute(res)
+            path = f"/fhir/{loose['resourceType']}/{loose['id']}"
+            resp = client.put(path, content=orjson.dumps(loose), headers=HEADERS)
+            assert resp.status_code in (201, 404), (path, resp.text)  # 404: types we do not take
+        assert read_topic(stream_settings, "features", expect=1, timeout=2) == []
+        resp = client.put(
+            f"/fhir/Encounter/{index['id']}", content=orjson.dumps(absolute(index)), headers=HEADERS
+        )
+        assert resp.status_code == 201, resp.text
+    events = read_topic(stream_settings, "features", expect=1, timeout=10)
+    assert len(events) == 1
+    record = orjson.loads(events[0])["record"]
+    assert record == expected.record.columns()
