@@ -4,15 +4,13 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 
 * ``{p}score:{encounter_id}`` — hash, the latest score of an encounter: ``probability``,
   ``band``, ``model_version``, ``input_key``, ``computed_at``, ``ward``, ``patient_id``,
-  ``factors`` (JSON), ``interventions`` (JSON), ``event`` (the full ScoreEvent JSON),
+  ``discharged_at``, ``non_readmittable``, ``factors`` (JSON), ``interventions`` (JSON),
   ``cached_at`` (epoch seconds of the write: end-to-end latency is measured to it).
   Expires after ``READMIT_SCORE_TTL_SECONDS``.
 * ``{p}patient:{patient_id}:scores`` — sorted set of ``encounter_id|input_key`` scored
   by computed_at epoch seconds: the patient's score history.
 * ``{p}ward:{ward}:high`` — sorted set of encounter ids in band ``high`` scored by
   probability: the ward's live high-risk list (removed when a newer score is lower).
-* ``{p}done:{input_key}`` — marker that this exact input was scored; makes redelivered
-  events no-ops (same input, same key, no second alert).
 
 Only the scorer writes; everyone else reads through :class:`ScoreCache`.
 """
@@ -20,13 +18,14 @@ Only the scorer writes; everyone else reads through :class:`ScoreCache`.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
 
 import orjson
 import redis
 
-from readmit.events import ScoreEvent
+from readmit.events import Factor, Intervention, ScoreEvent
 
 
 class ScoreCache:
@@ -47,70 +46,57 @@ class ScoreCache:
     def ward_key(self, ward: str) -> str:
         return f"{self._p}ward:{ward}:high"
 
-    def done_key(self, input_key: str) -> str:
-        return f"{self._p}done:{input_key}"
-
     # -- writes ---------------------------------------------------------------------
-    def already_scored(self, input_keys: Sequence[str]) -> list[bool]:
-        """Which inputs were scored before (one round trip for the whole batch)."""
-        if not input_keys:
+    def already_scored(self, events: Sequence[tuple[str, str]]) -> list[bool]:
+        """Which (encounter_id, input_key) pairs are the encounter's current cached score.
+
+        The latest-score hash carries the input_key it was computed from, so a
+        redelivered event is recognised with one HGET and no extra keys.
+        """
+        if not events:
             return []
         pipe = self._r.pipeline(transaction=False)
-        for key in input_keys:
-            pipe.exists(self.done_key(key))
-        return [bool(x) for x in pipe.execute()]
+        for encounter_id, _ in events:
+            pipe.hget(self.score_key(encounter_id), "input_key")
+        current = pipe.execute()
+        return [
+            cur is not None and cur.decode() == key
+            for cur, (_, key) in zip(current, events, strict=True)
+        ]
 
     def write(self, events: Sequence[ScoreEvent]) -> None:
         """Store a batch of scores in one pipeline; idempotent for the same input_key.
 
-        Does not mark the inputs done: the scorer does that with :meth:`mark_done` only
-        after ``risk.scored`` is published, so a crash in between rescores (harmless)
-        instead of silently dropping the alert.
+        The scorer calls it only after ``risk.scored`` is published: a crash in between
+        leaves no cached score, so the redelivered event is scored and published again
+        (the alert feed deduplicates) instead of the alert being silently lost. Commands
+        are grouped per patient and ward: a batch of 500 costs about 1,500 commands.
         """
         if not events:
             return
-        pipe = self._r.pipeline(transaction=True)
-        cached_at = repr(time.time())
-        for ev in events:
-            self._stage(pipe, ev, cached_at)
-        pipe.execute()
-
-    def mark_done(self, events: Sequence[ScoreEvent]) -> None:
-        if not events:
-            return
         pipe = self._r.pipeline(transaction=False)
+        cached_at = repr(time.time())
+        histories: dict[str, dict[str | bytes, bytes | float | int | str]] = defaultdict(dict)
+        high: dict[str, dict[str | bytes, bytes | float | int | str]] = defaultdict(dict)
+        not_high: dict[str, list[str]] = defaultdict(list)
         for ev in events:
-            pipe.set(self.done_key(ev.input_key), ev.model_version, ex=self._ttl)
+            key = self.score_key(ev.encounter_id)
+            pipe.hset(key, mapping=_fields(ev, cached_at))
+            pipe.expire(key, self._ttl)
+            member = f"{ev.encounter_id}|{ev.input_key}"
+            histories[self.patient_key(ev.patient_id)][member] = ev.computed_at.timestamp()
+            if ev.band == "high" and not ev.non_readmittable:
+                high[self.ward_key(ev.ward)][ev.encounter_id] = ev.probability
+            else:
+                not_high[self.ward_key(ev.ward)].append(ev.encounter_id)
+        for key, members in histories.items():
+            pipe.zadd(key, members)
+            pipe.expire(key, self._ttl)
+        for key, scores in high.items():
+            pipe.zadd(key, scores)
+        for key, gone in not_high.items():
+            pipe.zrem(key, *gone)
         pipe.execute()
-
-    def _stage(self, pipe: Any, ev: ScoreEvent, cached_at: str) -> None:
-        key = self.score_key(ev.encounter_id)
-        payload = ev.to_bytes()
-        pipe.hset(
-            key,
-            mapping={
-                "probability": repr(ev.probability),
-                "band": ev.band,
-                "model_version": ev.model_version,
-                "input_key": ev.input_key,
-                "computed_at": ev.computed_at.isoformat(),
-                "ward": ev.ward,
-                "patient_id": ev.patient_id,
-                "factors": orjson.dumps([f.model_dump() for f in ev.factors]),
-                "interventions": orjson.dumps([i.model_dump() for i in ev.interventions]),
-                "event": payload,
-                "cached_at": cached_at,
-            },
-        )
-        pipe.expire(key, self._ttl)
-        history = self.patient_key(ev.patient_id)
-        pipe.zadd(history, {f"{ev.encounter_id}|{ev.input_key}": ev.computed_at.timestamp()})
-        pipe.expire(history, self._ttl)
-        ward = self.ward_key(ev.ward)
-        if ev.band == "high" and not ev.non_readmittable:
-            pipe.zadd(ward, {ev.encounter_id: ev.probability})
-        else:
-            pipe.zrem(ward, ev.encounter_id)
 
     def ping(self) -> bool:
         try:
@@ -120,8 +106,8 @@ class ScoreCache:
 
     # -- reads ----------------------------------------------------------------------
     def latest(self, encounter_id: str) -> ScoreEvent | None:
-        raw = self._r.hget(self.score_key(encounter_id), "event")
-        return ScoreEvent.model_validate_json(raw) if raw else None
+        raw = self._r.hgetall(self.score_key(encounter_id))
+        return _event(encounter_id, raw) if raw else None
 
     def patient_history(self, patient_id: str) -> list[tuple[str, str, float]]:
         """(encounter_id, input_key, computed_at epoch) oldest first."""
@@ -136,3 +122,38 @@ class ScoreCache:
         """(encounter_id, probability), highest first."""
         rows = self._r.zrevrange(self.ward_key(ward), 0, limit - 1, withscores=True)
         return [(m.decode(), float(s)) for m, s in rows]
+
+
+def _fields(ev: ScoreEvent, cached_at: str) -> dict[str | bytes, bytes | float | int | str]:
+    return {
+        "probability": repr(ev.probability),
+        "band": ev.band,
+        "model_version": ev.model_version,
+        "input_key": ev.input_key,
+        "computed_at": ev.computed_at.isoformat(),
+        "discharged_at": ev.discharged_at.isoformat() if ev.discharged_at else "",
+        "ward": ev.ward,
+        "patient_id": ev.patient_id,
+        "non_readmittable": "1" if ev.non_readmittable else "0",
+        "factors": orjson.dumps([f.model_dump() for f in ev.factors]),
+        "interventions": orjson.dumps([i.model_dump() for i in ev.interventions]),
+        "cached_at": cached_at,
+    }
+
+
+def _event(encounter_id: str, raw: dict[bytes, bytes]) -> ScoreEvent:
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    return ScoreEvent(
+        encounter_id=encounter_id,
+        patient_id=f["patient_id"],
+        ward=f["ward"],
+        input_key=f["input_key"],
+        probability=float(f["probability"]),
+        band=f["band"],
+        model_version=f["model_version"],
+        factors=tuple(Factor(**x) for x in orjson.loads(f["factors"])),
+        interventions=tuple(Intervention(**x) for x in orjson.loads(f["interventions"])),
+        computed_at=datetime.fromisoformat(f["computed_at"]),
+        discharged_at=datetime.fromisoformat(f["discharged_at"]) if f["discharged_at"] else None,
+        non_readmittable=f["non_readmittable"] == "1",
+    )

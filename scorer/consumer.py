@@ -2,8 +2,9 @@
 
 One process per partition share (run N processes for N-way parallelism). Each loop:
 poll a batch → decode and validate → drop inputs already scored → score the batch in
-one vectorised model call → write Redis in one pipeline → publish ``risk.scored``
-(acks=all) → mark the inputs done → **then** commit offsets. Any failure before the
+one vectorised model call → publish ``risk.scored`` (acks=all) → write Redis in one
+pipeline (the cached score records its input, which makes redelivery a no-op) →
+**then** commit offsets. Any failure before the
 commit rewinds to the batch's first offsets and retries after a back-off, so nothing is lost
 (at-least-once) and the idempotent writes make repeats harmless. Messages that can
 never be processed go to the dead-letter topic with the reason, and the partition
@@ -218,12 +219,11 @@ class ScorerWorker:
             else:
                 events.append(out)
                 source[id(out)] = rec
-        done = self.cache.already_scored([e.input_key for e in events])
+        done = self.cache.already_scored([(e.encounter_id, e.input_key) for e in events])
         fresh = _last_per_input([e for e, d in zip(events, done, strict=True) if not d])
         metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
         scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
         rejected.extend(Rejected(source[id(e)], "unscorable", why) for e, why in unscorable)
-        self.cache.write(scored)
         for ev in scored:
             self.producer.send(
                 self._scored_topic, key=ev.encounter_id.encode(), value=ev.to_bytes()
@@ -231,7 +231,7 @@ class ScorerWorker:
         for rej in rejected:
             self._dead_letter(rej)
         self.producer.flush(timeout=10)
-        self.cache.mark_done(scored)
+        self.cache.write(scored)
         self.consumer.commit()
         now = datetime.now(UTC)
         for e in fresh:

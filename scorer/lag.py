@@ -43,7 +43,10 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
         for tp in tps:
             committed = probe.committed(tp)
             end = int(ends.get(tp, 0))
-            out.append(PartitionLag(topic, tp.partition, end, committed, end - (committed or 0)))
+            # clamped: a broker may report the last batch's base offset as the end (Tansu
+            # does), which would make a fully caught-up group look "negatively" lagged
+            lag = max(0, end - (committed or 0))
+            out.append(PartitionLag(topic, tp.partition, end, committed, lag))
         return out
     except KafkaError as exc:
         raise ServiceUnavailable("Kafka", f"lag query failed: {type(exc).__name__}") from exc

@@ -2,11 +2,11 @@
 
 Sizing Redis for a hospital network needs one number: how many bytes one scored
 encounter costs. This writes ``count`` realistic scores through the real
-:meth:`scorer.cache.ScoreCache.write` (and ``mark_done``, which the scorer always does
-next) into a fresh key prefix, then reads the cost two ways:
+:meth:`scorer.cache.ScoreCache.write` into a fresh key prefix, then reads the cost two
+ways:
 
 * ``MEMORY USAGE`` of every key under the prefix (what the keys themselves hold,
-  by key kind: score hash, patient history, ward list, done marker);
+  by key kind: score hash, patient history, ward list);
 * the ``INFO memory`` ``used_memory`` delta (what the server really grew by,
   including its dictionary and expiry overhead; noisy if other clients write).
 
@@ -52,7 +52,11 @@ class RedisMemoryError(Exception):
 
 @dataclass
 class MemoryReport:
-    """What one run measured; ``bytes_per_score_*`` are the numbers the capacity model uses."""
+    """What one run measured; ``bytes_per_score_*`` are the numbers the capacity model uses.
+
+    ``scores`` counts score writes (encounters x versions): a re-sent encounter version
+    overwrites the score hash but adds a patient-history member.
+    """
 
     scores: int
     mode: str
@@ -62,6 +66,9 @@ class MemoryReport:
     bytes_per_score_memory_usage: float
     bytes_per_score_used_memory: float
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    encounters: int = 0
+    bytes_per_encounter_memory_usage: float = 0.0
+    bytes_per_encounter_used_memory: float = 0.0
     redis_version: str = ""
     seconds: float = 0.0
 
@@ -172,7 +179,7 @@ def _scan(client: redis.Redis, prefix: str) -> Iterator[bytes]:
 
 
 def _kind(key: bytes, prefix: str) -> str:
-    """score | patient | ward | done: the first path segment after the prefix."""
+    """score | patient | ward: the first path segment after the prefix."""
     return key.decode()[len(prefix) :].split(":", 1)[0]
 
 
@@ -194,8 +201,20 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     return deleted
 
 
-def measure(settings: Settings, count: int) -> MemoryReport:
-    """Write ``count`` scores under a fresh prefix, measure, delete; see the module doc."""
+def with_updates(scores: Sequence[ScoreEvent], versions: int) -> list[ScoreEvent]:
+    """Each score again as encounter versions 2..``versions`` (EHRs resend encounters)."""
+    out = list(scores)
+    for version in range(2, versions + 1):
+        out.extend(
+            s.model_copy(update={"input_key": f"{s.encounter_id}/_history/{version}"})
+            for s in scores
+        )
+    return out
+
+
+def measure(settings: Settings, count: int, versions: int = 1) -> MemoryReport:
+    """Write ``count`` encounters' scores (``versions`` each) under a fresh prefix,
+    measure, delete; see the module doc."""
     from scorer.cache import ScoreCache
 
     started = time.perf_counter()
@@ -204,6 +223,7 @@ def measure(settings: Settings, count: int) -> MemoryReport:
     mode = "champion" if scores is not None else "fallback (no champion model loaded)"
     if scores is None:
         scores = _fallback_scores(events)
+    scores = with_updates(scores, versions)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     prefix = f"benchmem{uuid.uuid4().hex[:8]}."
     cache = ScoreCache(client, prefix, settings.score_ttl_seconds)
@@ -213,9 +233,11 @@ def measure(settings: Settings, count: int) -> MemoryReport:
         for start in range(0, len(scores), BATCH):
             chunk = scores[start : start + BATCH]
             cache.write(chunk)
-            cache.mark_done(chunk)
         after = _used_memory(client)
         report = _usage_report(client, prefix, len(scores), after - before)
+        report.encounters = len(events)
+        report.bytes_per_encounter_memory_usage = round(report.memory_usage_bytes / len(events), 1)
+        report.bytes_per_encounter_used_memory = round((after - before) / len(events), 1)
         report.mode = mode
         report.redis_version = version
     except redis.RedisError as exc:

@@ -32,9 +32,11 @@ def stream(
 ) -> None:
     """Ingest throughput, scorer throughput and POST→score latency vs same-run baselines."""
     from readmit.benchmarks.stream import run, write_outputs
+    from readmit.cli.stack import exit_on_sigterm
     from readmit.embedded.services import free_port
     from readmit.embedded.stack import Stack
 
+    exit_on_sigterm()
     base = get_settings()
     duration = duration if duration is not None else (20.0 if quick else 60.0)
     sizes = {
@@ -101,7 +103,8 @@ def mapper(bundles: int = typer.Option(2000, help="Synthesized bundles to map.")
 
 @bench_app.command("redis-memory")
 def redis_memory(
-    count: int = typer.Option(20000, min=1, help="Scores to write (then delete)."),
+    count: int = typer.Option(20000, min=1, help="Encounters to score and cache (then delete)."),
+    versions: int = typer.Option(1, min=1, help="Versions (updates) written per encounter."),
 ) -> None:
     """Redis bytes per cached score (MEMORY USAGE per key and used_memory delta)."""
     import orjson
@@ -109,7 +112,7 @@ def redis_memory(
     from readmit.benchmarks.redis_memory import RedisMemoryError, measure
 
     try:
-        report = measure(get_settings(), count)
+        report = measure(get_settings(), count, versions)
     except RedisMemoryError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -10,6 +11,15 @@ import typer
 
 from readmit.errors import ServiceUnavailable
 from readmit.settings import get_settings
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop the stack's children."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _fail(message: str) -> None:
@@ -30,6 +40,7 @@ def up(
 
     settings = get_settings()
     configure(settings.log_level)
+    exit_on_sigterm()
     typer.echo("starting: broker, redis, model check, ingest, scorer, web ... (Ctrl-C stops)")
     stack = Stack(settings, scorers=scorers)
     try:

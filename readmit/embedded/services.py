@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,23 @@ from pathlib import Path
 from typing import IO
 
 from readmit.errors import ServiceUnavailable
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM us when the parent dies, even by SIGKILL.
+
+    The children run in their own session (so Ctrl-C reaches them only through our
+    orderly stop), which also means nothing else would end them if the parent
+    crashed: this closes that gap. A no-op where prctl does not exist.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -80,6 +98,7 @@ class ManagedProcess:
             env={**os.environ, **(self.env or {})},
             cwd=self.cwd,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         return self
 

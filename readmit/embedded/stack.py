@@ -154,6 +154,8 @@ class Stack:
                 s.web_host,
                 "-p",
                 str(s.web_port),
+                "--access-log",  # request paths carry encounter/patient ids: no access log
+                "/dev/null",
                 "alerts_web.asgi:application",
             ],
         )
