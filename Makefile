@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings
 
-.PHONY: up test install lint typecheck unit browser assets clean
+.PHONY: up test install lint typecheck unit test-tools assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ $(ASSETS): alerts_web/package.json alerts_web/package-lock.json
 
 assets: $(ASSETS)
 
-browser:
-	./infra/scripts/install_browser.sh
+test-tools:
+	./infra/scripts/install_test_tools.sh
 
 up: install
 	$(BIN)/readmit up
@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" -q
 
-test: install browser lint typecheck
+test: install test-tools lint typecheck
 	$(BIN)/pytest -q
 
 clean:
