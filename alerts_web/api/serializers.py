@@ -1,0 +1,114 @@
+"""API payloads. The predict input is built from the same field list as the what-if form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from alerts_web.alerts.models import Alert
+from alerts_web.feature_fields import FieldSpec, default_value, field_specs
+
+
+class FactorSerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    label = serializers.CharField()
+    contribution = serializers.FloatField()
+
+
+class InterventionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    rationale = serializers.CharField()
+    source = serializers.CharField()
+
+
+class ScoreSerializer(serializers.Serializer):
+    encounter_id = serializers.CharField()
+    patient_id = serializers.CharField()
+    ward = serializers.CharField()
+    probability = serializers.FloatField()
+    band = serializers.ChoiceField(choices=("low", "medium", "high"))
+    model_version = serializers.CharField()
+    computed_at = serializers.DateTimeField()
+    discharged_at = serializers.DateTimeField(allow_null=True)
+    non_readmittable = serializers.BooleanField()
+    factors = FactorSerializer(many=True)
+    interventions = InterventionSerializer(many=True)
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    encounter_id = serializers.CharField()
+    input_key = serializers.CharField()
+    at = serializers.DateTimeField()
+    probability = serializers.FloatField(allow_null=True)
+    band = serializers.CharField(allow_null=True)
+    model_version = serializers.CharField(allow_null=True)
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    ward = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = (
+            "id",
+            "ward",
+            "encounter_id",
+            "patient_id",
+            "probability",
+            "band",
+            "model_version",
+            "status",
+            "assigned_to",
+            "factors",
+            "interventions",
+            "computed_at",
+            "discharged_at",
+            "created_at",
+            "updated_at",
+        )
+
+
+def _api_field(spec: FieldSpec) -> serializers.Field:
+    default = default_value(spec)
+    if spec.kind == "choice":
+        return serializers.ChoiceField(
+            choices=[c for c, _ in spec.choices], default=str(default), help_text=spec.label
+        )
+    if spec.kind == "integer":
+        return serializers.IntegerField(
+            min_value=spec.min_value, max_value=spec.max_value, default=default
+        )
+    assert spec.pattern is not None
+    return serializers.RegexField(spec.pattern, max_length=64, default=default)
+
+
+class FeatureRecordSerializer(serializers.Serializer):
+    """A FeatureRecord keyed by the dataset's column names (``glyburide-metformin`` etc.)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields: dict[str, serializers.Field] = {}
+        for spec in field_specs():
+            field = _api_field(spec)
+            if spec.column != spec.name:
+                field.source = spec.name
+            fields[spec.column] = field
+        return fields
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            known = {spec.column for spec in field_specs()}
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+        return dict(super().to_internal_value(data))
+
+
+class PredictionSerializer(serializers.Serializer):
+    probability = serializers.FloatField()
+    band = serializers.CharField()
+    model_version = serializers.CharField()
+    factors = FactorSerializer(many=True)
+    interventions = InterventionSerializer(many=True)

@@ -1,0 +1,119 @@
+"""ScoreEvent → FHIR R4 RiskAssessment, and the OperationOutcome of every FHIR error.
+
+Pure functions over plain dicts, so tests validate them with fhir.resources without
+Django. The prediction's outcome is SNOMED CT 417005 "Hospital re-admission" within
+30 days; qualitativeRisk uses HL7's risk-probability code system.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from readmit.events import ScoreEvent
+
+FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+RISK_PROBABILITY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/risk-probability"
+BAND_TO_RISK: Final = {"low": "low", "medium": "moderate", "high": "high"}
+MODEL_SYSTEM: Final = "urn:readmit:model-version"
+INTERVENTION_SYSTEM: Final = "urn:readmit:intervention"
+
+
+def resource_id(encounter_id: str) -> str | None:
+    """The RiskAssessment id of an encounter's latest score (None if not a valid FHIR id)."""
+    return encounter_id if FHIR_ID.match(encounter_id) else None
+
+
+def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
+    rid = resource_id(event.encounter_id)
+    risk_code = BAND_TO_RISK[event.band]
+    factors = "; ".join(f"{f.label} ({f.contribution:+.3f})" for f in event.factors)
+    resource: dict[str, Any] = {
+        "resourceType": "RiskAssessment",
+        "meta": {"lastUpdated": event.computed_at.isoformat()},
+        "identifier": [{"system": "urn:readmit:score-input", "value": event.input_key}],
+        "status": "final",
+        "code": {"text": "30-day hospital readmission risk"},
+        "method": {
+            "coding": [{"system": MODEL_SYSTEM, "code": event.model_version}],
+            "text": f"readmit model {event.model_version}",
+        },
+        "subject": {"reference": f"Patient/{event.patient_id}"},
+        "encounter": {"reference": f"Encounter/{event.encounter_id}"},
+        "occurrenceDateTime": event.computed_at.isoformat(),
+        "basis": [
+            {"reference": f"Encounter/{event.encounter_id}"},
+            {"reference": f"Patient/{event.patient_id}"},
+        ],
+        "prediction": [
+            {
+                "outcome": {
+                    "coding": [
+                        {
+                            "system": "http://snomed.info/sct",
+                            "code": "417005",
+                            "display": "Hospital re-admission",
+                        }
+                    ],
+                    "text": "Unplanned readmission within 30 days of discharge",
+                },
+                "probabilityDecimal": round(event.probability, 6),
+                "qualitativeRisk": {
+                    "coding": [
+                        {
+                            "system": RISK_PROBABILITY_SYSTEM,
+                            "code": risk_code,
+                            "display": risk_code.capitalize() + " likelihood",
+                        }
+                    ],
+                    "text": event.band,
+                },
+                "whenRange": {
+                    "high": {
+                        "value": 30,
+                        "unit": "days",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "d",
+                    }
+                },
+                "rationale": f"Top factors: {factors}" if factors else "No explanation available",
+            }
+        ],
+    }
+    if rid is not None:
+        resource["id"] = rid
+    if event.interventions:
+        resource["mitigation"] = " | ".join(
+            f"{i.title} [{INTERVENTION_SYSTEM}#{i.code}]: {i.rationale}"
+            for i in event.interventions
+        )
+    if event.non_readmittable:
+        resource["note"] = [
+            {"text": "Discharge disposition makes a readmission impossible (death/hospice)."}
+        ]
+    return resource
+
+
+def searchset(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [_entry(r, base_url) for r in resources],
+    }
+
+
+def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"resource": resource, "search": {"mode": "match"}}
+    if "id" in resource:
+        entry["fullUrl"] = f"{base_url}/RiskAssessment/{resource['id']}"
+    return entry
+
+
+def operation_outcome(
+    code: str, diagnostics: str, *, expression: str | None = None
+) -> dict[str, Any]:
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    if expression is not None:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -1,0 +1,105 @@
+"""``GET /fhir/RiskAssessment?encounter=…|patient=…`` and ``GET /fhir/RiskAssessment/{id}``.
+
+Errors are OperationOutcome resources with the matching HTTP status, as FHIR
+clients expect; the body type is ``application/fhir+json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from alerts_web.api.auth import has_scope, may_see_ward, principal_for
+from alerts_web.api.models import Scope
+from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
+from alerts_web.scores import latest_score, patient_history
+from readmit.events import ScoreEvent
+
+FHIR_JSON = "application/fhir+json"
+SEARCH_PARAMS = frozenset({"encounter", "patient", "_format", "_count"})
+
+
+def fhir_response(body: dict[str, Any], status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+
+
+def _denied(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
+    principal = principal_for(request)
+    if principal is None:
+        resp = fhir_response(operation_outcome("login", "Authentication required."), 401)
+        resp["WWW-Authenticate"] = 'Bearer realm="readmit"'
+        return None, resp
+    if not has_scope(principal, Scope.FHIR_READ.value):
+        return None, fhir_response(operation_outcome("forbidden", "Missing scope fhir:read."), 403)
+    return principal, None
+
+
+def _visible(principal: Any, event: ScoreEvent | None) -> ScoreEvent | None:
+    return event if event is not None and may_see_ward(principal, event.ward) else None
+
+
+def _reference_id(value: str, resource_type: str) -> str:
+    prefix = f"{resource_type}/"
+    return value[len(prefix) :] if value.startswith(prefix) else value
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/fhir").rstrip("/")
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    principal, denied = _denied(request)
+    if denied is not None:
+        return denied
+    unknown = sorted(set(request.GET) - SEARCH_PARAMS)
+    if unknown:
+        return fhir_response(
+            operation_outcome(
+                "not-supported",
+                f"Unsupported search parameter {unknown[0]}.",
+                expression=unknown[0],
+            ),
+            400,
+        )
+    encounter = request.GET.get("encounter", "").strip()
+    patient = request.GET.get("patient", "").strip()
+    if not encounter and not patient:
+        return fhir_response(
+            operation_outcome(
+                "required", "Search by encounter or patient.", expression="encounter"
+            ),
+            400,
+        )
+    events: list[ScoreEvent] = []
+    if encounter:
+        ev = _visible(principal, latest_score(_reference_id(encounter, "Encounter")))
+        events = [ev] if ev is not None else []
+    else:
+        seen: set[str] = set()
+        for point in patient_history(_reference_id(patient, "Patient")):
+            if point.encounter_id in seen:
+                continue
+            seen.add(point.encounter_id)
+            ev = _visible(principal, latest_score(point.encounter_id))
+            if ev is not None:
+                events.append(ev)
+    if patient and encounter:
+        events = [e for e in events if e.patient_id == _reference_id(patient, "Patient")]
+    return fhir_response(searchset([risk_assessment(e) for e in events], _base_url(request)))
+
+
+@require_GET
+def read(request: HttpRequest, resource_id: str) -> HttpResponse:
+    principal, denied = _denied(request)
+    if denied is not None:
+        return denied
+    event = _visible(principal, latest_score(resource_id))
+    if event is None:
+        return fhir_response(
+            operation_outcome("not-found", "RiskAssessment not found.", expression="id"), 404
+        )
+    return fhir_response(risk_assessment(event))

@@ -1,0 +1,162 @@
+"""What the ops page shows: consumer lag, scorer throughput, DLQ count, model in service.
+
+Each source can fail on its own (a scorer down, the broker unreachable); the page
+shows what it could read and names what it could not, instead of failing whole.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from django.core.cache import cache
+from kafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
+
+from model_store.registry import ModelRegistryError, Registry
+from readmit.errors import ServiceUnavailable
+from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit.settings import Settings
+from scorer.lag import consumer_lag
+
+CONSUMED = "readmit_scorer_events_consumed"
+SCORED = "readmit_scorer_events_scored"
+DEAD_LETTERS = "readmit_scorer_dead_letters"
+MODEL_INFO = "readmit_model_info"
+_RATE_KEY = "ops:last-sample"
+
+
+@dataclass
+class ScorerSample:
+    url: str
+    up: bool
+    consumed: float = 0.0
+    scored: float = 0.0
+    dead_letters: float = 0.0
+    model_versions: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def parse_metrics(url: str, text: str) -> ScorerSample:
+    sample = ScorerSample(url=url, up=True)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == f"{CONSUMED}_total":
+                sample.consumed += s.value
+            elif s.name == f"{SCORED}_total":
+                sample.scored += s.value
+            elif s.name == f"{DEAD_LETTERS}_total":
+                sample.dead_letters += s.value
+            elif s.name == MODEL_INFO and s.value == 1 and "version" in s.labels:
+                sample.model_versions.append(s.labels["version"])
+    return sample
+
+
+def scrape(url: str, timeout: float = 2.0) -> ScorerSample:
+    try:
+        response = httpx.get(url, timeout=timeout)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        return ScorerSample(url=url, up=False, error=type(exc).__name__)
+    return parse_metrics(url, response.text)
+
+
+def broker_reachable(bootstrap: str, timeout: float = 0.5) -> bool:
+    """A TCP connect to any bootstrap server: without it the Kafka client retries for ~20 s."""
+    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or server, int(port or 9092)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def lag_rows(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
+    if not broker_reachable(settings.kafka_bootstrap):
+        return [], f"lag unavailable: no broker answers at {settings.kafka_bootstrap}"
+
+    rows: list[dict[str, Any]] = []
+    wanted = (
+        (settings.scorer_group, settings.topic(FEATURES_TOPIC)),
+        (settings.alerts_group, settings.topic(SCORED_TOPIC)),
+    )
+    try:
+        for group, topic in wanted:
+            for p in consumer_lag(settings.kafka_bootstrap, group, topic):
+                rows.append(
+                    {
+                        "group": group,
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "end_offset": p.end_offset,
+                        "committed": p.committed,
+                        "lag": p.lag,
+                    }
+                )
+    except (ServiceUnavailable, KafkaError, OSError) as exc:  # show it, do not 500 the page
+        return rows, f"lag unavailable: {exc}"
+    return rows, None
+
+
+def events_per_second(consumed: float, now: float) -> float | None:
+    """Rate from the previous sample kept in the cache (shared by all web workers)."""
+    previous = cache.get(_RATE_KEY)
+    cache.set(_RATE_KEY, (consumed, now), timeout=600)
+    if not previous:
+        return None
+    prev_consumed, prev_time = previous
+    elapsed = now - prev_time
+    if elapsed <= 0 or consumed < prev_consumed:
+        return None
+    return (consumed - prev_consumed) / elapsed
+
+
+def model_summary(settings: Settings) -> dict[str, Any]:
+    """The champion's version and its evaluation metrics, from the registry manifest."""
+    try:
+        registry = Registry(settings.model_dir)
+        version = registry.champion_version()
+        if version is None:
+            return {"error": "no champion model in the registry"}
+        manifest = registry.manifest(version)
+    except (ModelRegistryError, OSError) as exc:  # a broken registry must not 500 the page
+        return {"error": f"registry unreadable: {type(exc).__name__}"}
+    metrics = manifest.get("metrics", {})
+    return {"version": version, "metrics": flatten_metrics(metrics)}
+
+
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "", depth: int = 2) -> dict[str, Any]:
+    """``{"test": {"roc_auc": .7}}`` → ``{"test.roc_auc": .7}`` (scalars, two levels deep)."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth > 1:
+            flat.update(flatten_metrics(value, f"{name}.", depth - 1))
+        elif isinstance(value, bool | int | float | str):
+            flat[name] = round(value, 4) if isinstance(value, float) else value
+    return flat
+
+
+def ops_status(settings: Settings) -> dict[str, Any]:
+    urls = [u.strip() for u in settings.scorer_metrics_urls.split(",") if u.strip()]
+    scorers = [scrape(u) for u in urls]
+    consumed = sum(s.consumed for s in scorers if s.up)
+    lags, lag_error = lag_rows(settings)
+    return {
+        "generated_at": time.time(),
+        "scorers": [asdict(s) for s in scorers],
+        "events_consumed_total": consumed,
+        "events_scored_total": sum(s.scored for s in scorers if s.up),
+        "events_per_second": events_per_second(consumed, time.time()),
+        "dead_letters_total": sum(s.dead_letters for s in scorers if s.up),
+        "model_versions": sorted({v for s in scorers for v in s.model_versions}),
+        "lag": lags,
+        "lag_error": lag_error,
+        "total_lag": sum(r["lag"] or 0 for r in lags),
+        "model": model_summary(settings),
+    }

@@ -1,0 +1,157 @@
+"""Django settings, every value taken from ``readmit.settings.get_settings()``.
+
+Operators learn one list of READMIT_* variables for the whole system; nothing here
+reads the environment directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alerts_web.database_url import database_config
+from readmit.settings import get_settings
+
+_S = get_settings()
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = _S.django_secret_key.get_secret_value()
+DEBUG = _S.debug
+ALLOWED_HOSTS = [h.strip() for h in _S.web_allowed_hosts.split(",") if h.strip()]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "alerts_web.wards",
+    "alerts_web.alerts",
+    "alerts_web.api",
+    "alerts_web.fhir_api",
+    "alerts_web.cds",
+    "alerts_web.ops",
+    "alerts_web.whatif",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "alerts_web.urls"
+ASGI_APPLICATION = "alerts_web.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_config(_S.database_url, _S.state_dir)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    _S.state_dir.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [_S.redis_url], "prefix": f"{_S.topic_prefix}channels:"},
+    }
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _S.redis_url,
+        "KEY_PREFIX": f"{_S.topic_prefix}web",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "wards:index"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = _S.state_dir / "static"
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "alerts_web.api.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["alerts_web.api.throttling.PerClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"client": _S.api_throttle_rate},
+    "DEFAULT_PAGINATION_CLASS": "alerts_web.api.pagination.StandardPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "alerts_web.api.errors.json_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "readmit scores API",
+    "DESCRIPTION": "30-day readmission risk scores for integrators: encounter scores, patient "
+    "score history, ward alerts, on-demand prediction. Authenticate with "
+    "`Authorization: Api-Key <key>`; each key carries scopes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": f"{STATIC_URL}vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": f"{STATIC_URL}alerts_web/favicon.svg",
+    # The 23 medication columns share one vocabulary: one enum, not 23 names for it.
+    "ENUM_NAME_OVERRIDES": {"MedicationDoseEnum": "alerts_web.feature_fields.MEDICATION_CHOICES"},
+}
+
+# Patient identifiers appear in URLs (/api/v1/encounters/<id>/score); the filter logs
+# the URL pattern instead of the path so they never reach a log file.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_paths": {"()": "alerts_web.log_redaction.RedactRequestPath"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_paths"]}},
+    "root": {"handlers": ["console"], "level": _S.log_level},
+    "loggers": {
+        # Filters on the loggers (not only the handler) so every handler gets redacted records.
+        name: {
+            "handlers": ["console"],
+            "level": "WARNING",
+            "propagate": False,
+            "filters": ["redact_paths"],
+        }
+        for name in ("django.request", "django.server", "django.channels.server")
+    }
+    | {"kafka": {"level": "WARNING"}},
+}

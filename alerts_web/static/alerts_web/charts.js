@@ -1,0 +1,51 @@
+// Factor bar chart and score-history line chart of the patient and what-if pages.
+(function () {
+  "use strict";
+  const dataEl = document.getElementById("chart-data");
+  if (!dataEl || typeof Chart === "undefined") return;
+  const data = JSON.parse(dataEl.textContent);
+  Chart.defaults.animation = false;
+  const factorCanvas = document.getElementById("factor-chart");
+  if (factorCanvas && data.factors.length) {
+    new Chart(factorCanvas, {
+      type: "bar",
+      data: {
+        labels: data.factors.map((f) => f.label),
+        datasets: [{
+          label: "Contribution to risk",
+          data: data.factors.map((f) => f.value),
+          backgroundColor: data.factors.map((f) => (f.value >= 0 ? "#dc3545" : "#198754")),
+        }],
+      },
+      options: {
+        indexAxis: "y",
+        responsive: true,
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { title: (items) => data.factors[items[0].dataIndex].label } },
+        },
+        scales: {
+          y: {
+            ticks: {
+              callback: (value, index) => {
+                const label = data.factors[index].label;
+                return label.length > 38 ? label.slice(0, 37) + "…" : label;
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+  const historyCanvas = document.getElementById("history-chart");
+  if (historyCanvas && data.history.length) {
+    new Chart(historyCanvas, {
+      type: "line",
+      data: {
+        labels: data.history.map((h) => new Date(h.t).toLocaleString()),
+        datasets: [{ label: "Probability", data: data.history.map((h) => h.p), borderColor: "#0d6efd", tension: 0.2 }],
+      },
+      options: { scales: { y: { min: 0, max: 1 } }, plugins: { legend: { display: false } } },
+    });
+  }
+})();

@@ -1,0 +1,37 @@
+// Ops page: refresh the numbers from status.json every 5 seconds.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  function td(text) { const c = document.createElement("td"); c.textContent = text == null ? "—" : text; return c; }
+  function fmt(v, digits) { return v == null ? "—" : Number(v).toFixed(digits); }
+  async function refresh() {
+    try {
+      const r = await fetch(window.READMIT_OPS_URL, { headers: { Accept: "application/json" } });
+      if (!r.ok) return;
+      const s = await r.json();
+      $("ops-rate").textContent = fmt(s.events_per_second, 1);
+      $("ops-lag").textContent = s.total_lag;
+      $("ops-dlq").textContent = fmt(s.dead_letters_total, 0);
+      $("ops-model").textContent = s.model_versions.join(", ") || "—";
+      $("ops-lag-error").textContent = s.lag_error || "";
+      $("ops-lag-rows").replaceChildren(...s.lag.map((p) => {
+        const tr = document.createElement("tr");
+        [p.group, p.topic, p.partition, p.end_offset, p.committed, p.lag].forEach((v) => tr.appendChild(td(v)));
+        return tr;
+      }));
+      $("ops-scorers").replaceChildren(...s.scorers.map((x) => {
+        const li = document.createElement("li");
+        const b = document.createElement("span");
+        b.className = "badge " + (x.up ? "text-bg-success" : "text-bg-danger");
+        b.textContent = x.up ? "up" : "down";
+        li.append(b, " " + x.url + " · consumed " + fmt(x.consumed, 0) + " · scored " + fmt(x.scored, 0));
+        return li;
+      }));
+      const m = s.model || {};
+      $("ops-model-metrics").textContent = m.error ? m.error :
+        (m.version || "") + "\n" + Object.entries(m.metrics || {}).map(([k, v]) => k + ": " + v).join("\n");
+      $("ops-updated").textContent = new Date().toLocaleTimeString();
+    } catch (e) { /* keep the last numbers; next tick retries */ }
+  }
+  setInterval(refresh, 5000);
+})();

@@ -1,0 +1,187 @@
+"""The alert feed against the real broker: store, dedupe, broadcast, commit; the command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
+from django.db import connection
+from kafka import KafkaProducer
+
+from alerts_web.alerts.feed import FeedCounts
+from alerts_web.alerts.kafka_feed import run_feed
+from alerts_web.alerts.models import Alert
+from readmit.embedded.stack import settings_env
+from readmit.events import SCORED_TOPIC
+from readmit.kafka_clients import ensure_topics
+from readmit.settings import PROJECT_ROOT, Settings
+from scorer.lag import consumer_lag
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def feed_settings(service_settings: Settings) -> Settings:
+    s = service_settings.model_copy(
+        update={"topic_prefix": f"{service_settings.topic_prefix}f{time.monotonic_ns()}."}
+    )
+    ensure_topics(s)
+    return s
+
+
+def _produce(settings: Settings, payloads: list[bytes]) -> None:
+    """Keyed by encounter like the scorer does, so one encounter's scores stay in order."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for payload in payloads:
+        key = payload.split(b'"encounter_id":"', 1)[-1].split(b'"', 1)[0]
+        producer.send(settings.topic(SCORED_TOPIC), key=key, value=payload)
+    producer.flush()
+    producer.close()
+
+
+def _run_until(settings: Settings, seen: int, timeout: float = 30) -> FeedCounts:
+    """Run the feed in a thread until it has seen ``seen`` messages."""
+    stop = threading.Event()
+    result: dict[str, FeedCounts] = {}
+
+    def on_batch(counts: FeedCounts) -> None:
+        if counts.seen >= seen:
+            stop.set()
+
+    def target() -> None:
+        try:
+            result["c"] = run_feed(settings, stop, on_batch=on_batch)
+        finally:
+            connection.close()  # the thread's own connection; else the test DB cannot drop
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    finished = stop.wait(timeout)
+    stop.set()
+    thread.join(timeout=30)
+    assert finished, "feed did not see the messages in time"
+    return result["c"]
+
+
+def test_feed_stores_high_risk_once_broadcasts_and_commits(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(wards[0].group_name, channel)
+    high_1 = event_factory("ward-a")
+    high_2 = event_factory("ward-a")
+    payloads = [
+        high_1.to_bytes(),
+        high_2.to_bytes(),
+        high_1.to_bytes(),  # redelivery: same encounter, model and input
+        event_factory("ward-a", band="medium").to_bytes(),
+        event_factory("ward-a", non_readmittable=True).to_bytes(),
+        high_1.to_bytes().replace(b'"schema_version":1', b'"schema_version":9'),
+        b"\xff not json",
+    ]
+    _produce(feed_settings, payloads)
+    counts = _run_until(feed_settings, seen=len(payloads))
+    assert (counts.stored, counts.unchanged, counts.not_alerting) == (2, 1, 2)
+    assert (counts.unknown_version, counts.invalid) == (1, 1)
+    assert set(Alert.objects.values_list("encounter_id", flat=True)) == {
+        high_1.encounter_id,
+        high_2.encounter_id,
+    }
+
+    async def receive_two() -> list[dict[str, Any]]:
+        return [await layer.receive(channel), await layer.receive(channel)]
+
+    received = async_to_sync(receive_two)()
+    assert {m["alert"]["encounter_id"] for m in received} == {
+        high_1.encounter_id,
+        high_2.encounter_id,
+    }, received
+    lags = consumer_lag(
+        feed_settings.kafka_bootstrap, feed_settings.alerts_group, feed_settings.topic(SCORED_TOPIC)
+    )
+    # Committed = next offset to read, per partition: everything polled was committed.
+    assert sum(p.committed or 0 for p in lags) == len(payloads)
+
+
+def test_replay_from_the_start_creates_no_duplicates(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    events = [event_factory("ward-a") for _ in range(3)]
+    _produce(feed_settings, [e.to_bytes() for e in events])
+    assert _run_until(feed_settings, seen=3).stored == 3
+    replay = feed_settings.model_copy(update={"alerts_group": "replay-from-zero"})
+    counts = _run_until(replay, seen=3)
+    assert (counts.stored, counts.unchanged) == (0, 3)
+    assert Alert.objects.count() == 3
+
+
+def test_new_input_for_the_same_encounter_updates_the_alert(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    first = event_factory("ward-a", probability=0.6)
+    second = first.model_copy(
+        update={
+            "input_key": first.input_key + "-v2",
+            "probability": 0.8,
+            "computed_at": first.computed_at + timedelta(minutes=5),
+        }
+    )
+    late = first.model_copy(
+        update={
+            "input_key": first.input_key + "-v0",
+            "computed_at": first.computed_at - timedelta(hours=1),
+        }
+    )
+    _produce(feed_settings, [first.to_bytes(), second.to_bytes(), late.to_bytes()])
+    counts = _run_until(feed_settings, seen=3)
+    assert (counts.stored, counts.updated, counts.unchanged) == (1, 1, 1)
+    alert = Alert.objects.get()
+    assert (alert.probability, alert.input_key) == (0.8, second.input_key)
+
+
+@pytest.fixture
+def command_env(feed_settings: Settings) -> Iterator[dict[str, str]]:
+    db = django_settings.DATABASES["default"]
+    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {**os.environ, **settings_env(feed_settings), "READMIT_DATABASE_URL": url}
+
+
+def test_consume_scores_command_runs_and_stops_on_sigterm(
+    command_env: dict[str, str], feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    event = event_factory("ward-b")
+    _produce(feed_settings, [event.to_bytes()])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerts_web", "consume_scores"],
+        cwd=PROJECT_ROOT,
+        env=command_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Alert.objects.filter(encounter_id=event.encounter_id).exists():
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "command stored no alert"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        assert "stored=1" in output
+        assert event.encounter_id not in output
+        assert event.patient_id not in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()

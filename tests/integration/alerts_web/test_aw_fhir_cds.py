@@ -1,0 +1,155 @@
+"""FHIR RiskAssessment endpoints and the CDS Hooks service over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.riskassessment import RiskAssessment
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+@pytest.fixture
+def scored(wards: Any, cache: Any, event_factory: Any) -> Any:
+    event = event_factory("ward-a")
+    cache.write([event])
+    return event
+
+
+def test_search_by_encounter_returns_a_valid_searchset(scored: Any, api_key: Any) -> None:
+    key = api_key("fhir:read")
+    for param in (scored.encounter_id, f"Encounter/{scored.encounter_id}"):
+        response = Client().get("/fhir/RiskAssessment", {"encounter": param}, **_bearer(key))
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/fhir+json"
+        bundle = Bundle.model_validate(response.json())
+        assert bundle.type == "searchset"
+        assert bundle.total == 1
+        resource = RiskAssessment.model_validate(bundle.entry[0].resource.model_dump())
+        assert float(resource.prediction[0].probabilityDecimal) == pytest.approx(scored.probability)
+        assert resource.method.coding[0].code == scored.model_version
+
+
+def test_search_by_patient_and_read_by_id(scored: Any, api_key: Any) -> None:
+    key = api_key("fhir:read")
+    bundle = (
+        Client()
+        .get("/fhir/RiskAssessment", {"patient": f"Patient/{scored.patient_id}"}, **_bearer(key))
+        .json()
+    )
+    assert bundle["total"] == 1
+    read = Client().get(f"/fhir/RiskAssessment/{scored.encounter_id}", **_bearer(key))
+    assert read.status_code == 200
+    resource = RiskAssessment.model_validate(read.json())
+    assert resource.subject.reference == f"Patient/{scored.patient_id}"
+    assert resource.mitigation
+
+
+def test_fhir_errors_are_operation_outcomes(scored: Any, api_key: Any) -> None:
+    key = api_key("fhir:read")
+    cases = [
+        (Client().get("/fhir/RiskAssessment", **_bearer(key)), 400),
+        (Client().get("/fhir/RiskAssessment", {"subject": "x"}, **_bearer(key)), 400),
+        (Client().get("/fhir/RiskAssessment/unknown-enc", **_bearer(key)), 404),
+        (Client().get("/fhir/RiskAssessment/x"), 401),
+        (Client().get("/fhir/RiskAssessment/x", **_bearer(api_key("scores:read"))), 403),
+    ]
+    for response, status in cases:
+        assert response.status_code == status
+        OperationOutcome.model_validate(response.json())
+    empty = Client().get("/fhir/RiskAssessment", {"encounter": "nobody"}, **_bearer(key)).json()
+    assert empty["total"] == 0
+
+
+def test_fhir_respects_ward_isolation_for_nurses(
+    client_a: Client, event_factory: Any, cache: Any
+) -> None:
+    other = event_factory("ward-b")
+    cache.write([other])
+    assert client_a.get(f"/fhir/RiskAssessment/{other.encounter_id}").status_code == 404
+
+
+def _hook(event: Any, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hookInstance": str(uuid.uuid4()),
+        "hook": "encounter-discharge",
+        "fhirServer": "https://ehr.example/fhir",
+        "context": {
+            "userId": "Practitioner/p1",
+            "patientId": event.patient_id,
+            "encounterId": event.encounter_id,
+        },
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": event.patient_id},
+            "encounter": {"resourceType": "Encounter", "id": event.encounter_id},
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def test_cds_discovery_and_card(scored: Any, api_key: Any) -> None:
+    key = api_key("cds")
+    services = Client().get("/cds-services", **_bearer(key)).json()["services"]
+    assert services[0]["id"] == "readmission-risk"
+    response = Client().post(
+        "/cds-services/readmission-risk",
+        _hook(scored),
+        content_type="application/json",
+        **_bearer(key),
+    )
+    assert response.status_code == 200
+    (card,) = response.json()["cards"]
+    assert card["indicator"] == "critical"
+    assert len(card["summary"]) <= 140
+    assert card["links"][0]["url"].endswith(f"/encounters/{scored.encounter_id}/")
+    assert card["links"][0]["type"] == "absolute"
+    assert [s["label"] for s in card["suggestions"]] == [i.title for i in scored.interventions]
+
+
+def test_cds_without_score_or_with_other_patient_gives_no_card(scored: Any, api_key: Any) -> None:
+    key = api_key("cds")
+    body = _hook(scored)
+    body["context"]["encounterId"] = "unscored"
+    body["prefetch"].pop("encounter")
+    response = Client().post(
+        "/cds-services/readmission-risk", body, content_type="application/json", **_bearer(key)
+    )
+    assert response.json() == {"cards": []}
+    body = _hook(scored)
+    body["context"]["patientId"] = "someone-else"
+    body["prefetch"].pop("patient")
+    response = Client().post(
+        "/cds-services/readmission-risk", body, content_type="application/json", **_bearer(key)
+    )
+    assert response.json() == {"cards": []}
+
+
+def test_cds_bad_requests_and_auth(scored: Any, api_key: Any) -> None:
+    key = api_key("cds")
+    url = "/cds-services/readmission-risk"
+    bad = Client().post(
+        url, _hook(scored, hook="order-sign"), content_type="application/json", **_bearer(key)
+    )
+    assert (bad.status_code, bad.json()["field"]) == (400, "hook")
+    body = _hook(scored)
+    body["prefetch"]["patient"]["id"] = "mismatch"
+    conflict = Client().post(url, body, content_type="application/json", **_bearer(key))
+    assert (conflict.status_code, conflict.json()["field"]) == (400, "prefetch")
+    garbage = Client().post(url, b"{", content_type="application/json", **_bearer(key))
+    assert garbage.status_code == 400
+    assert Client().post(url, _hook(scored), content_type="application/json").status_code == 401
+    assert Client().get("/cds-services").status_code == 401
+    wrong = Client().post(
+        url, _hook(scored), content_type="application/json", **_bearer(api_key("fhir:read"))
+    )
+    assert wrong.status_code == 403

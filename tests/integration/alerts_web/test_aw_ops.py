@@ -1,0 +1,82 @@
+"""The ops page's data from a real broker and a real Prometheus endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from alerts_web.ops import views as ops_views
+from readmit.embedded.services import free_port
+from readmit.events import FEATURES_TOPIC
+from readmit.kafka_clients import ensure_topics
+from readmit.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def scorer_metrics_url() -> str:
+    """A scorer-like /metrics endpoint with the scorer's metric names."""
+    registry = CollectorRegistry()
+    Counter("readmit_scorer_events_consumed", "c", registry=registry).inc(40)
+    Counter("readmit_scorer_events_scored", "s", registry=registry).inc(39)
+    dlq = Counter("readmit_scorer_dead_letters", "d", ["reason"], registry=registry)
+    dlq.labels(reason="undecodable").inc(2)
+    Gauge("readmit_model_info", "m", ["version"], registry=registry).labels(version="lr-9").set(1)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    yield f"http://127.0.0.1:{port}/metrics"
+    server.shutdown()
+    thread.join()
+
+
+def test_ops_status_reads_lag_and_scorer_metrics(
+    staff: User,
+    service_settings: Settings,
+    scorer_metrics_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = service_settings.model_copy(
+        update={"scorer_metrics_urls": f"{scorer_metrics_url},http://127.0.0.1:9/metrics"}
+    )
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for i in range(3):
+        producer.send(settings.topic(FEATURES_TOPIC), key=str(i).encode(), value=b"{}")
+    producer.flush()
+    producer.close()
+    monkeypatch.setattr(ops_views, "get_settings", lambda: settings)
+    client = Client()
+    client.force_login(staff)
+    status: dict[str, Any] = client.get(reverse("ops:status")).json()
+    assert status["lag_error"] is None, status["lag_error"]
+    features = [r for r in status["lag"] if r["topic"] == settings.topic(FEATURES_TOPIC)]
+    assert len(features) == settings.topic_partitions
+    assert {r["group"] for r in features} == {settings.scorer_group}
+    assert sum(r["end_offset"] for r in features) >= 1  # nobody consumed: all of it is lag
+    assert all(r["lag"] == r["end_offset"] - (r["committed"] or 0) for r in status["lag"])
+    assert status["total_lag"] == sum(r["lag"] for r in status["lag"]) > 0
+    assert status["events_consumed_total"] == 40
+    assert status["dead_letters_total"] == 2
+    assert status["model_versions"] == ["lr-9"]
+    assert [s["up"] for s in status["scorers"]] == [True, False]
+    page = client.get(reverse("ops:page")).content.decode()
+    assert "lr-9" in page
+
+
+def test_unreachable_broker_is_reported_not_a_500(
+    staff: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", scorer_metrics_urls="")
+    monkeypatch.setattr(ops_views, "get_settings", lambda: settings)
+    client = Client()
+    client.force_login(staff)
+    status = client.get(reverse("ops:status")).json()
+    assert "no broker answers" in status["lag_error"]
+    assert status["lag"] == []

@@ -1,0 +1,247 @@
+"""Pages: login, ward isolation, actions with audit trail, CSRF, downloads, what-if, ops."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from alerts_web.alerts.feed import store_event
+from alerts_web.alerts.models import ActionKind, Alert, AlertAction, AlertStatus
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def alert_pair(wards: Any, cache: Any, event_factory: Any) -> tuple[Alert, Alert]:
+    """One alert on ward A, one on ward B; their scores are in Redis like the scorer left them."""
+    out = []
+    for ward in wards:
+        event = event_factory(ward.code)
+        cache.write([event])
+        alert, _ = store_event(event)
+        assert alert is not None
+        out.append(alert)
+    return out[0], out[1]
+
+
+def _page_urls(alert: Alert) -> list[str]:
+    return [
+        reverse("wards:index"),
+        reverse("wards:dashboard", args=[alert.ward.code]),
+        reverse("alerts:encounter", args=[alert.encounter_id]),
+        reverse("alerts:encounter-pdf", args=[alert.encounter_id]),
+        reverse("alerts:encounter-csv", args=[alert.encounter_id]),
+        reverse("whatif:form"),
+        reverse("ops:page"),
+        reverse("ops:status"),
+    ]
+
+
+def test_anonymous_is_sent_to_login_everywhere(alert_pair: tuple[Alert, Alert]) -> None:
+    client = Client()
+    for url in _page_urls(alert_pair[0]):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert "login" in response["Location"], url
+    response = client.post(reverse("alerts:action", args=[alert_pair[0].pk, "acknowledge"]))
+    assert response.status_code == 302
+    assert not AlertAction.objects.exists()
+
+
+def test_login_page_logs_a_nurse_in(nurse_a: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(reverse("login"))
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        reverse("login"),
+        {"username": "nurse_a", "password": "pw-a-123456", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("wards:index")).status_code == 200
+
+
+def test_nurse_sees_only_her_wards(client_a: Client, alert_pair: tuple[Alert, Alert]) -> None:
+    mine, theirs = alert_pair
+    index = client_a.get(reverse("wards:index")).content.decode()
+    assert mine.ward.code in index
+    assert theirs.ward.code not in index
+    assert client_a.get(reverse("wards:dashboard", args=[mine.ward.code])).status_code == 200
+    for url in _page_urls(theirs)[1:5]:
+        assert client_a.get(url).status_code == 404, url
+
+
+def test_nurse_cannot_act_on_another_wards_alert(
+    client_a: Client, alert_pair: tuple[Alert, Alert]
+) -> None:
+    theirs = alert_pair[1]
+    response = client_a.post(reverse("alerts:action", args=[theirs.pk, "acknowledge"]))
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == AlertStatus.OPEN
+    assert not AlertAction.objects.exists()
+
+
+def test_every_action_is_audited_with_user_and_time(
+    client_a: Client, nurse_a: User, alert_pair: tuple[Alert, Alert]
+) -> None:
+    alert = alert_pair[0]
+
+    def act(kind: str, **data: Any) -> None:
+        response = client_a.post(reverse("alerts:action", args=[alert.pk, kind]), data)
+        assert response.status_code == 302
+
+    act("acknowledge")
+    act("assign", assignee=nurse_a.pk)
+    act("note", note="Daughter will pick up meds")
+    act("intervention_done", intervention_code="med-rec")
+    trail = list(AlertAction.objects.filter(alert=alert))
+    assert [a.kind for a in trail] == [
+        ActionKind.ACKNOWLEDGE,
+        ActionKind.ASSIGN,
+        ActionKind.NOTE,
+        ActionKind.INTERVENTION_DONE,
+    ]
+    assert {a.user for a in trail} == {nurse_a}
+    assert all(a.at is not None for a in trail)
+    alert.refresh_from_db()
+    assert (alert.status, alert.assigned_to) == (AlertStatus.ACKNOWLEDGED, nurse_a)
+    page = client_a.get(reverse("alerts:encounter", args=[alert.encounter_id])).content.decode()
+    assert "Daughter will pick up meds" in page
+    assert "nurse_a" in page
+
+
+def test_bad_action_input_is_refused_with_a_message(
+    client_a: Client, nurse_b: User, alert_pair: tuple[Alert, Alert]
+) -> None:
+    alert = alert_pair[0]
+    url = reverse("alerts:action", args=[alert.pk, "assign"])
+    response = client_a.post(url, {"assignee": nurse_b.pk}, follow=True)
+    assert "Choose a nurse of this ward" in response.content.decode()
+    client_a.post(reverse("alerts:action", args=[alert.pk, "note"]), {"note": "  "})
+    client_a.post(
+        reverse("alerts:action", args=[alert.pk, "intervention_done"]),
+        {"intervention_code": "not-one-of-them"},
+    )
+    assert not AlertAction.objects.exists()
+    assert client_a.post(reverse("alerts:action", args=[alert.pk, "explode"])).status_code == 404
+
+
+def test_forms_require_csrf(nurse_a: User, alert_pair: tuple[Alert, Alert]) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(nurse_a)
+    url = reverse("alerts:action", args=[alert_pair[0].pk, "acknowledge"])
+    assert client.post(url).status_code == 403
+    assert client.post(reverse("whatif:form"), {}).status_code == 403
+    assert not AlertAction.objects.exists()
+
+
+def test_patient_page_shows_gauge_factors_interventions_history_and_version(
+    client_a: Client, alert_pair: tuple[Alert, Alert]
+) -> None:
+    alert = alert_pair[0]
+    html = client_a.get(reverse("alerts:encounter", args=[alert.encounter_id])).content.decode()
+    assert 'class="risk-gauge"' in html
+    assert f"{round(alert.probability * 100)}%" in html
+    assert "2 inpatient stays" in html
+    assert "Medication reconciliation" in html
+    assert "lr-test-1" in html
+    assert 'id="chart-data"' in html
+    assert "/static/vendor/chart.js/chart.umd.min.js" in html
+
+
+def test_pdf_and_csv_downloads(client_a: Client, alert_pair: tuple[Alert, Alert]) -> None:
+    alert = alert_pair[0]
+    pdf = client_a.get(reverse("alerts:encounter-pdf", args=[alert.encounter_id]))
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    response = client_a.get(reverse("alerts:encounter-csv", args=[alert.encounter_id]))
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert rows[0]["encounter_id"] == alert.encounter_id
+    assert float(rows[0]["probability"]) == pytest.approx(alert.probability)
+
+
+def test_whatif_scores_with_the_real_model(client_a: Client, real_model: Any) -> None:
+    page = client_a.get(reverse("whatif:form"))
+    form = page.context["form"]
+    data = {name: str(field.initial) for name, field in form.fields.items()}
+    data.update({"age": "[80-90)", "number_inpatient": "6", "time_in_hospital": "9"})
+    response = client_a.post(reverse("whatif:form"), data)
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert 0.0 <= result.probability <= 1.0
+    assert result.band in ("low", "medium", "high")
+    assert result.factors
+    assert 'id="whatif-result"' in response.content.decode()
+
+
+def test_whatif_invalid_values_get_field_messages_not_500(client_a: Client) -> None:
+    page = client_a.get(reverse("whatif:form"))
+    data = {name: str(field.initial) for name, field in page.context["form"].fields.items()}
+    data.update({"time_in_hospital": "-3", "diag_1": "banana"})
+    response = client_a.post(reverse("whatif:form"), data)
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"time_in_hospital", "diag_1"}
+    html = response.content.decode()
+    assert 'data-field="time_in_hospital"' in html
+    assert 'data-field="diag_1"' in html
+
+
+def test_ops_page_is_staff_only(client_a: Client, staff: User) -> None:
+    assert client_a.get(reverse("ops:page")).status_code == 302
+    assert client_a.get(reverse("ops:status")).status_code == 302
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("ops:page"))
+    assert page.status_code == 200
+    assert "Consumer lag per partition" in page.content.decode()
+    status = client.get(reverse("ops:status")).json()
+    assert {"lag", "scorers", "events_per_second", "dead_letters_total", "model"} <= set(status)
+
+
+def test_admin_can_assign_nurses_to_wards(staff: User, wards: Any, nurse_a: User) -> None:
+    client = Client()
+    client.force_login(staff)
+    ward_b = wards[1]
+    url = reverse("admin:wards_ward_change", args=[ward_b.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"code": ward_b.code, "name": ward_b.name, "nurses": [nurse_a.pk]})
+    assert response.status_code == 302
+    assert ward_b.nurses.filter(pk=nurse_a.pk).exists()
+
+
+def test_rescoring_below_high_closes_the_alert_with_a_system_audit_row(
+    client_a: Client, alert_pair: tuple[Alert, Alert], cache: Any
+) -> None:
+    from datetime import timedelta
+
+    from alerts_web.alerts.feed import FeedCounts, handle_messages
+    from readmit.events import ScoreEvent
+
+    alert = alert_pair[0]
+    lower = ScoreEvent.model_validate(
+        {
+            **cache.latest(alert.encounter_id).model_dump(),
+            "input_key": alert.input_key + "-labs",
+            "probability": 0.12,
+            "band": "medium",
+            "computed_at": alert.computed_at + timedelta(hours=1),
+        }
+    )
+    counts = FeedCounts()
+    changed = handle_messages([lower.to_bytes(), lower.to_bytes()], counts)
+    assert [a.pk for a in changed] == [alert.pk]
+    assert (counts.downgraded, counts.not_alerting) == (1, 1)
+    alert.refresh_from_db()
+    assert (alert.status, alert.band) == (AlertStatus.CLOSED, "medium")
+    (action,) = AlertAction.objects.filter(alert=alert)
+    assert (action.kind, action.user, action.actor) == (ActionKind.RESCORED, None, "system")
+    cache.write([lower])
+    page = client_a.get(reverse("alerts:encounter", args=[alert.encounter_id])).content.decode()
+    assert "Rescored at 12%" in page

@@ -1,0 +1,105 @@
+"""CDS Hooks 2.0 shapes: discovery, request parsing and the risk card."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aw_fakes import score_event
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerts_web.cds.cards import (
+    SUMMARY_MAX,
+    CdsRequestError,
+    discovery,
+    parse_request,
+    prefetch_conflict,
+    risk_card,
+)
+from readmit.events import Factor
+
+
+def test_discovery_lists_the_service_with_prefetch_templates() -> None:
+    (service,) = discovery()["services"]
+    assert service["hook"] == "encounter-discharge"
+    assert service["id"] == "readmission-risk"
+    assert service["prefetch"] == {
+        "patient": "Patient/{{context.patientId}}",
+        "encounter": "Encounter/{{context.encounterId}}",
+    }
+    assert service["description"]
+    assert service["title"]
+
+
+def _request(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "hookInstance": str(uuid.uuid4()),
+        "hook": "encounter-discharge",
+        "context": {"userId": "Practitioner/1", "patientId": "pat-77", "encounterId": "enc-1001"},
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-77"}},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_parse_request_returns_ids_and_prefetch() -> None:
+    patient, encounter, prefetch = parse_request(_request())
+    assert (patient, encounter) == ("pat-77", "enc-1001")
+    assert prefetch["patient"]["id"] == "pat-77"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"hook": "patient-view"}, "hook"),
+        ({"hookInstance": ""}, "hookInstance"),
+        ({"context": {"patientId": "p"}}, "context.encounterId"),
+        ({"context": "x"}, "context"),
+        ({"prefetch": []}, "prefetch"),
+    ],
+)
+def test_parse_request_names_the_bad_field(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(CdsRequestError) as err:
+        parse_request(_request(**overrides))
+    assert err.value.field == field
+
+
+def test_prefetch_of_another_patient_is_a_conflict() -> None:
+    assert prefetch_conflict({"patient": {"resourceType": "Patient", "id": "other"}}, "p", "e")
+    assert prefetch_conflict({"encounter": {"resourceType": "Patient"}}, "p", "e")
+    assert prefetch_conflict({"patient": {"resourceType": "Patient", "id": "p"}}, "p", "e") is None
+
+
+def test_card_has_the_spec_fields() -> None:
+    event = score_event()
+    card = risk_card(event, "https://web.example/encounters/enc-1001/")
+    uuid.UUID(card["uuid"])
+    assert card["indicator"] == "critical"
+    assert "62%" in card["summary"]
+    assert card["source"]["label"]
+    assert card["links"] == [
+        {
+            "label": "Open readmission risk page",
+            "url": "https://web.example/encounters/enc-1001/",
+            "type": "absolute",
+        }
+    ]
+    assert [s["label"] for s in card["suggestions"]] == [i.title for i in event.interventions]
+    for suggestion in card["suggestions"]:
+        uuid.UUID(suggestion["uuid"])
+        (action,) = suggestion["actions"]
+        assert action["type"] == "create"
+        assert action["resource"]["resourceType"] == "ServiceRequest"
+    assert "3 inpatient stays" in card["detail"]
+
+
+@pytest.mark.parametrize(("band", "indicator"), [("low", "info"), ("medium", "warning")])
+def test_indicator_follows_band(band: str, indicator: str) -> None:
+    assert risk_card(score_event(band=band), "https://x/")["indicator"] == indicator
+
+
+@given(label=st.text(min_size=0, max_size=400))
+def test_summary_never_exceeds_140_characters(label: str) -> None:
+    event = score_event(factors=(Factor(feature="f", label=label, contribution=0.1),))
+    assert len(risk_card(event, "https://x/")["summary"]) <= SUMMARY_MAX

@@ -1,0 +1,58 @@
+"""RiskAssessment output validated with the fhir.resources R4B models."""
+
+from __future__ import annotations
+
+from aw_fakes import score_event
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.riskassessment import RiskAssessment
+
+from alerts_web.fhir_api.resources import (
+    operation_outcome,
+    resource_id,
+    risk_assessment,
+    searchset,
+)
+
+
+def test_risk_assessment_is_valid_r4_with_required_content() -> None:
+    event = score_event()
+    resource = risk_assessment(event)
+    parsed = RiskAssessment.model_validate(resource)
+    assert parsed.id == "enc-1001"
+    assert parsed.status == "final"
+    assert parsed.subject.reference == "Patient/pat-77"
+    assert parsed.encounter.reference == "Encounter/enc-1001"
+    prediction = parsed.prediction[0]
+    assert float(prediction.probabilityDecimal) == 0.62
+    assert prediction.qualitativeRisk.coding[0].code == "high"
+    assert parsed.method.coding[0].code == "lr-20261127-01"
+    assert {b.reference for b in parsed.basis} == {"Encounter/enc-1001", "Patient/pat-77"}
+    assert "Medication reconciliation" in parsed.mitigation
+    assert "3 inpatient stays" in prediction.rationale
+
+
+def test_medium_band_maps_to_moderate_and_no_interventions_omit_mitigation() -> None:
+    resource = risk_assessment(score_event(band="medium", probability=0.2, interventions=()))
+    parsed = RiskAssessment.model_validate(resource)
+    assert parsed.prediction[0].qualitativeRisk.coding[0].code == "moderate"
+    assert parsed.mitigation is None
+
+
+def test_invalid_fhir_id_is_left_out_rather_than_emitted() -> None:
+    assert resource_id("enc 1/2") is None
+    resource = risk_assessment(score_event(encounter_id="enc 1/2"))
+    assert "id" not in resource
+    RiskAssessment.model_validate(resource)
+
+
+def test_searchset_bundle_and_operation_outcome_are_valid() -> None:
+    bundle = Bundle.model_validate(
+        searchset([risk_assessment(score_event())], "http://testserver/fhir")
+    )
+    assert bundle.total == 1
+    assert bundle.entry[0].fullUrl == "http://testserver/fhir/RiskAssessment/enc-1001"
+    outcome = OperationOutcome.model_validate(
+        operation_outcome("required", "Search by encounter.", expression="encounter")
+    )
+    assert outcome.issue[0].expression == ["encounter"]

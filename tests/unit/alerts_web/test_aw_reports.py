@@ -1,0 +1,131 @@
+"""PDF/CSV reports, the gauge, the feed's message parsing, log redaction, ops metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+from aw_fakes import score_event
+
+from alerts_web.alerts.feed import FeedCounts, is_alerting, parse_message
+from alerts_web.alerts.gauge import gauge
+from alerts_web.alerts.reports import CSV_COLUMNS, RiskReport, render_csv, render_pdf
+from alerts_web.log_redaction import RedactRequestPath
+from alerts_web.ops.status import flatten_metrics, parse_metrics
+from alerts_web.scores import HistoryPoint
+
+
+def _report(note: str = "called family") -> RiskReport:
+    event = score_event()
+    history = [
+        HistoryPoint(
+            "enc-1001", "enc-1001:v0", datetime(2026, 11, 26, tzinfo=UTC), None, None, None
+        ),
+        HistoryPoint("enc-1001", "enc-1001:v1", event.computed_at, 0.62, "high", "lr-1"),
+    ]
+    action = SimpleNamespace(
+        at=event.computed_at,
+        actor="nurse",
+        kind="note",
+        note=note,
+        intervention_code="",
+        assignee=None,
+        get_kind_display=lambda: "Note",
+    )
+    return RiskReport(event=event, history=history, actions=[action])
+
+
+def test_pdf_is_a_pdf_with_content() -> None:
+    pdf = render_pdf(_report())
+    assert pdf.startswith(b"%PDF-")
+    assert len(pdf) > 2000
+
+
+def test_csv_has_score_factors_interventions_history_and_actions() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_csv(_report()))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    sections = [r["section"] for r in rows]
+    assert sections.count("factor") == 3
+    assert sections.count("intervention") == 2
+    assert sections.count("history") == 2
+    assert sections.count("action") == 1
+    score = rows[0]
+    assert (score["section"], score["probability"], score["band"]) == ("score", "0.620000", "high")
+
+
+def test_csv_neutralises_spreadsheet_formulas_in_notes() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_csv(_report(note="=HYPERLINK(evil)")))))
+    (action,) = [r for r in rows if r["section"] == "action"]
+    assert action["detail"] == "'=HYPERLINK(evil)"
+
+
+def test_gauge_endpoints() -> None:
+    assert (gauge(0.0).needle_x, gauge(0.0).needle_y) == (20.0, 100.0)
+    assert (gauge(1.0).needle_x, gauge(1.0).needle_y) == (180.0, 100.0)
+    half = gauge(0.5)
+    assert (half.needle_x, half.needle_y, half.percent) == (100.0, 20.0, 50)
+    assert gauge(7).percent == 100
+
+
+def test_feed_parses_known_versions_and_counts_the_rest() -> None:
+    counts = FeedCounts()
+    good = score_event().to_bytes()
+    assert parse_message(good, counts) == score_event()
+    assert parse_message(good.replace(b'"schema_version":1', b'"schema_version":2'), counts) is None
+    assert parse_message(b"not json", counts) is None
+    assert parse_message(b'{"schema_version":1}', counts) is None
+    assert (counts.unknown_version, counts.invalid) == (1, 2)
+
+
+def test_only_high_and_readmittable_events_alert() -> None:
+    assert is_alerting(score_event())
+    assert not is_alerting(score_event(band="medium"))
+    assert not is_alerting(score_event(non_readmittable=True))
+
+
+def test_request_log_shows_the_route_not_the_identifiers() -> None:
+    request = SimpleNamespace(
+        resolver_match=SimpleNamespace(route="api/v1/encounters/<str:encounter_id>/score")
+    )
+    record = logging.LogRecord(
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s: %s",
+        ("Not Found", "/api/v1/encounters/enc-SECRET/score"),
+        None,
+    )
+    record.request = request
+    assert RedactRequestPath().filter(record)
+    assert "enc-SECRET" not in record.getMessage()
+    assert "<str:encounter_id>" in record.getMessage()
+
+
+METRICS = """# HELP readmit_scorer_events_consumed_total Feature events read from Kafka.
+# TYPE readmit_scorer_events_consumed_total counter
+readmit_scorer_events_consumed_total 120.0
+# TYPE readmit_scorer_events_scored_total counter
+readmit_scorer_events_scored_total 118.0
+# TYPE readmit_scorer_dead_letters_total counter
+readmit_scorer_dead_letters_total{reason="undecodable"} 2.0
+readmit_scorer_dead_letters_total{reason="unscorable"} 1.0
+# TYPE readmit_model_info gauge
+readmit_model_info{version="lr-7"} 1.0
+"""
+
+
+def test_scorer_metrics_are_summed_by_name() -> None:
+    sample = parse_metrics("http://s/metrics", METRICS)
+    assert (sample.consumed, sample.scored, sample.dead_letters) == (120.0, 118.0, 3.0)
+    assert sample.model_versions == ["lr-7"]
+
+
+def test_manifest_metrics_are_flattened_two_levels() -> None:
+    flat = flatten_metrics(
+        {"test": {"roc_auc": 0.712345, "curve": [1, 2]}, "n": 5, "deep": {"a": {"b": 1}}}
+    )
+    assert flat == {"test.roc_auc": 0.7123, "n": 5}
