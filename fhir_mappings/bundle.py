@@ -1,0 +1,270 @@
+"""Reading a FHIR document: JSON, validation, entries and reference resolution.
+
+Accepted: a Bundle of any type (transaction, batch, collection, message, searchset,
+history, and subscription notifications: R4B/R5 ``subscription-notification`` with a
+SubscriptionStatus first entry, or the R4 backport ``history`` Bundle with a
+Parameters first entry) or a single loose resource. Every resource is validated once,
+with the ``fhir.resources`` R4B models (R4B is a superset of R4 for every resource we
+read; R4 content validates unchanged). Unused resource types are validated and then
+ignored. The mapping itself reads the plain JSON dicts: they are known valid, and
+dict access is an order of magnitude cheaper than walking model objects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from fhir_mappings.errors import (
+    InvalidJson,
+    InvalidResource,
+    UnknownResourceType,
+    UnresolvedReference,
+)
+
+Resource = dict[str, Any]
+
+
+@lru_cache(maxsize=256)
+def _model_class(resource_type: str) -> Any:
+    """The R4B model class of a resource type (None when FHIR has no such resource type;
+    data types such as ``Quantity`` are not resources)."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.resource import Resource as ResourceModel
+
+    try:
+        model = get_fhir_model_class(resource_type)
+    except (ValueError, KeyError, AttributeError, ImportError):
+        return None
+    if resource_type in {"Resource", "DomainResource"}:  # abstract
+        return None
+    return model if isinstance(model, type) and issubclass(model, ResourceModel) else None
+
+
+def _element_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(resource)"
+
+
+def validate_resource(resource: Any, where: str) -> str:
+    """Validate one resource; return its type. Raises typed errors naming the element."""
+    if not isinstance(resource, dict):
+        raise InvalidResource(f"{where}: a resource must be a JSON object", element=where)
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise UnknownResourceType(f"{where}: resourceType is missing", element="resourceType")
+    model = _model_class(resource_type)
+    if model is None:
+        raise UnknownResourceType(
+            f"{where}: unknown resourceType {resource_type!r}",
+            resource_type=resource_type,
+            element="resourceType",
+        )
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        element = _element_path(tuple(first.get("loc", ())))
+        raise InvalidResource(
+            f"{where}: {resource_type} is not valid FHIR R4: {element}: {first.get('msg')}",
+            resource_type=resource_type,
+            element=element,
+        ) from None
+    except (ValueError, TypeError) as exc:  # fhir_core raises these for some primitives
+        raise InvalidResource(
+            f"{where}: {resource_type} is not valid FHIR R4: {exc}", resource_type=resource_type
+        ) from None
+    return resource_type
+
+
+def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """The document as a JSON object (never mutated afterwards)."""
+    if isinstance(doc, dict):
+        return doc
+    try:
+        data = orjson.loads(doc)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidJson("body must be a JSON object (a FHIR resource)")
+    return data
+
+
+class Document:
+    """The resources of one document, indexed for reference resolution."""
+
+    def __init__(self, data: dict[str, Any], *, validate: bool = True) -> None:
+        self._validate = validate
+        self.bundle_type: str | None = None
+        self.resources: list[Resource] = []
+        self.full_urls: dict[int, str] = {}
+        self._keys: dict[str, Resource] = {}
+        self.by_type: dict[str, list[Resource]] = defaultdict(list)
+        self.focus: list[dict[str, Any]] = []
+        if data.get("resourceType") == "Bundle":
+            self._read_bundle(data)
+        else:
+            self._check(data, "resource")
+            self._add(data, None)
+        self._read_focus()
+        self._check_local_references()
+
+    # --- loading -------------------------------------------------------------------
+    def _read_bundle(self, bundle: dict[str, Any]) -> None:
+        entries = bundle.get("entry") or []
+        if not isinstance(entries, list):
+            raise InvalidResource(
+                "Bundle.entry must be a list", resource_type="Bundle", element="entry"
+            )
+        shell = dict(bundle)
+        shell["entry"] = [
+            {k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
+            for e in entries
+        ]
+        self._check(shell, "Bundle")
+        self.bundle_type = bundle.get("type")
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource")
+            if resource is None:
+                continue
+            self._check(resource, f"Bundle.entry[{i}].resource")
+            self._add(resource, entry.get("fullUrl"))
+
+    def _check(self, resource: Any, where: str) -> None:
+        if self._validate:
+            validate_resource(resource, where)
+        elif not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise InvalidResource(f"{where}: not a FHIR resource", element=where)
+
+    def _add(self, resource: Resource, full_url: str | None) -> None:
+        self.resources.append(resource)
+        resource_type = resource["resourceType"]
+        self.by_type[resource_type].append(resource)
+        rid = resource.get("id")
+        if full_url:
+            self.full_urls[id(resource)] = full_url
+            self._keys[full_url] = resource
+            tail = _type_id(full_url)
+            if tail:
+                self._keys.setdefault(tail, resource)
+        if rid:
+            self._keys.setdefault(f"{resource_type}/{rid}", resource)
+
+    def _read_focus(self) -> None:
+        """Encounters a message or notification declares as its subject matter."""
+        for header in self.by_type.get("MessageHeader", ()):
+            self.focus.extend(header.get("focus") or ())
+        for status in self.by_type.get("SubscriptionStatus", ()):
+            for event in status.get("notificationEvent") or ():
+                if event.get("focus"):
+                    self.focus.append(event["focus"])
+        if self.bundle_type == "history" and self.resources:
+            first = self.resources[0]
+            if first.get("resourceType") == "Parameters":
+                for param in first.get("parameter") or ():
+                    if param.get("name") != "notification-event":
+                        continue
+                    for part in param.get("part") or ():
+                        if part.get("name") == "focus" and part.get("valueReference"):
+                            self.focus.append(part["valueReference"])
+
+    def _check_local_references(self) -> None:
+        """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document."""
+        for resource in self.resources:
+            for path, target in _references(resource, ""):
+                if target.startswith(("urn:uuid:", "urn:oid:")) and target not in self._keys:
+                    raise UnresolvedReference(
+                        f"reference {target!r} matches no entry of the Bundle",
+                        resource_type=resource.get("resourceType"),
+                        element=path,
+                    )
+
+    # --- references ----------------------------------------------------------------
+    def resolve(self, ref: dict[str, Any] | None, holder: Resource) -> Resource | None:
+        """The resource a Reference points to, or None when it lies outside the document.
+
+        ``#id`` looks in the holder's ``contained``; ``urn:uuid:``/``urn:oid:`` must
+        match an entry's fullUrl (else :class:`UnresolvedReference`); relative and
+        absolute URLs match a fullUrl or ``Type/id`` of an entry (version suffix
+        ignored), else they are external and resolve to None.
+        """
+        if not ref:
+            return None
+        target = ref.get("reference")
+        if not isinstance(target, str) or not target:
+            return None
+        if target.startswith("#"):
+            for contained in holder.get("contained") or ():
+                if contained.get("id") == target[1:]:
+                    return contained
+            raise UnresolvedReference(
+                f"reference {target!r} names no contained resource",
+                resource_type=holder.get("resourceType"),
+                element="contained",
+            )
+        hit = self._keys.get(target)
+        if hit is not None:
+            return hit
+        if target.startswith(("urn:uuid:", "urn:oid:")):
+            raise UnresolvedReference(
+                f"reference {target!r} matches no entry of the Bundle",
+                resource_type=holder.get("resourceType"),
+            )
+        tail = _type_id(target)
+        return self._keys.get(tail) if tail else None
+
+    def external_id(self, ref: dict[str, Any] | None) -> str | None:
+        """The logical id a reference names when it is not in the document."""
+        if not ref:
+            return None
+        target = ref.get("reference")
+        if isinstance(target, str):
+            tail = _type_id(target)
+            if tail:
+                return tail.partition("/")[2]
+        ident = ref.get("identifier") or {}
+        value = ident.get("value")
+        return value if isinstance(value, str) else None
+
+    def full_url(self, resource: Resource) -> str | None:
+        return self.full_urls.get(id(resource))
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return self.by_type.get(resource_type, [])
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+
+def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(element path, reference string) of every Reference inside a resource."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield path, value
+            elif isinstance(value, dict | list):
+                yield from _references(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item, path)
+
+
+def _type_id(url: str) -> str | None:
+    """``Type/id`` at the end of a (possibly absolute or versioned) URL."""
+    if url.startswith(("urn:", "#")):
+        return None
+    path = url.split("/_history/")[0].rstrip("/")
+    parts = path.split("/")
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return f"{parts[-2]}/{parts[-1]}"
+    return None

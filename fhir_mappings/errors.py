@@ -1,0 +1,95 @@
+"""Typed errors of the FHIR -> feature mapping.
+
+Every way a document can be refused is one of these classes, carrying the resource
+type and element that were wrong. The ingest API turns them into an OperationOutcome
+with :meth:`FhirMappingError.to_operation_outcome`; the CLI prints the same JSON. A
+caller therefore never needs to parse a message, and never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FhirMappingError(Exception):
+    """A document we refuse; ``status`` is the HTTP status the API should answer with.
+
+    400 = the bytes are not a FHIR document at all (malformed), 422 = a FHIR document
+    that is invalid or cannot be mapped (unprocessable).
+    """
+
+    status: int = 422
+    issue_code: str = "invalid"
+
+    def __init__(
+        self, message: str, *, resource_type: str | None = None, element: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resource_type = resource_type
+        self.element = element
+
+    @property
+    def expression(self) -> str | None:
+        """FHIRPath-like location, e.g. ``Encounter.period.end``."""
+        if self.resource_type and self.element:
+            return f"{self.resource_type}.{self.element}"
+        return self.resource_type or self.element
+
+    def to_operation_outcome(self) -> dict[str, Any]:
+        """The error as a FHIR R4 OperationOutcome resource (JSON)."""
+        issue: dict[str, Any] = {
+            "severity": "error",
+            "code": self.issue_code,
+            "diagnostics": self.message,
+        }
+        if self.expression:
+            issue["expression"] = [self.expression]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+    def __str__(self) -> str:
+        where = f" at {self.expression}" if self.expression else ""
+        return f"{self.message}{where}"
+
+
+class InvalidJson(FhirMappingError):
+    """The body is not JSON, or not a JSON object."""
+
+    status = 400
+    issue_code = "structure"
+
+
+class InvalidResource(FhirMappingError):
+    """A resource fails FHIR R4 validation (unknown element, wrong type, bad id, ...)."""
+
+    issue_code = "structure"
+
+
+class UnknownResourceType(FhirMappingError):
+    """``resourceType`` is missing or names no FHIR R4/R4B resource."""
+
+    issue_code = "not-supported"
+
+
+class UnsupportedBundleType(FhirMappingError):
+    """A Bundle whose type this mapper does not accept (e.g. ``document``)."""
+
+    issue_code = "not-supported"
+
+
+class UnresolvedReference(FhirMappingError):
+    """A ``urn:uuid:`` (or ``#contained``) reference that matches nothing in the document."""
+
+    issue_code = "not-found"
+
+
+class MissingPatient(FhirMappingError):
+    """An index Encounter without ``subject``: features cannot belong to anyone."""
+
+    issue_code = "required"
+
+
+class ImpossibleDates(FhirMappingError):
+    """Dates that cannot both be true (discharge before admission, birth after admission)."""
+
+    issue_code = "business-rule"

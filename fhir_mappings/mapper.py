@@ -1,0 +1,454 @@
+"""FHIR document -> one feature record per finished inpatient index Encounter.
+
+Index encounters: the finished inpatient (IMP/ACUTE/NONAC) Encounters a message or
+notification names as its focus; without a declared focus, the latest finished
+inpatient stay of each patient in the document (earlier stays of the same patient are
+history, not something to score again). Everything else a document holds is context:
+prior visits, and the clinical resources of the stay, linked by their ``encounter``
+reference (or, without one, by patient and a time inside the stay).
+
+The rules per column are in CONTRACT.md; the per-resource logic lives in patient.py,
+encounter.py, condition.py, observation.py, medication.py, procedure.py, coverage.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from fhir_mappings import coverage as coverage_rules
+from fhir_mappings import encounter as enc_rules
+from fhir_mappings import patient as patient_rules
+from fhir_mappings.bundle import Document, Resource, load_json
+from fhir_mappings.codes.nubc import (
+    ADMISSION_SOURCE_MISSING,
+    ADMISSION_TYPE_MISSING,
+    DISCHARGE_MISSING,
+)
+from fhir_mappings.codes.wards import UNASSIGNED
+from fhir_mappings.condition import diagnosis_code
+from fhir_mappings.dates import effective_time, local_date, parse_datetime
+from fhir_mappings.errors import ImpossibleDates, MissingPatient
+from fhir_mappings.features import (
+    MEDICATION_COLUMNS,
+    MEDICATION_NOT_GIVEN,
+    MISSING_CATEGORY,
+    MISSING_LAB,
+    FeatureRecord,
+)
+from fhir_mappings.history import history_features
+from fhir_mappings.medication import MedicationSummary
+from fhir_mappings.observation import LabSummary
+from fhir_mappings.prior_visits import EncounterHistory, VisitSummary
+from fhir_mappings.procedure import counts as procedure_counts
+
+PRIOR_WINDOW: Final = timedelta(days=365)
+_EPOCH: Final = datetime.min
+
+
+@dataclass(frozen=True)
+class MappedEncounter:
+    """The feature record of one index encounter, with what the pipeline needs around it."""
+
+    encounter_id: str
+    patient_id: str
+    ward: str
+    input_key: str
+    admitted_at: datetime | None
+    discharged_at: datetime | None
+    record: FeatureRecord
+    missing: tuple[str, ...]
+    visits: tuple[VisitSummary, ...]
+
+
+def map_document(
+    doc: bytes | str | dict[str, Any], *, history: EncounterHistory | None = None
+) -> list[MappedEncounter]:
+    """Map one FHIR document; raises a :class:`~fhir_mappings.errors.FhirMappingError`
+    subclass for input we refuse (never anything else)."""
+    document = Document(load_json(doc))
+    return _Mapper(document, history).run()
+
+
+def map_trusted_document(
+    doc: bytes | str | dict[str, Any], *, history: EncounterHistory | None = None
+) -> list[MappedEncounter]:
+    """:func:`map_document` without the fhir.resources validation pass.
+
+    Only for documents this process produced itself (parity over the whole dataset,
+    measuring the mapping rules apart from validation): validation never changes a
+    feature value, it only refuses input. Never use it on received data.
+    """
+    document = Document(load_json(doc), validate=False)
+    return _Mapper(document, history).run()
+
+
+def _resource_id(resource: Resource, document: Document) -> str:
+    """Logical id; for id-less entries an identifier value or the fullUrl's uuid."""
+    if resource.get("id"):
+        return str(resource["id"])
+    for ident in resource.get("identifier") or ():
+        if ident.get("value"):
+            return str(ident["value"])
+    url = document.full_url(resource) or ""
+    return url.rsplit(":", 1)[-1] or "unknown"
+
+
+class _Mapper:
+    def __init__(self, document: Document, history: EncounterHistory | None) -> None:
+        self.doc = document
+        self.history = history
+        self.encounters = document.of_type("Encounter")
+        self.patient_of: dict[int, tuple[str, Resource | None]] = {}
+        for encounter in self.encounters:
+            found = self._patient(encounter)
+            if found is not None:
+                self.patient_of[id(encounter)] = found
+
+    # --- document level -------------------------------------------------------------
+    def _patient(
+        self, holder: Resource, key: str = "subject"
+    ) -> tuple[str, Resource | None] | None:
+        ref = holder.get(key)
+        if not ref:
+            return None
+        target = self.doc.resolve(ref, holder)
+        if target is not None:
+            if target.get("resourceType") != "Patient":
+                return None
+            return _resource_id(target, self.doc), target
+        ref_str = str(ref.get("reference") or "")
+        if ref_str and ref_str.split("/_history/")[0].rsplit("/", 2)[-2:-1] != ["Patient"]:
+            return None
+        pid = self.doc.external_id(ref)
+        return (pid, None) if pid else None
+
+    def _visits(self, index: list[Resource]) -> list[VisitSummary]:
+        index_ids = {id(e) for e in index}
+        out: list[VisitSummary] = []
+        for encounter in self.encounters:
+            found = self.patient_of.get(id(encounter))
+            period = encounter.get("period") or {}
+            start = parse_datetime(period.get("start"))
+            if found is None or start is None or encounter.get("status") in enc_rules.NOT_A_VISIT:
+                continue
+            out.append(
+                VisitSummary(
+                    encounter_id=_resource_id(encounter, self.doc),
+                    patient_id=found[0],
+                    class_code=enc_rules.class_code(encounter),
+                    start=start,
+                    end=parse_datetime(period.get("end")),
+                    is_index=id(encounter) in index_ids,
+                )
+            )
+        return out
+
+    def _index(self) -> list[Resource]:
+        candidates = [e for e in self.encounters if enc_rules.is_index(e)]
+        focus = [self.doc.resolve(ref, {}) for ref in self.doc.focus if ref.get("reference")]
+        focused = {id(f) for f in focus if f is not None and f.get("resourceType") == "Encounter"}
+        if focused:
+            return [c for c in candidates if id(c) in focused]
+        latest: dict[str, Resource] = {}
+        for encounter in candidates:
+            found = self.patient_of.get(id(encounter))
+            key = found[0] if found else f"no-patient-{id(encounter)}"
+            current = latest.get(key)
+            if current is None or self._start_key(encounter) >= self._start_key(current):
+                latest[key] = encounter
+        chosen = {id(e) for e in latest.values()}
+        return [c for c in candidates if id(c) in chosen]
+
+    @staticmethod
+    def _start_key(encounter: Resource) -> datetime:
+        period = encounter.get("period") or {}
+        parsed = parse_datetime(period.get("start") or period.get("end"))
+        return parsed.replace(tzinfo=None) if parsed else _EPOCH
+
+    def run(self) -> list[MappedEncounter]:
+        index = self._index()
+        if not index:
+            return []
+        visits = self._visits(index)
+        return [self._map(encounter, visits) for encounter in index]
+
+    # --- one index encounter -----------------------------------------------------------
+    def _map(self, encounter: Resource, visits: list[VisitSummary]) -> MappedEncounter:
+        found = self.patient_of.get(id(encounter))
+        if found is None:
+            raise MissingPatient(
+                "index Encounter has no Patient subject",
+                resource_type="Encounter",
+                element="subject",
+            )
+        patient_id, patient = found
+        encounter_id = _resource_id(encounter, self.doc)
+        period = encounter.get("period") or {}
+        admitted = parse_datetime(period.get("start"))
+        discharged = parse_datetime(period.get("end"))
+        if admitted and discharged and discharged < admitted:
+            raise ImpossibleDates(
+                "discharge (period.end) is before admission (period.start)",
+                resource_type="Encounter",
+                element="period.end",
+            )
+        stay = _Stay(self.doc, encounter, patient_id, patient)
+        values: dict[str, Any] = {"encounter_id": encounter_id, "patient_nbr": patient_id}
+        missing: list[str] = []
+
+        def put(column: str, value: Any, missing_value: Any) -> None:
+            if value is None:
+                values[column] = missing_value
+                missing.append(column)
+            else:
+                values[column] = value
+
+        admission_day = local_date(period.get("start"))
+        fallback = self._history_demographics(patient_id, admitted) if patient is None else {}
+        put(
+            "race",
+            patient_rules.race(patient) if patient else fallback.get("race"),
+            MISSING_CATEGORY,
+        )
+        put(
+            "gender",
+            patient_rules.gender(patient) if patient else fallback.get("gender"),
+            "Unknown/Invalid",
+        )
+        put(
+            "age",
+            patient_rules.age_band(patient, admission_day) if patient else None,
+            MISSING_CATEGORY,
+        )
+        labs = stay.labs()
+        put("weight", labs.weight_band(), MISSING_CATEGORY)
+        put("admission_type_id", enc_rules.admission_type(encounter), ADMISSION_TYPE_MISSING)
+        put(
+            "discharge_disposition_id",
+            enc_rules.discharge_disposition(encounter),
+            DISCHARGE_MISSING,
+        )
+        put("admission_source_id", enc_rules.admission_source(encounter), ADMISSION_SOURCE_MISSING)
+        put("time_in_hospital", enc_rules.length_of_stay(encounter), 1)
+        put(
+            "payer_code",
+            coverage_rules.payer_for(
+                self.doc.of_type("Coverage"), stay.is_patient_ref, admission_day
+            ),
+            MISSING_CATEGORY,
+        )
+        put("medical_specialty", enc_rules.specialty(encounter), MISSING_CATEGORY)
+        values["num_lab_procedures"] = labs.lab_count
+        values["num_procedures"] = stay.procedure_count()
+        self._diagnoses(stay, put, values)
+        put("max_glu_serum", labs.glucose_band(), MISSING_LAB)
+        put("A1Cresult", labs.hba1c_band(), MISSING_LAB)
+        self._medications(stay, values)
+        self._utilisation(encounter_id, patient_id, admitted, visits, put)
+        if self.history is not None and admitted is not None:
+            values.update(history_features(self.history.prior_index_records(patient_id, admitted)))
+        else:
+            values.update(history_features([]))
+            missing.append("prior_encounters")
+        record = FeatureRecord(**values)
+        return MappedEncounter(
+            encounter_id=encounter_id,
+            patient_id=patient_id,
+            ward=stay.ward(),
+            input_key=self._input_key(encounter, encounter_id, stay),
+            admitted_at=admitted,
+            discharged_at=discharged,
+            record=record,
+            missing=tuple(missing),
+            visits=tuple(visits),
+        )
+
+    def _history_demographics(self, patient_id: str, admitted: datetime | None) -> dict[str, str]:
+        """Race and gender from the patient's latest earlier record, when the Patient is
+        not in the document (age is not taken: the band may have moved since)."""
+        if self.history is None or admitted is None:
+            return {}
+        prior = self.history.prior_index_records(patient_id, admitted)
+        if not prior:
+            return {}
+        last = prior[-1]
+        out = {}
+        if last.race != MISSING_CATEGORY:
+            out["race"] = last.race
+        if last.gender != "Unknown/Invalid":
+            out["gender"] = last.gender
+        return out
+
+    def _diagnoses(self, stay: _Stay, put: Callable[..., None], values: dict[str, Any]) -> None:
+        codes = stay.diagnosis_codes()
+        values["number_diagnoses"] = len(codes)
+        for k, column in enumerate(("diag_1", "diag_2", "diag_3")):
+            put(column, codes[k] if k < len(codes) else None, MISSING_CATEGORY)
+
+    def _medications(self, stay: _Stay, values: dict[str, Any]) -> None:
+        summary = stay.medications()
+        directions, switched = summary.columns()
+        for column in MEDICATION_COLUMNS:
+            values[column] = directions.get(column, MEDICATION_NOT_GIVEN)
+        changed = switched or any(d in ("Up", "Down") for d in directions.values())
+        values["change"] = "Ch" if changed else "No"
+        values["diabetesMed"] = "Yes" if directions else "No"
+        values["num_medications"] = len(summary.distinct)
+
+    def _utilisation(
+        self,
+        encounter_id: str,
+        patient_id: str,
+        admitted: datetime | None,
+        visits: list[VisitSummary],
+        put: Callable[..., None],
+    ) -> None:
+        columns = ("number_outpatient", "number_emergency", "number_inpatient")
+        if admitted is None:
+            for column in columns:
+                put(column, None, 0)
+            return
+        seen: dict[str, VisitSummary] = {}
+        if self.history is not None:
+            seen.update({v.encounter_id: v for v in self.history.prior_visits(patient_id)})
+        seen.update({v.encounter_id: v for v in visits if v.patient_id == patient_id})
+        counts = [0, 0, 0]
+        since = admitted - PRIOR_WINDOW
+        for visit in seen.values():
+            start = visit.start if visit.start.tzinfo else visit.start.replace(tzinfo=UTC)
+            if visit.encounter_id == encounter_id or not since <= start < admitted:
+                continue
+            code = visit.class_code
+            if code in enc_rules.OUTPATIENT:
+                counts[0] += 1
+            elif code in enc_rules.EMERGENCY:
+                counts[1] += 1
+            elif code in enc_rules.INPATIENT:
+                counts[2] += 1
+        for column, count in zip(columns, counts, strict=True):
+            put(column, count, 0)
+
+    def _input_key(self, encounter: Resource, encounter_id: str, stay: _Stay) -> str:
+        meta = encounter.get("meta") or {}
+        if meta.get("versionId"):
+            return f"{encounter_id}/_history/{meta['versionId']}"
+        if meta.get("lastUpdated"):
+            return f"{encounter_id}@{meta['lastUpdated']}"
+        fed = [encounter, stay.patient, *stay.used]
+        digest = hashlib.sha256(
+            orjson.dumps([r for r in fed if r is not None], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        return f"{encounter_id}#sha256:{digest}"
+
+
+class _Stay:
+    """The resources of the document that belong to one index stay."""
+
+    def __init__(
+        self, doc: Document, encounter: Resource, patient_id: str, patient: Resource | None
+    ) -> None:
+        self.doc = doc
+        self.encounter = encounter
+        self.encounter_id = _resource_id(encounter, doc)
+        self.patient_id = patient_id
+        self.patient = patient
+        period = encounter.get("period") or {}
+        self.start = local_date(period.get("start"))
+        self.end = local_date(period.get("end")) or self.start
+        self.used: list[Resource] = []
+
+    def is_patient_ref(self, holder: Resource, key: str = "beneficiary") -> bool:
+        ref = holder.get(key)
+        if not ref:
+            return False
+        target = self.doc.resolve(ref, holder)
+        if target is not None:
+            return target is self.patient
+        return self.doc.external_id(ref) == self.patient_id
+
+    def _belongs(self, resource: Resource, link: str) -> bool:
+        ref = resource.get(link)
+        if ref:
+            target = self.doc.resolve(ref, resource)
+            if target is not None:
+                return target is self.encounter
+            return self.doc.external_id(ref) == self.encounter_id
+        if not self.is_patient_ref(resource, "subject") or self.start is None:
+            return False
+        when = local_date(effective_time(resource))
+        return when is not None and self.start <= when <= (self.end or self.start)
+
+    def _of(self, resource_type: str, link: str = "encounter") -> list[Resource]:
+        found = [r for r in self.doc.of_type(resource_type) if self._belongs(r, link)]
+        self.used.extend(found)
+        return found
+
+    def labs(self) -> LabSummary:
+        summary = LabSummary()
+        for observation in self._of("Observation"):
+            summary.add(observation)
+        return summary
+
+    def procedure_count(self) -> int:
+        return sum(1 for p in self._of("Procedure") if procedure_counts(p))
+
+    def diagnosis_codes(self) -> list[str | None]:
+        ranked = enc_rules.ranked_diagnoses(self.encounter)
+        if ranked:
+            out = []
+            for entry in ranked:
+                condition = self.doc.resolve(entry.get("condition"), self.encounter)
+                if condition is not None:
+                    self.used.append(condition)
+                out.append(diagnosis_code(condition))
+            return out
+        # No Encounter.diagnosis: encounter-diagnosis Conditions of the stay, in order.
+        conditions = [
+            c
+            for c in self._of("Condition")
+            if any(
+                coding.get("code") == "encounter-diagnosis"
+                for cat in c.get("category") or ()
+                for coding in cat.get("coding") or ()
+            )
+        ]
+        return [diagnosis_code(c) for c in conditions]
+
+    def medications(self) -> MedicationSummary:
+        summary = MedicationSummary(self.doc.resolve)
+        for request in self._of("MedicationRequest"):
+            summary.add(request)
+            prior = self.doc.resolve(request.get("priorPrescription"), request)
+            if prior is not None:
+                self.used.append(prior)
+        for administration in self._of("MedicationAdministration", "context"):
+            summary.add(administration)
+        return summary
+
+    def ward(self) -> str:
+        """Location of the stay: a ward-type location first, else the last one listed."""
+        entries = list(self.encounter.get("location") or ())
+        if not entries:
+            return UNASSIGNED
+        best = entries[-1]
+        for entry in entries:
+            location = self.doc.resolve(entry.get("location"), self.encounter)
+            kinds = [entry.get("physicalType"), (location or {}).get("physicalType")]
+            if any(c.get("code") == "wa" for k in kinds if k for c in k.get("coding") or ()):
+                best = entry
+                break
+        ref = best.get("location") or {}
+        location = self.doc.resolve(ref, self.encounter)
+        if location is not None:
+            self.used.append(location)
+            return _resource_id(location, self.doc)
+        return self.doc.external_id(ref) or ref.get("display") or UNASSIGNED
+
+
+__all__ = ["MappedEncounter", "map_document"]
