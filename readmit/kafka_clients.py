@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -24,6 +25,24 @@ log = logging.getLogger(__name__)
 
 def _servers(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
+
+
+def check_broker(settings: Settings, timeout_s: float = 3.0) -> None:
+    """Fail fast, in one line, when no bootstrap server accepts a TCP connection.
+
+    kafka-python would otherwise retry with back-off for ~30 s and log every attempt;
+    a process starting against a down broker should instead say so and exit.
+    """
+    for server in _servers(settings):
+        host, _, port = server.rpartition(":")
+        try:
+            socket.create_connection(
+                (host.strip("[]") or "127.0.0.1", int(port)), timeout_s
+            ).close()
+            return
+        except (OSError, ValueError):
+            continue
+    raise ServiceUnavailable("Kafka", f"no broker answers at {settings.kafka_bootstrap}")
 
 
 def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
@@ -90,6 +109,7 @@ def make_admin(settings: Settings) -> KafkaAdminClient:
 
 def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> None:
     """Create the application's topics if missing (partition count from settings)."""
+    check_broker(settings)
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())

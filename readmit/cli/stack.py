@@ -82,10 +82,15 @@ def ingest() -> None:
     """Run the FHIR ingest API in this process (production entry point)."""
     import uvicorn
 
+    from readmit.kafka_clients import check_broker
     from readmit.log_format import configure
 
     s = get_settings()
     configure(s.log_level)
+    try:
+        check_broker(s)
+    except ServiceUnavailable as exc:
+        _fail(str(exc))
     uvicorn.run(
         "ingest.app:create_app",
         factory=True,
