@@ -2,11 +2,16 @@
 
 Verification (see CONTRACT.md): metformin 6809, glyburide 4815, glimepiride 25789,
 glipizide 4821, chlorpropamide 2404 and rosiglitazone 84108 were checked against the
-CPIC drug table (cpicpgx/cpic-schema, RxNorm ingredient ids); the other ingredient
-codes come from RxNorm as recalled and could not be checked against a source
-available here (no network): repaglinide 73044, nateglinide 274332,
-acetohexamide 173, tolbutamide 10635, pioglitazone 33738, acarbose 16681,
-miglitol 30009, troglitazone 72610, tolazamide 10633, insulin 5856.
+CPIC drug table (cpicpgx/cpic-schema drug.sql, cpicpgx/cpic-data db/drug.sql: RxNorm
+ingredient ids). The other ten come from RxNorm as recalled and are still NOT verified
+against an authoritative table: repaglinide 73044, nateglinide 274332, acetohexamide
+173, tolbutamide 10635, pioglitazone 33738, acarbose 16681, miglitol 30009,
+troglitazone 72610, tolazamide 10633, insulin 5856. A search of the stored public
+corpora (CPIC, OHDSI/FHIR value sets, RxNav/NLM pages, drug-mapping code) found no
+RxNorm/NLM/CPIC/OMOP/VSAC source for them; only third-party code agrees (an OMOP
+diabetes-drug exclusion list holds all nine oral codes, without names; hand-made
+name->RXCUI tables pair pioglitazone 33738 and insulin 5856), so none was changed.
+Check them against RxNav (TTY=IN) before production use.
 ``examide`` and ``citoglipton`` name no drug in RxNorm (the dataset never records them
 as given); they get project codes.
 """
@@ -22,22 +27,22 @@ RXNORM_SYSTEM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 # Single-ingredient columns -> RxNorm ingredient (IN) code.
 INGREDIENT: Final[dict[str, str]] = {
-    "metformin": "6809",
-    "repaglinide": "73044",
-    "nateglinide": "274332",
-    "chlorpropamide": "2404",
-    "glimepiride": "25789",
-    "acetohexamide": "173",
-    "glipizide": "4821",
-    "glyburide": "4815",
-    "tolbutamide": "10635",
-    "pioglitazone": "33738",
-    "rosiglitazone": "84108",
-    "acarbose": "16681",
-    "miglitol": "30009",
-    "troglitazone": "72610",
-    "tolazamide": "10633",
-    "insulin": "5856",
+    "metformin": "6809",  # verified: CPIC drug table
+    "repaglinide": "73044",  # UNVERIFIED (recalled)
+    "nateglinide": "274332",  # UNVERIFIED (recalled)
+    "chlorpropamide": "2404",  # verified: CPIC drug table
+    "glimepiride": "25789",  # verified: CPIC drug table
+    "acetohexamide": "173",  # UNVERIFIED (recalled)
+    "glipizide": "4821",  # verified: CPIC drug table
+    "glyburide": "4815",  # verified: CPIC drug table (as glibenclamide)
+    "tolbutamide": "10635",  # UNVERIFIED (recalled)
+    "pioglitazone": "33738",  # UNVERIFIED (recalled; third-party code agrees)
+    "rosiglitazone": "84108",  # verified: CPIC drug table
+    "acarbose": "16681",  # UNVERIFIED (recalled)
+    "miglitol": "30009",  # UNVERIFIED (recalled)
+    "troglitazone": "72610",  # UNVERIFIED (recalled)
+    "tolazamide": "10633",  # UNVERIFIED (recalled)
+    "insulin": "5856",  # UNVERIFIED (recalled; third-party code agrees)
 }
 # Columns without an RxNorm concept: project codes (system MEDICATION_SYSTEM).
 PROJECT_ONLY: Final = ("examide", "citoglipton")
