@@ -187,9 +187,10 @@ def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
         expect(row_locator).to_have_class(re.compile("flash"))
         _shot(page, "ward-dashboard")
 
+        # pin the row by id: ".first" is lazy and may point at a newer, riskier alert
         alert_id = row_locator.get_attribute("data-alert-id")
-        row_locator.locator("button[data-action=acknowledge]").click()
         acknowledged = page.locator(f'tr[data-alert-id="{alert_id}"]')
+        acknowledged.locator("button[data-action=acknowledge]").click()
         expect(acknowledged.locator("[data-field=status]")).to_have_text(
             "acknowledged", timeout=15_000
         )
