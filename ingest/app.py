@@ -227,40 +227,41 @@ def create_app(
     def metadata() -> Response:
         return fhir_response(capability_statement(settings, _software_version()))
 
-    @app.post("/fhir")
-    async def transaction(request: Request) -> Response:
+    async def authorized_bundle(request: Request, refusal: BadRequest) -> dict[str, Any]:
+        """Authenticate, read the body, insist on a Bundle, check the scope covers it."""
         principal = authority.authenticate(bearer_token(request))
         doc = await read_fhir_body(request, settings.max_request_bytes)
+        if doc.get("resourceType") != "Bundle":
+            raise refusal
         principal.require_write(_entry_types(doc))
-        if doc.get("resourceType") != "Bundle" or doc.get("type") not in ("transaction", "batch"):
-            raise BadRequest(
-                422,
-                "POST [base] takes a Bundle of type transaction or batch; "
-                "post other Bundles to [base]/Bundle",
-                "Bundle.type",
-            )
+        return doc
+
+    @app.post("/fhir")
+    async def transaction(request: Request) -> Response:
+        wrong = BadRequest(
+            422,
+            "POST [base] takes a Bundle of type transaction or batch; "
+            "post other Bundles to [base]/Bundle",
+            "Bundle.type",
+        )
+        doc = await authorized_bundle(request, wrong)
+        if doc.get("type") not in ("transaction", "batch"):
+            raise wrong
         accepted = await _run(accept, doc)
         return fhir_response(response_bundle(str(doc["type"]), doc, accepted))
 
     @app.post("/fhir/$subscription-notification")
     async def notification(request: Request) -> Response:
-        principal = authority.authenticate(bearer_token(request))
-        doc = await read_fhir_body(request, settings.max_request_bytes)
-        if doc.get("resourceType") != "Bundle":
-            raise BadRequest(422, "A subscription notification must be a Bundle", "resourceType")
-        principal.require_write(_entry_types(doc))
-        await _run(accept, doc)
+        refusal = BadRequest(422, "A subscription notification must be a Bundle", "resourceType")
+        await _run(accept, await authorized_bundle(request, refusal))
         return Response(status_code=200)
 
     @app.post("/fhir/Bundle")
     async def any_bundle(request: Request) -> Response:
-        principal = authority.authenticate(bearer_token(request))
-        doc = await read_fhir_body(request, settings.max_request_bytes)
-        if doc.get("resourceType") != "Bundle":
-            raise BadRequest(400, "Body is not a Bundle", "resourceType")
-        principal.require_write(_entry_types(doc))
-        accepted = await _run(accept, doc)
-        return _created("Bundle", doc, accepted)
+        doc = await authorized_bundle(
+            request, BadRequest(400, "Body is not a Bundle", "resourceType")
+        )
+        return _created("Bundle", doc, await _run(accept, doc))
 
     @app.post("/fhir/{rtype}")
     async def create(rtype: str, request: Request) -> Response:

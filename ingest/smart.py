@@ -23,6 +23,7 @@ import jwt
 import redis
 
 from ingest.auth import AuthError
+from ingest.capability import ACCEPTED_TYPES
 from readmit.settings import Settings
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -202,17 +203,9 @@ class SmartAuthority:
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGORITHMS),
             "grant_types_supported": ["client_credentials"],
-            "scopes_supported": ["system/*.write", *(f"system/{t}.write" for t in _TYPES)],
+            "scopes_supported": [
+                "system/*.write",
+                *(f"system/{t}.write" for t in ACCEPTED_TYPES),
+            ],
             "capabilities": ["client-confidential-asymmetric"],
         }
-
-
-_TYPES = (
-    "Patient",
-    "Encounter",
-    "Condition",
-    "Observation",
-    "MedicationRequest",
-    "Procedure",
-    "Bundle",
-)

@@ -141,17 +141,8 @@ def tansu_binary() -> str:
 def start_broker(port: int, log_path: Path | None = None, timeout: float = 20.0) -> ManagedProcess:
     """Start a Tansu broker on 127.0.0.1:port and wait until it accepts connections."""
     url = f"tcp://127.0.0.1:{port}"
-    proc = ManagedProcess(
-        "kafka",
-        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        log_path=log_path,
-    ).start()
-    try:
-        wait_until(lambda: port_open("127.0.0.1", port), timeout, f"Kafka broker at {url}")
-    except ServiceUnavailable:
-        proc.stop()
-        raise
-    return proc
+    argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    return _start_listening("kafka", argv, port, log_path, timeout, f"Kafka broker at {url}")
 
 
 def redis_binary() -> str:
@@ -169,23 +160,18 @@ def redis_binary() -> str:
 
 def start_redis(port: int, log_path: Path | None = None, timeout: float = 10.0) -> ManagedProcess:
     """Start a throw-away Redis on 127.0.0.1:port (no persistence) and wait for it."""
-    proc = ManagedProcess(
-        "redis",
-        [
-            redis_binary(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        log_path=log_path,
-    ).start()
+    argv = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    argv += ["--appendonly", "no"]
+    return _start_listening("redis", argv, port, log_path, timeout, f"Redis at 127.0.0.1:{port}")
+
+
+def _start_listening(
+    name: str, argv: list[str], port: int, log_path: Path | None, timeout: float, what: str
+) -> ManagedProcess:
+    """Start a server and return once it accepts connections (stopped again if it never does)."""
+    proc = ManagedProcess(name, argv, log_path=log_path).start()
     try:
-        wait_until(lambda: port_open("127.0.0.1", port), timeout, f"Redis at 127.0.0.1:{port}")
+        wait_until(lambda: port_open("127.0.0.1", port), timeout, what)
     except ServiceUnavailable:
         proc.stop()
         raise
