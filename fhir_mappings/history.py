@@ -26,6 +26,9 @@ from fhir_mappings.features import HISTORY_COLUMNS, FeatureRecord
 def history_features(prior: Sequence[FeatureRecord]) -> dict[str, int]:
     """History columns for an encounter, given the patient's earlier index encounters.
 
+    ``prior`` must be in admission order, oldest first, and hold only stays admitted
+    before the encounter being scored.
+
     * ``prior_encounters`` — earlier index stays seen for the patient;
     * ``prior_days_in_hospital`` — days spent in those stays (their ``time_in_hospital``);
     * ``prior_max_inpatient`` — highest prior-year inpatient count any of them reported;

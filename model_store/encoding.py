@@ -1,0 +1,299 @@
+"""The one encoder from a dataset row / ``FeatureRecord`` to the model's numeric vector.
+
+Training and serving must turn an encounter into numbers in exactly the same way, and
+serving must do it in well under a millisecond. So the encoder is plain Python over the
+record's values (no pandas): one dictionary lookup per categorical column, one float per
+count column. Training encodes the whole dataset by calling the very same per-row code
+(:meth:`FeatureEncoder.encode_rows`), so the two paths cannot drift.
+
+What is *learned* from the training data is only the vocabulary of open-ended columns
+(payer, specialty, admission/discharge codes, frequent ICD-9 categories): values seen
+fewer than ``min_count`` times share an "other" slot, and a value never seen at all maps
+to that slot too — an unknown category never crashes scoring.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+import numpy as np
+
+from fhir_mappings.features import (
+    COUNT_COLUMNS,
+    DIAGNOSIS_COLUMNS,
+    FEATURE_COLUMNS,
+    HISTORY_COLUMNS,
+    MEDICATION_COLUMNS,
+    MEDICATION_NOT_GIVEN,
+    MISSING_CATEGORY,
+    VALUE_SETS,
+    FeatureRecord,
+)
+
+UNKNOWN: Final = "unknown"
+
+# Python attribute of each dataset column on FeatureRecord (hyphens become underscores).
+RECORD_ATTRIBUTES: Final = tuple(c.replace("-", "_") for c in FEATURE_COLUMNS)
+_POSITION: Final = {c: i for i, c in enumerate(FEATURE_COLUMNS)}
+
+# Columns whose vocabulary is learned from training data (open-ended or numeric codes).
+LEARNED_CATEGORICALS: Final = (
+    "admission_type_id",
+    "discharge_disposition_id",
+    "admission_source_id",
+    "payer_code",
+    "medical_specialty",
+)
+# Columns with a closed value set in fhir_mappings.features.
+FIXED_CATEGORICALS: Final = tuple(c for c in FEATURE_COLUMNS if c in VALUE_SETS)
+NUMERIC_COLUMNS: Final = COUNT_COLUMNS + HISTORY_COLUMNS
+UTILISATION_COLUMNS: Final = ("number_outpatient", "number_emergency", "number_inpatient")
+
+# Diagnosis groups of Strack et al. 2014 (BioMed Res Int 2014:781670), Table 2, by ICD-9.
+DIAGNOSIS_GROUPS: Final = (
+    "circulatory",
+    "respiratory",
+    "digestive",
+    "diabetes",
+    "injury",
+    "musculoskeletal",
+    "genitourinary",
+    "neoplasms",
+    "other",
+    "missing",
+)
+
+
+@lru_cache(maxsize=8192)
+def diagnosis_group(icd9: str) -> str:
+    """Strack et al.'s 9 clinical groups of an ICD-9 code (private until fhir_mappings.codes).
+
+    Coded here because the grouping is needed now; when ``fhir_mappings.codes`` ships its
+    ``diagnosis_group`` this should become an import (the lead was told).
+    """
+    code = icd9.strip()
+    if not code or code == MISSING_CATEGORY:
+        return "missing"
+    if code[0] in "VE":
+        return "other"
+    try:
+        value = float(code)
+    except ValueError:
+        return "other"
+    if 390 <= value < 460 or int(value) == 785:
+        return "circulatory"
+    if 460 <= value < 520 or int(value) == 786:
+        return "respiratory"
+    if 520 <= value < 580 or int(value) == 787:
+        return "digestive"
+    if int(value) == 250:
+        return "diabetes"
+    if 800 <= value < 1000:
+        return "injury"
+    if 710 <= value < 740:
+        return "musculoskeletal"
+    if 580 <= value < 630 or int(value) == 788:
+        return "genitourinary"
+    if 140 <= value < 240:
+        return "neoplasms"
+    return "other"
+
+
+@lru_cache(maxsize=8192)
+def icd9_category(icd9: str) -> str:
+    """The 3-character ICD-9 category ("428.0" -> "428", "V57" -> "V57")."""
+    code = icd9.strip()
+    return code.split(".", 1)[0] if code else MISSING_CATEGORY
+
+
+@dataclass(frozen=True)
+class EncodedFeature:
+    """One model input: its name and the dataset column it comes from (for explanations)."""
+
+    name: str
+    source: str
+
+
+@lru_cache(maxsize=64)
+def _age_midpoint(age: str) -> float:
+    """Midpoint of the dataset's age decade ("[70-80)" -> 75); NaN-free: unknown -> 65."""
+    try:
+        low, high = age.strip("[)").split("-")
+        return (float(low) + float(high)) / 2.0
+    except (ValueError, AttributeError):
+        return 65.0
+
+
+@dataclass
+class FeatureEncoder:
+    """Fitted encoder: vocabularies plus the resulting feature layout.
+
+    Every path (records, mappings, data frames) reduces a row to a tuple of values in
+    ``FEATURE_COLUMNS`` order and hands it to :meth:`_row`; that is the only per-row code.
+    """
+
+    min_count: int = 100
+    vocabularies: dict[str, dict[Any, int]] = field(default_factory=dict)
+    features: list[EncodedFeature] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, value_rows: Iterable[tuple[Any, ...]]) -> FeatureEncoder:
+        """Learn vocabularies of open-ended columns from training rows (FEATURE_COLUMNS order)."""
+        counters: dict[str, Counter[Any]] = {c: Counter() for c in LEARNED_CATEGORICALS}
+        diag_counter: Counter[str] = Counter()
+        diag_position = _POSITION["diag_1"]
+        for values in value_rows:
+            for column in LEARNED_CATEGORICALS:
+                counters[column][values[_POSITION[column]]] += 1
+            diag_counter[icd9_category(str(values[diag_position]))] += 1
+        self.features = [EncodedFeature(c, c) for c in NUMERIC_COLUMNS]
+        self.features += [EncodedFeature(name, source) for name, source in DERIVED_FEATURES]
+        self.vocabularies = {}
+        for column in FIXED_CATEGORICALS:
+            self._add_vocabulary(column, column, VALUE_SETS[column])
+        for column in LEARNED_CATEGORICALS:
+            kept = sorted(v for v, n in counters[column].items() if n >= self.min_count)
+            self._add_vocabulary(column, column, kept)
+        for column in DIAGNOSIS_COLUMNS:
+            self._add_vocabulary(f"{column}_group", column, DIAGNOSIS_GROUPS)
+        frequent = sorted(v for v, n in diag_counter.items() if n >= self.min_count)
+        self._add_vocabulary("diag_1_category", "diag_1", frequent)
+        return self
+
+    def _add_vocabulary(self, key: str, source: str, values: Sequence[Any]) -> None:
+        slots: dict[Any, int] = {}
+        for value in (*values, UNKNOWN):
+            if value not in slots:
+                slots[value] = len(self.features)
+                self.features.append(EncodedFeature(f"{key}={value}", source))
+        self.vocabularies[key] = slots
+
+    # ----------------------------------------------------------------- encoding
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def width(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_numeric(self) -> int:
+        return len(NUMERIC_COLUMNS) + len(DERIVED_FEATURES)
+
+    def encode_records(self, records: Sequence[FeatureRecord]) -> np.ndarray:
+        """Serving path: FeatureRecords -> float matrix (attribute reads only, no pandas)."""
+        return self.encode_tuples([_record_values(r) for r in records])
+
+    def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Dataset-column mappings (a CSV row as a dict) -> the same float matrix."""
+        return self.encode_tuples([_mapping_values(r) for r in rows])
+
+    def encode_tuples(self, value_rows: Sequence[tuple[Any, ...]]) -> np.ndarray:
+        """Rows as value tuples in FEATURE_COLUMNS order -> float matrix."""
+        n = len(value_rows)
+        numeric: list[float] = []
+        hot: list[int] = []
+        tables = self._lookup_tables()
+        for values in value_rows:
+            _row(values, tables, numeric, hot)
+        matrix = np.zeros((n, self.width), dtype=np.float64)
+        if n:
+            matrix[:, : self.n_numeric] = np.asarray(numeric, dtype=np.float64).reshape(n, -1)
+            columns = np.asarray(hot, dtype=np.int64).reshape(n, -1)
+            matrix[np.arange(n)[:, None], columns] = 1.0
+        return matrix
+
+    def _lookup_tables(self) -> _Tables:
+        cached: _Tables | None = self.__dict__.get("_tables")
+        if cached is None:
+            vocab = self.vocabularies
+            plain = FIXED_CATEGORICALS + LEARNED_CATEGORICALS
+            category = vocab["diag_1_category"]
+            cached = (
+                tuple(vocab[c] for c in plain),
+                tuple(vocab[c][UNKNOWN] for c in plain),
+                tuple(vocab[f"{c}_group"] for c in DIAGNOSIS_COLUMNS),
+                category,
+                category[UNKNOWN],
+            )
+            self.__dict__["_tables"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_tables", None)
+        return state
+
+    def source_index(self) -> tuple[list[str], np.ndarray]:
+        """Dataset columns that own encoded features, and each feature's owner index."""
+        sources: list[str] = []
+        owner = np.empty(self.width, dtype=np.int64)
+        for i, feature in enumerate(self.features):
+            if feature.source not in sources:
+                sources.append(feature.source)
+            owner[i] = sources.index(feature.source)
+        return sources, owner
+
+
+DERIVED_FEATURES: Final = (
+    ("age_years", "age"),
+    ("utilisation_total", "number_inpatient"),
+    ("medications_given", "diabetesMed"),
+    ("medications_changed", "change"),
+)
+
+_Tables = tuple[
+    tuple[dict[Any, int], ...],
+    tuple[int, ...],
+    tuple[dict[str, int], ...],
+    dict[Any, int],
+    int,
+]
+
+_record_attributes = operator.itemgetter(*RECORD_ATTRIBUTES)
+_mapping_values = operator.itemgetter(*FEATURE_COLUMNS)
+_numeric_values = operator.itemgetter(*(_POSITION[c] for c in NUMERIC_COLUMNS))
+_medication_values = operator.itemgetter(*(_POSITION[m] for m in MEDICATION_COLUMNS))
+_utilisation_values = operator.itemgetter(*(_POSITION[c] for c in UTILISATION_COLUMNS))
+_plain_values = operator.itemgetter(
+    *(_POSITION[c] for c in FIXED_CATEGORICALS + LEARNED_CATEGORICALS)
+)
+_diagnosis_values = operator.itemgetter(*(_POSITION[c] for c in DIAGNOSIS_COLUMNS))
+_AGE_POSITION: Final = _POSITION["age"]
+_DIAG1_POSITION: Final = _POSITION["diag_1"]
+_CHANGED: Final = frozenset({"Up", "Down"})
+_dict_get = dict.get
+
+
+def _record_values(record: FeatureRecord) -> tuple[Any, ...]:
+    """A record's values in FEATURE_COLUMNS order, read straight from its field storage."""
+    values: tuple[Any, ...] = _record_attributes(record.__dict__)
+    return values
+
+
+def _row(values: tuple[Any, ...], tables: _Tables, numeric: list[float], hot: list[int]) -> None:
+    """Append one row's numeric values and one-hot slots (the only per-row encoding code).
+
+    Written with C-level ``map``/``itemgetter`` because this runs once per scored event.
+    """
+    numeric.extend(map(float, _numeric_values(values)))
+    medications = _medication_values(values)
+    numeric.append(_age_midpoint(values[_AGE_POSITION]))
+    numeric.append(float(sum(map(int, _utilisation_values(values)))))
+    numeric.append(float(len(medications) - medications.count(MEDICATION_NOT_GIVEN)))
+    numeric.append(float(medications.count("Up") + medications.count("Down")))
+    plain, unknowns, groups, category, category_unknown = tables
+    hot.extend(map(_dict_get, plain, _plain_values(values), unknowns))
+    hot.extend(
+        [
+            table[diagnosis_group(str(v))]
+            for table, v in zip(groups, _diagnosis_values(values), strict=True)
+        ]
+    )
+    hot.append(category.get(icd9_category(str(values[_DIAG1_POSITION])), category_unknown))

@@ -1,0 +1,191 @@
+"""The model registry: versioned joblib artifacts, JSON manifests and a champion pointer.
+
+Layout under ``root``::
+
+    <version>/model.joblib      the TrainedModel
+    <version>/manifest.json     what it is, what it was trained on, how good it is
+    champion                    one line: the version the scorer serves
+
+joblib/pickle executes code on load, so a file is only unpickled after its sha256
+matches the manifest and the manifest's feature-set hash matches the running code's
+``fhir_mappings.features.feature_set_hash()``. The champion pointer is replaced
+atomically, so a scorer polling :meth:`Registry.champion_version` never reads half a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fhir_mappings.features import FEATURE_SET_NAME, feature_set_hash
+from model_store.serving import ScoringModel, TrainedModel
+
+ARTIFACT = "model.joblib"
+MANIFEST = "manifest.json"
+CHAMPION = "champion"
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class ModelRegistryError(Exception):
+    """A model cannot be stored, found or loaded; the subclass says why."""
+
+
+class NoChampionError(ModelRegistryError):
+    def __init__(self, root: Path) -> None:
+        super().__init__(f"no champion model in {root}; run `readmit train`")
+        self.root = root
+
+
+class UnknownVersionError(ModelRegistryError):
+    def __init__(self, version: str, root: Path) -> None:
+        super().__init__(f"model version {version!r} not found in {root}")
+        self.version = version
+
+
+class CorruptManifestError(ModelRegistryError):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"unreadable manifest {path}: {reason}")
+        self.path = path
+
+
+class TamperedArtifactError(ModelRegistryError):
+    """The artifact's bytes are not the ones the manifest recorded: never unpickled."""
+
+    def __init__(self, version: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"model {version}: artifact sha256 {actual[:12]}… does not match the manifest "
+            f"({expected[:12]}…); refusing to load it"
+        )
+        self.version = version
+        self.expected = expected
+        self.actual = actual
+
+
+class FeatureSetMismatchError(ModelRegistryError):
+    def __init__(self, version: str, trained: str, running: str) -> None:
+        super().__init__(
+            f"model {version} was trained on feature set {trained[:12]}…, the running code "
+            f"defines {running[:12]}…; retrain it (`readmit train`)"
+        )
+        self.version = version
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ reading
+    def champion_version(self) -> str | None:
+        """The champion's version, or None; cheap (one small file read) for polling."""
+        try:
+            text = (self.root / CHAMPION).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return text or None
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        self._check_version_name(version)
+        path = self.root / version / MANIFEST
+        if not path.exists():
+            raise UnknownVersionError(version, self.root)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CorruptManifestError(path, str(exc)) from exc
+        if not isinstance(data, dict) or data.get("version") != version:
+            raise CorruptManifestError(path, "version field missing or different")
+        return data
+
+    def list(self) -> list[dict[str, Any]]:
+        """Manifests of all versions, oldest first, with a ``champion`` flag."""
+        if not self.root.exists():
+            return []
+        champion = self.champion_version()
+        out = []
+        for child in sorted(self.root.iterdir()):
+            if (child / MANIFEST).exists():
+                try:
+                    manifest = self.manifest(child.name)
+                except ModelRegistryError:
+                    continue
+                manifest["champion"] = child.name == champion
+                out.append(manifest)
+        return sorted(out, key=lambda m: (str(m.get("created_at", "")), m["version"]))
+
+    def load_champion(self) -> ScoringModel:
+        version = self.champion_version()
+        if version is None:
+            raise NoChampionError(self.root)
+        return self.load(version)
+
+    def load(self, version: str) -> ScoringModel:
+        """Verify the artifact (sha256, feature set) and only then unpickle it."""
+        import joblib
+
+        manifest = self.manifest(version)
+        artifact = self.root / version / ARTIFACT
+        if not artifact.exists():
+            raise UnknownVersionError(version, self.root)
+        expected = str(manifest.get("artifact_sha256", ""))
+        actual = sha256_file(artifact)
+        if actual != expected:
+            raise TamperedArtifactError(version, expected, actual)
+        running = feature_set_hash()
+        trained = str(manifest.get("feature_set", {}).get("hash", ""))
+        if trained != running:
+            raise FeatureSetMismatchError(version, trained, running)
+        model = joblib.load(artifact)
+        if not isinstance(model, TrainedModel):
+            raise CorruptManifestError(artifact, "artifact is not a TrainedModel")
+        return ScoringModel(model, manifest)
+
+    # ------------------------------------------------------------------ writing
+    def save(self, trained: TrainedModel, manifest: dict[str, Any]) -> str:
+        """Write artifact + manifest (with artifact sha256 and feature set); returns version."""
+        import joblib
+
+        version = str(manifest["version"])
+        self._check_version_name(version)
+        directory = self.root / version
+        directory.mkdir(parents=True, exist_ok=False)
+        artifact = directory / ARTIFACT
+        joblib.dump(trained, artifact, compress=3)
+        manifest = dict(manifest)
+        manifest["feature_set"] = {"name": FEATURE_SET_NAME, "hash": feature_set_hash()}
+        manifest["artifact_sha256"] = sha256_file(artifact)
+        _atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        return version
+
+    def promote(self, version: str) -> None:
+        """Make ``version`` the champion (it must load: verified before the pointer moves)."""
+        self.load(version)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.root / CHAMPION, version + "\n")
+
+    def _check_version_name(self, version: str) -> None:
+        if not _VERSION.match(version):
+            raise UnknownVersionError(version, self.root)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from model_store.bands import BandThresholds, choose_bands, threshold_for_recall
+from model_store.calibration import fit_calibrator, fit_isotonic, fit_platt
+from model_store.evaluation import (
+    binary_metrics,
+    delong_auc,
+    expected_calibration_error,
+    subgroup_metrics,
+)
+
+
+@pytest.fixture
+def scores() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 0.6, 4000)
+    y = (rng.uniform(size=4000) < p).astype(np.int64)
+    return y, p
+
+
+def test_delong_auc_matches_sklearn_and_has_sane_se(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    auc, se = delong_auc(y, p)
+    assert auc == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert 0.005 < se < 0.03
+    tied = np.round(p, 1)
+    assert delong_auc(y, tied)[0] == pytest.approx(roc_auc_score(y, tied), abs=1e-12)
+
+
+def test_ece_is_small_when_calibrated_and_large_when_not(
+    scores: tuple[np.ndarray, np.ndarray],
+) -> None:
+    y, p = scores
+    assert expected_calibration_error(y, p) < 0.03
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.15
+
+
+def test_binary_metrics_confusion_matrix(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    m = binary_metrics(y, p, 0.3)
+    cm = m["confusion_matrix"]
+    assert cm["tp"] + cm["fp"] + cm["fn"] + cm["tn"] == len(y)
+    assert m["recall"] == pytest.approx(cm["tp"] / (cm["tp"] + cm["fn"]))
+    assert m["roc_auc_ci_low"] < m["roc_auc"] < m["roc_auc_ci_high"]
+
+
+def test_subgroups_report_only_large_groups(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    groups = np.array(["A"] * 3000 + ["B"] * 900 + ["C"] * 100)
+    out = subgroup_metrics(y, p, {"g": groups}, 0.3)["g"]
+    assert "roc_auc" in out["groups"]["A"]
+    assert "roc_auc" in out["groups"]["B"]
+    assert out["groups"]["C"] == {"n": 100, "positives": int(y[3900:].sum()), "reported": False}
+    assert out["auc_gap"] == pytest.approx(
+        abs(out["groups"]["A"]["roc_auc"] - out["groups"]["B"]["roc_auc"])
+    )
+
+
+def test_calibration_fixes_overconfident_scores(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    skewed = np.clip(p**0.5, 1e-6, 1 - 1e-6)
+    assert expected_calibration_error(y, skewed) > 0.1
+    for calibrator in (fit_platt(skewed, y), fit_isotonic(skewed, y), fit_calibrator(skewed, y)):
+        assert expected_calibration_error(y, calibrator.transform(skewed)) < 0.03
+    platt = fit_platt(skewed, y).transform(skewed)
+    assert roc_auc_score(y, platt) == pytest.approx(roc_auc_score(y, skewed), abs=1e-12)
+
+
+def test_bands_follow_the_documented_rule(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    bands = choose_bands(y, p)
+    assert bands.high == pytest.approx(np.quantile(p, 0.9))
+    assert (p[y == 1] >= bands.medium).mean() >= 0.5
+    assert bands.medium < bands.high
+    assert [bands.band(x) for x in (0.0, bands.medium, bands.high)] == ["low", "medium", "high"]
+    assert threshold_for_recall(y, p, 1.0) == p[y == 1].min()
+
+
+def test_band_edges() -> None:
+    bands = BandThresholds(medium=0.1, high=0.3)
+    assert bands.bands(np.array([0.05, 0.1, 0.29, 0.3])) == ["low", "medium", "medium", "high"]
