@@ -61,10 +61,8 @@ RUN apt-get update \
  && mkdir -p /app /models /var/lib/readmit \
  && chown readmit:readmit /var/lib/readmit /models
 COPY --from=build /opt/venv /opt/venv
+# the training data (the code tables ship inside the fhir_mappings package)
 COPY data/ /app/data/
-# model_store.train and alerts_web.feature_fields look for data/IDs_mapping.csv next to the
-# installed packages (Path(__file__).parent.parent / "data"); point that at /app/data.
-RUN ln -s /app/data "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/data"
 COPY --chmod=0755 infra/docker/entrypoint.sh /usr/local/bin/readmit-entrypoint
 COPY --chmod=0644 infra/docker/healthcheck.py /usr/local/lib/readmit/healthcheck.py
 ENV PATH=/opt/venv/bin:$PATH \

@@ -7,13 +7,12 @@ from ``fhir_mappings.features.VALUE_SETS`` and the dataset's ``IDs_mapping.csv``
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Final, Literal
 
+from fhir_mappings.codes.dataset_ids import id_tables
 from fhir_mappings.features import (
     DIAGNOSIS_COLUMNS,
     FEATURE_COLUMNS,
@@ -23,7 +22,6 @@ from fhir_mappings.features import (
     FeatureRecord,
 )
 
-IDS_MAPPING: Final = Path(__file__).resolve().parent.parent / "data" / "IDs_mapping.csv"
 CODED_ID_COLUMNS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
 
 # ICD-9-CM as the dataset codes it: 3 digits (optionally .d/.dd), V+2 digits, E+3 digits, "?".
@@ -66,23 +64,12 @@ class FieldSpec:
     group: str = "Encounter"
 
 
-@lru_cache(maxsize=1)
 def id_descriptions() -> dict[str, tuple[tuple[str, str], ...]]:
     """The dataset's code tables: column → ((id, "id — description"), ...)."""
-    tables: dict[str, list[tuple[str, str]]] = {}
-    current: str | None = None
-    with IDS_MAPPING.open(newline="") as fh:
-        for row in csv.reader(fh):
-            if not row or not row[0].strip():
-                current = None
-                continue
-            if row[0] in CODED_ID_COLUMNS:
-                current = row[0]
-                tables[current] = []
-            elif current is not None:
-                desc = row[1].strip() if len(row) > 1 else ""
-                tables[current].append((row[0], f"{row[0]} — {desc}"))
-    return {k: tuple(v) for k, v in tables.items()}
+    return {
+        column: tuple((str(code), f"{code} — {desc}") for code, desc in table.items())
+        for column, table in id_tables().items()
+    }
 
 
 def _group(column: str) -> str:

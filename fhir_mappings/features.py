@@ -120,9 +120,13 @@ DATASET_COLUMNS: Final = (
 )
 
 INTEGER_COLUMNS: Final = frozenset(
-    COUNT_COLUMNS
-    + ("admission_type_id", "discharge_disposition_id", "admission_source_id")
-    + HISTORY_COLUMNS
+    (
+        *COUNT_COLUMNS,
+        "admission_type_id",
+        "discharge_disposition_id",
+        "admission_source_id",
+        *HISTORY_COLUMNS,
+    )
 )
 
 # Closed vocabularies of the dataset (value sets); anything else is "unknown" to the model.
@@ -217,13 +221,20 @@ class FeatureRecord(BaseModel):
 
 
 def feature_set_hash() -> str:
-    """Fingerprint of the feature definition; a model trained on another one is refused."""
+    """Fingerprint of the feature definition; a model trained on another one is refused.
+
+    Covers the columns, their types and value sets, and the diagnosis groups the
+    encoder derives from diag_1..3 (a regrouping silently changes every score).
+    """
+    from fhir_mappings.codes.icd9 import DIAGNOSIS_GROUPS
+
     payload = json.dumps(
         {
             "name": FEATURE_SET_NAME,
             "columns": FEATURE_COLUMNS,
             "integers": sorted(INTEGER_COLUMNS),
             "value_sets": VALUE_SETS,
+            "diagnosis_groups": DIAGNOSIS_GROUPS,
         },
         sort_keys=True,
     )

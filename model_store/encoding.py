@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from fhir_mappings.codes import DIAGNOSIS_GROUPS
+from fhir_mappings.codes import diagnosis_group as _diagnosis_group
 from fhir_mappings.features import (
     COUNT_COLUMNS,
     DIAGNOSIS_COLUMNS,
@@ -54,54 +56,9 @@ FIXED_CATEGORICALS: Final = tuple(c for c in FEATURE_COLUMNS if c in VALUE_SETS)
 NUMERIC_COLUMNS: Final = COUNT_COLUMNS + HISTORY_COLUMNS
 UTILISATION_COLUMNS: Final = ("number_outpatient", "number_emergency", "number_inpatient")
 
-# Diagnosis groups of Strack et al. 2014 (BioMed Res Int 2014:781670), Table 2, by ICD-9.
-DIAGNOSIS_GROUPS: Final = (
-    "circulatory",
-    "respiratory",
-    "digestive",
-    "diabetes",
-    "injury",
-    "musculoskeletal",
-    "genitourinary",
-    "neoplasms",
-    "other",
-    "missing",
-)
-
-
-@lru_cache(maxsize=8192)
-def diagnosis_group(icd9: str) -> str:
-    """Strack et al.'s 9 clinical groups of an ICD-9 code (private until fhir_mappings.codes).
-
-    Coded here because the grouping is needed now; when ``fhir_mappings.codes`` ships its
-    ``diagnosis_group`` this should become an import (the lead was told).
-    """
-    code = icd9.strip()
-    if not code or code == MISSING_CATEGORY:
-        return "missing"
-    if code[0] in "VE":
-        return "other"
-    try:
-        value = float(code)
-    except ValueError:
-        return "other"
-    if 390 <= value < 460 or int(value) == 785:
-        return "circulatory"
-    if 460 <= value < 520 or int(value) == 786:
-        return "respiratory"
-    if 520 <= value < 580 or int(value) == 787:
-        return "digestive"
-    if int(value) == 250:
-        return "diabetes"
-    if 800 <= value < 1000:
-        return "injury"
-    if 710 <= value < 740:
-        return "musculoskeletal"
-    if 580 <= value < 630 or int(value) == 788:
-        return "genitourinary"
-    if 140 <= value < 240:
-        return "neoplasms"
-    return "other"
+# Diagnosis groups of Strack et al. 2014, defined once in fhir_mappings.codes (the
+# mapper documents them in its contract); cached because encoding calls it per row.
+diagnosis_group = lru_cache(maxsize=8192)(_diagnosis_group)
 
 
 @lru_cache(maxsize=8192)

@@ -8,13 +8,12 @@ prior year", not ``number_inpatient=3``.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
+from fhir_mappings.codes.dataset_ids import ID_COLUMNS
 from fhir_mappings.features import FEATURE_COLUMNS, MEDICATION_COLUMNS, MISSING_CATEGORY
 from readmit.events import Factor
 
@@ -23,30 +22,7 @@ MIN_CONTRIBUTION: Final = 0.01  # log-odds; smaller pushes are noise, not reason
 
 CodeLabels = dict[str, dict[int, str]]
 _NOT_RECORDED: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
-_ID_SECTIONS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
-
-
-def load_code_labels(path: Path) -> CodeLabels:
-    """Descriptions of the dataset's numeric admission/discharge codes (IDs_mapping.csv).
-
-    Read at training time and stored inside the model, so serving needs no data file.
-    Missing file -> empty mapping (labels then say "code N").
-    """
-    labels: CodeLabels = {section: {} for section in _ID_SECTIONS}
-    if not path.exists():
-        return labels
-    section: str | None = None
-    with path.open(newline="") as handle:
-        for row in csv.reader(handle):
-            if not row or not row[0].strip():
-                section = None
-                continue
-            key = row[0].strip()
-            if key in labels:
-                section = key
-            elif section is not None and key.isdigit():
-                labels[section][int(key)] = ",".join(row[1:]).strip()
-    return labels
+_ID_SECTIONS: Final = ID_COLUMNS
 
 
 def _plural(n: int, word: str) -> str:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fhir_mappings.codes.dataset_ids import id_tables
 from model_store.bands import choose_bands
 from model_store.calibration import fit_calibrator
 from model_store.encoding import FeatureEncoder
@@ -40,7 +41,6 @@ from model_store.evaluation import (
     expected_calibration_error,
     subgroup_metrics,
 )
-from model_store.explain import load_code_labels
 from model_store.models import GRIDS, MODEL_LABELS, MODEL_NAMES, UnknownModelError, fit_model
 from model_store.registry import ModelRegistryError, Registry
 from model_store.serving import TrainedModel
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 TEST_FRACTION = 0.2
 N_FOLDS = 4
 WORKERS = 2  # processes for cross-validation folds (the target machine has 2 cores)
-IDS_MAPPING = Path(__file__).resolve().parent.parent / "data" / "IDs_mapping.csv"
 
 
 @dataclass
@@ -234,7 +233,7 @@ def train_one(
         model=model,
         calibrator=calibrator,
         bands=bands,
-        code_labels=load_code_labels(IDS_MAPPING),
+        code_labels=id_tables(),
     )
     raw_test = model.raw_proba(data.x_test)
     p_test = calibrator.transform(raw_test)

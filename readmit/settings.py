@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     scorer_poll_timeout_ms: int = Field(50, description="How long one poll waits for data.")
 
     # --- scoring and caching ---------------------------------------------------------
+    scorer_explain_bands: str = Field(
+        "medium,high",
+        description="Risk bands whose scores the scorer explains (comma separated, or 'all'). "
+        "TreeSHAP costs ~1.5 ms a score with the boosted trees; low-risk scores then carry no "
+        "factors (the what-if form and POST /api/v1/predict always explain).",
+    )
     score_ttl_seconds: int = Field(
         60 * 60 * 24 * 30, description="TTL of cached scores in Redis (default 30 days)."
     )
@@ -130,6 +136,12 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full topic name; prefixed so several deployments can share a cluster."""
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def explain_band_set(self) -> frozenset[str] | None:
+        """None means every band (``all``)."""
+        bands = {b.strip() for b in self.scorer_explain_bands.split(",") if b.strip()}
+        return None if "all" in bands else frozenset(bands)
 
     @property
     def ingest_url(self) -> str:

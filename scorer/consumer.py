@@ -98,8 +98,9 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
 class Scorer:
     """Scores batches of decoded events; isolates records the model cannot score."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, explain_bands: frozenset[str] | None = None) -> None:
         self.registry = registry
+        self.explain_bands = explain_bands
         self.model: ScoringModel = registry.load_champion()
         self._checked = time.monotonic()
         metrics.MODEL_INFO.labels(self.model.version).set(1)
@@ -128,7 +129,7 @@ class Scorer:
         """Score in one call; if that fails, one by one to find the unscorable ones."""
         model = self.model
         try:
-            preds = model.score([e.record for e in events])
+            preds = model.score([e.record for e in events], explain_bands=self.explain_bands)
             return [
                 to_score_event(e, p, model.version) for e, p in zip(events, preds, strict=True)
             ], []
@@ -138,7 +139,8 @@ class Scorer:
         bad: list[tuple[FeatureEvent, str]] = []
         for e in events:
             try:
-                good.append(to_score_event(e, model.score([e.record])[0], model.version))
+                pred = model.score([e.record], explain_bands=self.explain_bands)[0]
+                good.append(to_score_event(e, pred, model.version))
             except Exception as exc:  # noqa: BLE001 - the reason goes to the DLQ
                 bad.append((e, f"{type(exc).__name__}: {str(exc)[:200]}"))
         return good, bad

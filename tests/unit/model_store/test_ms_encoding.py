@@ -88,16 +88,16 @@ def _default_tuple() -> tuple[object, ...]:
 
 
 def test_diagnosis_groups_follow_strack() -> None:
-    assert diagnosis_group("428.0") == "circulatory"
-    assert diagnosis_group("785") == "circulatory"
-    assert diagnosis_group("250.83") == "diabetes"
-    assert diagnosis_group("486") == "respiratory"
-    assert diagnosis_group("V57") == "other"
-    assert diagnosis_group("?") == "missing"
-    assert diagnosis_group("820") == "injury"
-    assert diagnosis_group("715") == "musculoskeletal"
-    assert diagnosis_group("599") == "genitourinary"
-    assert diagnosis_group("162") == "neoplasms"
+    assert diagnosis_group("428.0") == "Circulatory"
+    assert diagnosis_group("785") == "Circulatory"
+    assert diagnosis_group("250.83") == "Diabetes"
+    assert diagnosis_group("486") == "Respiratory"
+    assert diagnosis_group("V57") == "Other"
+    assert diagnosis_group("?") == "Missing"
+    assert diagnosis_group("820") == "Injury"
+    assert diagnosis_group("715") == "Musculoskeletal"
+    assert diagnosis_group("599") == "Genitourinary"
+    assert diagnosis_group("162") == "Neoplasms"
     assert icd9_category("428.0") == "428"
 
 
