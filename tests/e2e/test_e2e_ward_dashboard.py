@@ -5,11 +5,12 @@ ports against the session's broker, Redis and a throwaway PostgreSQL database; l
 in as the demo nurse with the password ``seed_demo`` printed; replays a high-risk
 discharge through the ingest API; waits for the alert to appear live; acknowledges
 it; downloads the PDF. Screenshots go to tests/e2e/artifacts/ and, one per page, to
-docs/screenshots/ for the closing note.
+docs/screenshots/ when READMIT_UPDATE_SCREENSHOTS=1 (they illustrate the README).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -122,9 +123,10 @@ def _high_risk_rows(registry_root: Path, wards: set[str], n: int = 3) -> list[di
 
 
 def _shot(page: Any, name: str, *, docs: bool = True) -> None:
+    """Screenshots always go to the artifacts; to docs/ only when asked to refresh them."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if docs:
+    if docs and os.environ.get("READMIT_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
