@@ -148,3 +148,46 @@ def test_two_scorers_share_the_partitions(stream_settings, scorer_processes):
     for p in (a, b):
         assert p.proc is not None
         assert p.proc.wait(timeout=20) == 0
+
+
+def test_model_hot_reload_without_dropping_events(stream_settings, scorer_processes, tmp_path):
+    """Promoting a new champion switches live scorers; every event still gets a score."""
+    import shutil
+
+    from stream_support import DATA
+
+    from model_store.registry import Registry
+    from model_store.train import train_models
+
+    registry_dir = tmp_path / "registry"
+    shutil.copytree(stream_settings.model_dir, registry_dir)
+    settings = stream_settings.model_copy(update={"model_dir": registry_dir})
+    registry = Registry(registry_dir)
+    first = registry.champion_version()
+    (second,) = train_models(
+        DATA, registry_dir, ("lr",), sample_patients=2000, seed=7, promote=False
+    )
+    scorer_processes(settings).start()
+    cache = _cache(settings)
+    before = feature_events(200, skip=12000, tag="reload-a-")
+    _send(settings, before)
+    wait_for(lambda: _scored(cache, before) == len(before), 60, "scores by the first model")
+    registry.promote(second)
+    after = feature_events(200, skip=12200, tag="reload-b-")
+
+    probes = iter(feature_events(100, skip=12400, tag="reload-probe-"))
+
+    def scored_by_second() -> bool:
+        """Send a fresh probe (a resend would be a duplicate) and look at its model."""
+        probe = next(probes)
+        _send(settings, [probe])
+        wait_for(lambda: cache.latest(probe.encounter_id) is not None, 30, "the probe's score")
+        return cache.latest(probe.encounter_id).model_version == second
+
+    wait_for(scored_by_second, 60, "the scorer to follow the new champion")
+    _send(settings, after)
+    wait_for(lambda: _scored(cache, after) == len(after), 60, "scores after the switch")
+    versions = {cache.latest(e.encounter_id).model_version for e in before}
+    print(f"\nhot reload: {first} -> {second}; {len(before) + len(after)} events, all scored")
+    assert versions == {first}
+    assert {cache.latest(e.encounter_id).model_version for e in after} == {second}
