@@ -14,12 +14,15 @@ from readmit.settings import get_settings
 
 
 def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so `finally` blocks stop the stack's children."""
+    """Turn SIGTERM into SystemExit, and make sure Ctrl-C raises KeyboardInterrupt, so the
+    `finally` blocks stop the stack's children (a shell starts background jobs with SIGINT
+    ignored, which Python would otherwise inherit)."""
 
     def handler(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _fail(message: str) -> None:
