@@ -9,16 +9,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 
+def _first_day(value: str) -> str:
+    """FHIR partial dates (``YYYY``, ``YYYY-MM``) completed to their first day."""
+    if len(value) == 4:
+        return f"{value}-01-01"
+    if len(value) == 7:
+        return f"{value}-01"
+    return value
+
+
 def parse_datetime(value: str | None) -> datetime | None:
     """``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or a full dateTime -> aware datetime."""
     if not value:
         return None
-    if len(value) == 4:
-        value = f"{value}-01-01"
-    elif len(value) == 7:
-        value = f"{value}-01"
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(_first_day(value))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -28,12 +33,8 @@ def local_date(value: str | None) -> date | None:
     """The calendar date as written (partial dates -> first day)."""
     if not value:
         return None
-    if len(value) == 4:
-        value = f"{value}-01-01"
-    elif len(value) == 7:
-        value = f"{value}-01"
     try:
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat(_first_day(value)[:10])
     except ValueError:
         return None
 
