@@ -23,6 +23,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
 from fhir_mappings.errors import FhirMappingError
 from ingest import metrics
@@ -83,11 +84,23 @@ async def read_fhir_body(request: Request, limit: int) -> dict[str, Any]:
     return parsed
 
 
-def response_bundle(kind: str, doc: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
+def response_bundle(
+    kind: str,
+    doc: dict[str, Any],
+    accepted: Accepted,
+    failures: dict[int, FhirMappingError] | None = None,
+) -> dict[str, Any]:
     """transaction-response / batch-response with one entry per request entry, in order."""
     published = set(accepted.published)
-    entries = []
-    for entry in doc.get("entry") or []:
+    entries: list[dict[str, Any]] = []
+    for index, entry in enumerate(doc.get("entry") or []):
+        if failures and index in failures:
+            failure = failures[index]
+            status = "400 Bad Request" if failure.status == 400 else "422 Unprocessable Entity"
+            entries.append(
+                {"response": {"status": status, "outcome": failure.to_operation_outcome()}}
+            )
+            continue
         resource = entry.get("resource") or {}
         rtype, rid = resource.get("resourceType", ""), resource.get("id")
         method = ((entry.get("request") or {}).get("method") or "POST").upper()
@@ -245,10 +258,13 @@ def create_app(
             "Bundle.type",
         )
         doc = await authorized_bundle(request, wrong)
-        if doc.get("type") not in ("transaction", "batch"):
+        if doc.get("type") == "transaction":
+            accepted = await _run(accept, doc)
+            return fhir_response(response_bundle("transaction", doc, accepted))
+        if doc.get("type") != "batch":
             raise wrong
-        accepted = await _run(accept, doc)
-        return fhir_response(response_bundle(str(doc["type"]), doc, accepted))
+        accepted, failures = await run_in_threadpool(service.accept_batch, doc)
+        return fhir_response(response_bundle("batch", doc, accepted, failures))
 
     @app.post("/fhir/$subscription-notification")
     async def notification(request: Request) -> Response:
@@ -348,8 +364,6 @@ def _entry_types(doc: dict[str, Any]) -> set[str]:
 
 async def _run(func: Callable[[dict[str, Any]], Accepted], doc: dict[str, Any]) -> Accepted:
     """Blocking work (mapping, Redis, waiting for Kafka acks) runs off the event loop."""
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(func, doc)
 
 

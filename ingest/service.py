@@ -8,9 +8,11 @@ handed to Kafka (and then remembered as accepted) or refused with nothing publis
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import MappedEncounter, map_document
 from ingest import metrics
 from ingest.history_store import RedisHistory
@@ -41,6 +43,15 @@ def to_event(m: MappedEncounter) -> FeatureEvent:
         record=m.record,
         missing=m.missing,
     )
+
+
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+
+
+def _entry_index(exc: FhirMappingError) -> int | None:
+    """Which Bundle entry an error is about, when it is about one."""
+    match = _ENTRY.match(exc.message)
+    return int(match.group(1)) if match else None
 
 
 class IngestService:
@@ -75,3 +86,23 @@ class IngestService:
             duplicates=tuple(m.encounter_id for m, dup in zip(mapped, seen, strict=True) if dup),
             mapped=tuple(mapped),
         )
+
+    def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:
+        """A batch's entries stand alone: refuse the invalid ones, accept the rest.
+
+        Each failing entry is taken out and the rest mapped again, so one bad Observation
+        does not cost the discharge it came with. Errors that name no entry (a missing
+        Patient, an unresolvable reference) refuse the whole batch as before.
+        """
+        remaining = dict(enumerate(doc.get("entry") or []))
+        failures: dict[int, FhirMappingError] = {}
+        while True:
+            order = sorted(remaining)
+            try:
+                return self.accept({**doc, "entry": [remaining[i] for i in order]}), failures
+            except FhirMappingError as exc:
+                index = _entry_index(exc)
+                if index is None or index >= len(order):
+                    raise
+                failures[order[index]] = exc
+                del remaining[order[index]]

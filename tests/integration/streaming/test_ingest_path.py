@@ -134,3 +134,41 @@ def test_loose_resources_assemble_into_the_same_features(stream_settings):
     assert len(events) == 1
     record = orjson.loads(events[0])["record"]
     assert record == expected.record.columns()
+
+
+def test_batch_refuses_the_bad_entry_and_accepts_the_rest(stream_settings):
+    from stream_support import read_topic
+
+    _, bundle = _bundle(11)
+    bundle["type"] = "batch"
+    bad = next(
+        i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Observation"
+    )
+    bundle["entry"][bad]["resource"]["status"] = 42  # not a FHIR code
+    with _client(stream_settings) as client:
+        resp = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["type"] == "batch-response"
+    statuses = [e["response"]["status"] for e in body["entry"]]
+    assert statuses[bad] == "422 Unprocessable Entity"
+    assert body["entry"][bad]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert all(s.startswith(("200", "201")) for i, s in enumerate(statuses) if i != bad)
+    assert len(read_topic(stream_settings, "features", expect=1, timeout=10)) == 1
+
+
+def test_transaction_with_a_bad_entry_is_refused_whole(stream_settings):
+    from stream_support import read_topic
+
+    _, bundle = _bundle(11)
+    bad = next(
+        i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Observation"
+    )
+    bundle["entry"][bad]["resource"]["status"] = 42
+    with _client(stream_settings) as client:
+        resp = client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS)
+    assert resp.status_code == 422
+    outcome = resp.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert f"Bundle.entry[{bad}]" in outcome["issue"][0]["diagnostics"]
+    assert read_topic(stream_settings, "features", expect=1, timeout=3) == []
