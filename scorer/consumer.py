@@ -27,6 +27,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
 from model_store.registry import Registry
 from model_store.serving import Prediction, ScoringModel
 from readmit.errors import ServiceUnavailable
@@ -78,8 +79,6 @@ def decode(record: ConsumerRecord) -> FeatureEvent | Rejected:
 
 
 def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) -> ScoreEvent:
-    from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
-
     return ScoreEvent(
         encounter_id=event.encounter_id,
         patient_id=event.patient_id,
