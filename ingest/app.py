@@ -200,16 +200,13 @@ def create_app(
 
     @app.exception_handler(redis.RedisError)
     async def _redis_down(_: Request, exc: redis.RedisError) -> Response:
-        metrics.PUBLISH_FAILURES.inc()
+        metrics.REDIS_FAILURES.inc()
         log.warning("redis unavailable", extra={"error": type(exc).__name__})
         return outcome_response(
             "The encounter history store is unavailable; nothing was accepted. Retry later.",
             status=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-
-    def accept(doc: dict[str, Any]) -> Accepted:
-        return service.accept(doc)
 
     @app.post("/auth/token")
     async def token(request: Request) -> Response:
@@ -259,7 +256,7 @@ def create_app(
         )
         doc = await authorized_bundle(request, wrong)
         if doc.get("type") == "transaction":
-            accepted = await _run(accept, doc)
+            accepted = await _run(service.accept, doc)
             return fhir_response(response_bundle("transaction", doc, accepted))
         if doc.get("type") != "batch":
             raise wrong
@@ -269,7 +266,7 @@ def create_app(
     @app.post("/fhir/$subscription-notification")
     async def notification(request: Request) -> Response:
         refusal = BadRequest(422, "A subscription notification must be a Bundle", "resourceType")
-        await _run(accept, await authorized_bundle(request, refusal))
+        await _run(service.accept, await authorized_bundle(request, refusal))
         return Response(status_code=200)
 
     @app.post("/fhir/Bundle")
@@ -277,7 +274,7 @@ def create_app(
         doc = await authorized_bundle(
             request, BadRequest(400, "Body is not a Bundle", "resourceType")
         )
-        return _created("Bundle", doc, await _run(accept, doc))
+        return _created("Bundle", doc, await _run(service.accept, doc))
 
     @app.post("/fhir/{rtype}")
     async def create(rtype: str, request: Request) -> Response:
@@ -301,7 +298,7 @@ def create_app(
                 400, f"Resource id {doc.get('id')!r} does not match URL id {rid!r}", "id"
             )
         principal.require_write({rtype})
-        accepted = await _run(accept, doc)
+        accepted = await _run(service.accept, doc)
         return _created(rtype, doc, accepted)
 
     def _created(rtype: str, doc: dict[str, Any], accepted: Accepted) -> Response:
@@ -353,13 +350,12 @@ def create_app(
 
 
 def _entry_types(doc: dict[str, Any]) -> set[str]:
-    """The clinical resource types a Bundle writes (what the token's scope must cover)."""
-    types = {
+    """Every resource type a Bundle writes: the token's scope must cover each one."""
+    return {
         str((entry.get("resource") or {}).get("resourceType"))
         for entry in doc.get("entry") or []
-        if isinstance(entry, dict)
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
     }
-    return types & set(ACCEPTED_TYPES)
 
 
 async def _run(func: Callable[[dict[str, Any]], Accepted], doc: dict[str, Any]) -> Accepted:

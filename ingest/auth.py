@@ -1,8 +1,9 @@
-"""Who may push data: bearer tokens checked on every FHIR route.
+"""Bearer tokens: reading them from requests, and the static read token of /scores.
 
-The embedded default accepts the static tokens listed in READMIT_INGEST_TOKENS
-(documented in the README); anything without a valid token gets 401 and an
-OperationOutcome. Tokens are compared in constant time and never logged.
+FHIR write routes are guarded by ``ingest.smart.SmartAuthority`` (SMART backend-services
+access tokens, plus the static READMIT_INGEST_TOKENS in the embedded default);
+``require_token`` guards the score read endpoint with READMIT_API_TOKEN. Tokens are
+compared in constant time and never logged.
 """
 
 from __future__ import annotations

@@ -26,3 +26,7 @@ DUPLICATES = Counter(
 PUBLISH_FAILURES = Counter(
     "readmit_ingest_publish_failures_total", "Publishes that failed (answered 503)."
 )
+REDIS_FAILURES = Counter(
+    "readmit_ingest_redis_failures_total",
+    "Requests refused because the history store (Redis) failed (answered 503).",
+)

@@ -109,11 +109,14 @@ class ResourceStore:
         ]
         if not extra:
             return doc
-        own = [res for _, res in resources_of(doc)]
+        # the document's own entries stay as they are (fullUrls for urn:uuid references,
+        # positions for error messages); what was kept is appended
+        if doc.get("resourceType") == "Bundle":
+            return {**doc, "entry": [*(doc.get("entry") or []), *({"resource": r} for r in extra)]}
         return {
             "resourceType": "Bundle",
             "type": "collection",
-            "entry": [{"resource": r} for r in own + extra],
+            "entry": [{"resource": doc}] + [{"resource": r} for r in extra],
         }
 
     def remember(self, doc: Resource) -> None:

@@ -29,7 +29,6 @@ class Accepted:
 
     published: tuple[str, ...]
     duplicates: tuple[str, ...]
-    mapped: tuple[MappedEncounter, ...]
 
 
 def to_event(m: MappedEncounter) -> FeatureEvent:
@@ -84,7 +83,6 @@ class IngestService:
         return Accepted(
             published=tuple(m.encounter_id for m in fresh),
             duplicates=tuple(m.encounter_id for m, dup in zip(mapped, seen, strict=True) if dup),
-            mapped=tuple(mapped),
         )
 
     def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:

@@ -15,6 +15,7 @@ from typing import Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from fhir_mappings.codes.wards import UNASSIGNED
 from fhir_mappings.features import FeatureRecord
 
 # Logical topic names; the deployed name is ``Settings.topic(<name>)`` (adds the prefix).
@@ -49,7 +50,7 @@ class FeatureEvent(BaseModel):
     emitted_at: datetime = Field(default_factory=utcnow)
     encounter_id: str
     patient_id: str
-    ward: str = "unassigned"
+    ward: str = UNASSIGNED
     input_key: str
     admitted_at: datetime | None = None
     discharged_at: datetime | None = None
@@ -99,6 +100,11 @@ class ScoreEvent(BaseModel):
     computed_at: datetime = Field(default_factory=utcnow)
     discharged_at: datetime | None = None
     non_readmittable: bool = False
+
+    @property
+    def alerting(self) -> bool:
+        """Whether this score puts the encounter on its ward's high-risk list / alert feed."""
+        return self.band == "high" and not self.non_readmittable
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 import orjson
 
+from ingest.outcomes import FHIR_JSON
 from readmit.settings import Settings
-
-FHIR_JSON = "application/fhir+json"
 
 
 @dataclass

@@ -85,7 +85,7 @@ class ScoreCache:
             pipe.expire(key, self._ttl)
             member = f"{ev.encounter_id}|{ev.input_key}"
             histories[self.patient_key(ev.patient_id)][member] = ev.computed_at.timestamp()
-            if ev.band == "high" and not ev.non_readmittable:
+            if ev.alerting:
                 high[self.ward_key(ev.ward)][ev.encounter_id] = ev.probability
             else:
                 not_high[self.ward_key(ev.ward)].append(ev.encounter_id)

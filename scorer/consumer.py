@@ -25,6 +25,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
 from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
@@ -100,6 +101,7 @@ class Scorer:
     def __init__(self, registry: Registry, explain_bands: frozenset[str] | None = None) -> None:
         self.registry = registry
         self.explain_bands = explain_bands
+        self._refused: str | None = None
         self.model: ScoringModel = registry.load_champion()
         self._checked = time.monotonic()
         metrics.MODEL_INFO.labels(self.model.version).set(1)
@@ -110,11 +112,13 @@ class Scorer:
             return
         self._checked = time.monotonic()
         current = self.registry.champion_version()
-        if current is None or current == self.model.version:
+        if current is None or current in (self.model.version, self._refused):
             return
         try:
             new = self.registry.load_champion()
         except Exception:
+            # remembered: a refused artifact is not re-hashed every few seconds
+            self._refused = current
             log.exception("new champion could not be loaded; keeping the current model")
             return
         metrics.MODEL_INFO.labels(self.model.version).set(0)
@@ -225,13 +229,16 @@ class ScorerWorker:
         metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
         scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
         rejected.extend(Rejected(source[id(e)], "unscorable", why) for e, why in unscorable)
-        for ev in scored:
+        sends = [
             self.producer.send(
                 self._scored_topic, key=ev.encounter_id.encode(), value=ev.to_bytes()
             )
-        for rej in rejected:
-            self._dead_letter(rej)
+            for ev in scored
+        ]
+        sends.extend(self._dead_letter(rej) for rej in rejected)
         self.producer.flush(timeout=10)
+        for sent in sends:  # flush() does not raise for failed records; their futures do
+            sent.get(timeout=10)
         self.cache.write(scored)
         self.consumer.commit()
         now = datetime.now(UTC)
@@ -240,7 +247,7 @@ class ScorerWorker:
         metrics.EVENTS_SCORED.inc(len(scored))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def _dead_letter(self, rej: Rejected) -> None:
+    def _dead_letter(self, rej: Rejected) -> FutureRecordMetadata:
         letter = DeadLetter(
             reason=rej.reason,
             detail=rej.detail,
@@ -250,7 +257,7 @@ class ScorerWorker:
             consumer=self.name,
             payload=(rej.record.value or b"").decode("utf-8", errors="replace")[:100_000],
         )
-        self.producer.send(self._dlq_topic, value=letter.to_bytes())
+        sent = self.producer.send(self._dlq_topic, value=letter.to_bytes())
         metrics.DEAD_LETTERS.labels(rej.reason).inc()
         log.warning(
             "message dead-lettered",
@@ -260,6 +267,7 @@ class ScorerWorker:
                 "offset": rej.record.offset,
             },
         )
+        return sent
 
     def _rewind(self, records: Sequence[ConsumerRecord]) -> None:
         """Seek every partition of the failed batch back to its first offset."""

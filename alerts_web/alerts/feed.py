@@ -8,7 +8,7 @@ bytes into :func:`handle_message`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,12 +36,11 @@ class FeedCounts:
     downgraded: int = 0
     unknown_version: int = 0
     invalid: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
 
 def is_alerting(event: ScoreEvent) -> bool:
-    """High band and a readmission still possible (not death/hospice)."""
-    return event.band == "high" and not event.non_readmittable
+    """High band and a readmission still possible (the rule lives on ScoreEvent)."""
+    return event.alerting
 
 
 def parse_message(raw: bytes, counts: FeedCounts) -> ScoreEvent | None:
@@ -103,31 +102,33 @@ def _score_values(event: ScoreEvent) -> dict[str, Any]:
 
 
 def _downgrade(event: ScoreEvent) -> tuple[Alert | None, str]:
+    """Close the encounter's open alerts that this newer, lower score supersedes.
+
+    Whatever model version raised them: after a champion rotation the new model's
+    "not high" must still close the old model's alert.
+    """
+    closed: Alert | None = None
     with transaction.atomic():
-        alert = (
+        alerts = (
             Alert.objects.select_for_update()
-            .filter(encounter_id=event.encounter_id, model_version=event.model_version)
+            .filter(encounter_id=event.encounter_id, computed_at__lte=event.computed_at)
             .exclude(status=AlertStatus.CLOSED)
-            .first()
+            .exclude(input_key=event.input_key, model_version=event.model_version)
         )
-        if (
-            alert is None
-            or alert.input_key == event.input_key
-            or event.computed_at < alert.computed_at
-        ):
-            return None, "skip"
-        for key, value in _score_values(event).items():
-            setattr(alert, key, value)
-        alert.status = AlertStatus.CLOSED
-        alert.save()
-        reason = "not readmittable" if event.non_readmittable else f"band {event.band}"
-        AlertAction.objects.create(
-            alert=alert,
-            user=None,
-            kind=ActionKind.RESCORED,
-            note=f"Rescored at {event.probability:.0%} ({reason}); alert closed.",
-        )
-        return alert, "downgraded"
+        for alert in alerts:
+            for key, value in _score_values(event).items():
+                setattr(alert, key, value)
+            alert.status = AlertStatus.CLOSED
+            alert.save()
+            reason = "not readmittable" if event.non_readmittable else f"band {event.band}"
+            AlertAction.objects.create(
+                alert=alert,
+                user=None,
+                kind=ActionKind.RESCORED,
+                note=f"Rescored at {event.probability:.0%} ({reason}); alert closed.",
+            )
+            closed = alert
+    return (closed, "downgraded") if closed is not None else (None, "skip")
 
 
 def broadcast(alert: Alert, kind: str = "alert") -> None:

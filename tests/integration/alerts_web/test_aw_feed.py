@@ -151,6 +151,27 @@ def test_new_input_for_the_same_encounter_updates_the_alert(
     assert (alert.probability, alert.input_key) == (0.8, second.input_key)
 
 
+def test_new_model_scoring_low_closes_the_old_models_alert(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    """After a champion rotation, the new model's lower score still closes the alert."""
+    old = event_factory("ward-a", probability=0.7)
+    new = old.model_copy(
+        update={
+            "model_version": old.model_version + "-next",
+            "probability": 0.05,
+            "band": "low",
+            "computed_at": old.computed_at + timedelta(minutes=5),
+        }
+    )
+    _produce(feed_settings, [old.to_bytes(), new.to_bytes()])
+    counts = _run_until(feed_settings, seen=2)
+    assert (counts.stored, counts.downgraded) == (1, 1)
+    alert = Alert.objects.get()
+    assert alert.status == "closed"
+    assert alert.model_version == old.model_version
+
+
 @pytest.fixture
 def command_env(feed_settings: Settings) -> Iterator[dict[str, str]]:
     db = django_settings.DATABASES["default"]
