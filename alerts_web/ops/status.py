@@ -20,12 +20,20 @@ from model_store.registry import ModelRegistryError, Registry
 from readmit.errors import ServiceUnavailable
 from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
 from readmit.settings import Settings
+from scorer import metrics as scorer_metrics
 from scorer.lag import consumer_lag
 
-CONSUMED = "readmit_scorer_events_consumed"
-SCORED = "readmit_scorer_events_scored"
-DEAD_LETTERS = "readmit_scorer_dead_letters"
-MODEL_INFO = "readmit_model_info"
+
+# family names as the text exposition parser reports them (counters without "_total"),
+# taken from the scorer's metric objects so a rename there cannot break this page
+def _family(metric: Any) -> str:
+    return str(next(iter(metric.describe())).name)
+
+
+CONSUMED = _family(scorer_metrics.EVENTS_CONSUMED)
+SCORED = _family(scorer_metrics.EVENTS_SCORED)
+DEAD_LETTERS = _family(scorer_metrics.DEAD_LETTERS)
+MODEL_INFO = _family(scorer_metrics.MODEL_INFO)
 _RATE_KEY = "ops:last-sample"
 
 
