@@ -77,6 +77,7 @@ def stack(
         model_dir=registry_root,
         state_dir=tmp_path / "state",
         topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
+        scorer_group=f"e2e-scorer-{uuid.uuid4().hex[:8]}",
         ingest_port=free_port(),
         web_port=free_port(),
         scorer_metrics_port=free_port(),

@@ -68,7 +68,11 @@ def scorer_metrics(service_settings: Settings, tmp_path: Path) -> Iterator[tuple
     """
     port = free_port()
     settings = service_settings.model_copy(
-        update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}.", "scorer_metrics_port": port}
+        update={
+            "topic_prefix": f"t{uuid.uuid4().hex[:10]}.",
+            "scorer_group": f"g{uuid.uuid4().hex[:10]}",
+            "scorer_metrics_port": port,
+        }
     )
     ensure_topics(settings)
     proc = ManagedProcess(

@@ -33,6 +33,7 @@ def test_up_prints_urls_and_ctrl_c_stops_everything(
         "READMIT_STATE_DIR": str(tmp_path / "state"),
         "READMIT_DATABASE_URL": "",
         "READMIT_TOPIC_PREFIX": f"up{ports['KAFKA']}.",
+        "READMIT_SCORER_GROUP": f"up-scorer-{ports['KAFKA']}",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "readmit", "up", "--no-replay"],

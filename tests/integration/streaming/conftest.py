@@ -17,8 +17,12 @@ from scorer.cache import ScoreCache
 
 @pytest.fixture
 def stream_settings(service_settings: Settings) -> Settings:
-    """Fresh topics and keys for one test, so offsets and DLQ counts are its own."""
-    s = service_settings.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:10]}."})
+    """Fresh topics, keys and consumer group for one test, so offsets, DLQ counts and
+    group membership (no rebalance waiting on another test's departed scorers) are its own."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    s = service_settings.model_copy(
+        update={"topic_prefix": prefix, "scorer_group": f"{prefix}scorer"}
+    )
     ensure_topics(s)
     return s
 
