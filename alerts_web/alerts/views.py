@@ -106,24 +106,26 @@ def encounter(request: HttpRequest, encounter_id: str) -> HttpResponse:
     return render(request, "alerts/encounter.html", context)
 
 
+def _download(body: bytes | str, content_type: str, filename: str) -> HttpResponse:
+    """An attachment that no shared cache may keep (it carries a patient's data)."""
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_required
 @require_GET
 def encounter_pdf(request: HttpRequest, encounter_id: str) -> HttpResponse:
     report, _ = _report(request, encounter_id)
-    response = HttpResponse(render_pdf(report), content_type="application/pdf")
-    response["Content-Disposition"] = 'attachment; filename="readmission-risk.pdf"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return _download(render_pdf(report), "application/pdf", "readmission-risk.pdf")
 
 
 @login_required
 @require_GET
 def encounter_csv(request: HttpRequest, encounter_id: str) -> HttpResponse:
     report, _ = _report(request, encounter_id)
-    response = HttpResponse(render_csv(report), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="readmission-risk.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return _download(render_csv(report), "text/csv; charset=utf-8", "readmission-risk.csv")
 
 
 @login_required
