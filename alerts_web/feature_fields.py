@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 from fhir_mappings.codes.dataset_ids import id_tables
 from fhir_mappings.features import (
+    DAYS_SINCE_DISCHARGE_CAP,
     DIAGNOSIS_COLUMNS,
     FEATURE_COLUMNS,
     INTEGER_COLUMNS,
@@ -43,6 +44,7 @@ INTEGER_BOUNDS: Final[dict[str, tuple[int, int]]] = {
     "prior_days_in_hospital": (0, 2000),
     "prior_max_inpatient": (0, 50),
     "prior_emergency_visits": (0, 200),
+    "days_since_last_discharge": (0, DAYS_SINCE_DISCHARGE_CAP),
 }
 
 # The medication columns' shared vocabulary (No/Steady/Up/Down), named once in the OpenAPI schema.

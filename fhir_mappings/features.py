@@ -84,7 +84,13 @@ HISTORY_COLUMNS: Final = (
     "prior_days_in_hospital",
     "prior_max_inpatient",
     "prior_emergency_visits",
+    "days_since_last_discharge",
 )
+
+# ``days_since_last_discharge`` is capped here, and takes this value when no earlier stay
+# is known: "a year or more ago" and "never seen" carry the same (low) recency risk, and
+# the serving history forgets a patient about 400 days after their last stay.
+DAYS_SINCE_DISCHARGE_CAP: Final = 365
 
 # Every model input column, in the dataset's order (history last).
 FEATURE_COLUMNS: Final = (
@@ -214,6 +220,7 @@ class FeatureRecord(BaseModel):
     prior_days_in_hospital: int = 0
     prior_max_inpatient: int = 0
     prior_emergency_visits: int = 0
+    days_since_last_discharge: int = DAYS_SINCE_DISCHARGE_CAP
 
     def columns(self) -> dict[str, Any]:
         """The record as a dataset row: dataset column names (hyphens kept) to values."""

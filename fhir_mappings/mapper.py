@@ -252,7 +252,9 @@ class _Mapper:
         self._medications(stay, values)
         self._utilisation(encounter_id, patient_id, admitted, visits, put)
         if self.history is not None and admitted is not None:
-            values.update(history_features(self.history.prior_index_records(patient_id, admitted)))
+            prior = self.history.prior_index_records(patient_id, admitted)
+            days = (admitted - prior[-1].admitted_at).total_seconds() / 86400 if prior else None
+            values.update(history_features([stay.record for stay in prior], days))
         else:
             values.update(history_features([]))
             missing.append("prior_encounters")
@@ -277,7 +279,7 @@ class _Mapper:
         prior = self.history.prior_index_records(patient_id, admitted)
         if not prior:
             return {}
-        last = prior[-1]
+        last = prior[-1].record
         out = {}
         if last.race != MISSING_CATEGORY:
             out["race"] = last.race

@@ -31,6 +31,14 @@ class VisitSummary:
     is_index: bool
 
 
+@dataclass(frozen=True)
+class PriorStay:
+    """An earlier index encounter: when it was admitted and its feature record."""
+
+    admitted_at: datetime
+    record: FeatureRecord
+
+
 class EncounterHistory(Protocol):
     """Read access to encounters of earlier documents, per patient."""
 
@@ -38,8 +46,8 @@ class EncounterHistory(Protocol):
         """Every encounter seen for the patient (any class, any time)."""
         ...
 
-    def prior_index_records(self, patient_id: str, before: datetime) -> list[FeatureRecord]:
-        """Feature records of the patient's index encounters admitted before ``before``."""
+    def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
+        """The patient's index encounters admitted before ``before``, oldest first."""
         ...
 
 
@@ -64,9 +72,10 @@ class InMemoryHistory:
     def prior_visits(self, patient_id: str) -> list[VisitSummary]:
         return list(self._visits.get(patient_id, {}).values())
 
-    def prior_index_records(self, patient_id: str, before: datetime) -> list[FeatureRecord]:
-        return [
-            record
+    def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
+        stays = [
+            PriorStay(admitted, record)
             for admitted, record in self._records.get(patient_id, {}).values()
             if admitted is not None and admitted < before
         ]
+        return sorted(stays, key=lambda stay: stay.admitted_at)

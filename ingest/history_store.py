@@ -24,7 +24,7 @@ import redis
 
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import MappedEncounter
-from fhir_mappings.prior_visits import VisitSummary
+from fhir_mappings.prior_visits import PriorStay, VisitSummary
 
 
 def _visit_json(v: VisitSummary) -> bytes:
@@ -73,15 +73,14 @@ class RedisHistory:
     def prior_visits(self, patient_id: str) -> list[VisitSummary]:
         return [_visit_from_json(v) for v in self._r.hvals(self._visits_key(patient_id))]
 
-    def prior_index_records(self, patient_id: str, before: datetime) -> list[FeatureRecord]:
-        out: list[tuple[datetime, FeatureRecord]] = []
+    def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
+        out: list[PriorStay] = []
         for raw in self._r.hvals(self._index_key(patient_id)):
             d = orjson.loads(raw)
             admitted = datetime.fromisoformat(d["admitted_at"])
             if admitted < before:
-                out.append((admitted, FeatureRecord.model_validate(d["record"])))
-        out.sort(key=lambda pair: pair[0])
-        return [rec for _, rec in out]
+                out.append(PriorStay(admitted, FeatureRecord.model_validate(d["record"])))
+        return sorted(out, key=lambda stay: stay.admitted_at)
 
     # -- idempotency and remembering ----------------------------------------------------
     def accepted(self, input_keys: Sequence[str]) -> list[bool]:

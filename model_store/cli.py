@@ -92,7 +92,7 @@ def predict_command(
     """Score a CSV with the champion: writes encounter_id,probability,band per row.
 
     History columns are computed from the file itself (each patient's earlier rows by
-    encounter_id), the way training computes them.
+    encounter_id, dated by the model's encounter clock), the way training computes them.
     """
     import csv
 
@@ -101,7 +101,7 @@ def predict_command(
 
     try:
         model = Registry(_registry_root(registry)).load_champion()
-        frame = add_history(load_dataset(input_path, require_target=False))
+        frame = add_history(load_dataset(input_path, require_target=False), model.trained.clock)
     except (DatasetError, ModelRegistryError, FileNotFoundError) as exc:
         _fail(str(exc))
     from model_store.dataset import feature_tuples

@@ -27,6 +27,7 @@ from fhir_mappings.features import (
     FeatureRecord,
 )
 from fhir_mappings.history import history_features
+from model_store.encounter_clock import EncounterClock
 
 TARGET_VALUES = ("<30", ">30", "NO")
 _INPUT_INTEGERS = tuple(c for c in DATASET_COLUMNS if c in INTEGER_COLUMNS)
@@ -130,13 +131,14 @@ def _parse_integers(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
     return parsed.astype(np.int64)
 
 
-def add_history(frame: pd.DataFrame) -> pd.DataFrame:
+def add_history(frame: pd.DataFrame, clock: EncounterClock | None) -> pd.DataFrame:
     """Add HISTORY_COLUMNS from each patient's rows with a smaller encounter_id.
 
     Calls :func:`fhir_mappings.history.history_features` — the function serving calls —
-    with the patient's earlier records in encounter order; never a label, never a later
-    row. Computed on the full file, before any exclusion or split, because at serving time
-    the system has seen every earlier stay, whatever its outcome.
+    with the patient's earlier records in encounter order and the ``clock``'s estimate
+    of the days since the previous one was admitted (``None``: unknown); never a label,
+    never a later row. Computed on the full file, before any exclusion or split, because
+    at serving time the system has seen every earlier stay, whatever its outcome.
     """
     columns = [c for c in FEATURE_COLUMNS if c not in HISTORY_COLUMNS]
     names = ["encounter_id", "patient_nbr", *columns]
@@ -144,13 +146,16 @@ def add_history(frame: pd.DataFrame) -> pd.DataFrame:
     repeat = ordered["patient_nbr"].duplicated(keep=False).to_numpy()
     prior: list[FeatureRecord] = []
     current_patient: object = None
+    previous_id = 0
     rows: list[dict[str, int]] = []
     for values, keep in zip(ordered[names].itertuples(index=False, name=None), repeat, strict=True):
         if values[1] != current_patient:
             current_patient, prior = values[1], []
-        rows.append(history_features(prior))
+        days = clock.days_between(previous_id, values[0]) if prior and clock else None
+        rows.append(history_features(prior, days))
         if keep:  # only patients with a later stay need the record kept
             prior.append(record_from_values(dict(zip(names, values, strict=True))))
+            previous_id = values[0]
     history = pd.DataFrame(rows, index=ordered.index).reindex(frame.index)
     out = frame.copy()
     for column in HISTORY_COLUMNS:

@@ -56,7 +56,7 @@ def delong_auc(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def auc_with_ci(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     auc, se = delong_auc(y, p)
     low, high = max(auc - _Z95 * se, 0.0), min(auc + _Z95 * se, 1.0)
-    return {"roc_auc": auc, "roc_auc_ci_low": low, "roc_auc_ci_high": high}
+    return {"roc_auc": auc, "roc_auc_se": se, "roc_auc_ci_low": low, "roc_auc_ci_high": high}
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -118,11 +118,31 @@ def subgroup_metrics(
                     "positives": int(y[mask].sum()),
                     "reported": False,
                 }
-        aucs = [
-            m["roc_auc"] for m in per_value.values() if "roc_auc" in m and np.isfinite(m["roc_auc"])
-        ]
-        out[column] = {
-            "groups": per_value,
-            "auc_gap": float(max(aucs) - min(aucs)) if len(aucs) > 1 else 0.0,
-        }
+        out[column] = {"groups": per_value, **auc_gap(per_value)}
     return out
+
+
+def auc_gap(per_value: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The largest AUC difference between reported groups, with a 95 % CI.
+
+    The groups are disjoint, so the two AUCs are independent and the gap's DeLong
+    variance is the sum of theirs. The interval says how much of a gap the test split's
+    size alone could produce — a gap whose CI spans zero is not evidence of a difference.
+    """
+    reported = {
+        value: m
+        for value, m in per_value.items()
+        if "roc_auc" in m and np.isfinite(m["roc_auc"]) and np.isfinite(m["roc_auc_se"])
+    }
+    if len(reported) < 2:
+        return {"auc_gap": 0.0}
+    high = max(reported, key=lambda v: reported[v]["roc_auc"])
+    low = min(reported, key=lambda v: reported[v]["roc_auc"])
+    gap = float(reported[high]["roc_auc"] - reported[low]["roc_auc"])
+    se = float(np.hypot(reported[high]["roc_auc_se"], reported[low]["roc_auc_se"]))
+    return {
+        "auc_gap": gap,
+        "auc_gap_ci_low": gap - _Z95 * se,
+        "auc_gap_ci_high": gap + _Z95 * se,
+        "auc_gap_between": [high, low],
+    }

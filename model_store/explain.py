@@ -14,7 +14,12 @@ from typing import Any, Final
 import numpy as np
 
 from fhir_mappings.codes.dataset_ids import ID_COLUMNS
-from fhir_mappings.features import FEATURE_COLUMNS, MEDICATION_COLUMNS, MISSING_CATEGORY
+from fhir_mappings.features import (
+    DAYS_SINCE_DISCHARGE_CAP,
+    FEATURE_COLUMNS,
+    MEDICATION_COLUMNS,
+    MISSING_CATEGORY,
+)
 from readmit.events import Factor
 
 TOP_FACTORS: Final = 4
@@ -49,6 +54,11 @@ _SIMPLE: Final[dict[str, Callable[[Any], str]]] = {
     ),
     "prior_emergency_visits": _label_count(
         "{count} before the previous admission", "emergency visit"
+    ),
+    "days_since_last_discharge": lambda v: (
+        "No hospital stay seen in the past year"
+        if int(v) >= DAYS_SINCE_DISCHARGE_CAP
+        else f"Admitted {_plural(int(v), 'day')} after an earlier discharge"
     ),
 }
 

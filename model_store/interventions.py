@@ -89,6 +89,7 @@ _UTILISATION: Final = frozenset(
         "prior_days_in_hospital",
         "prior_max_inpatient",
         "prior_emergency_visits",
+        "days_since_last_discharge",
     }
 )
 _MEDICATION: Final = frozenset(

@@ -8,6 +8,8 @@ explained and given interventions. Output equals the training pipeline's
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +20,13 @@ from fhir_mappings.features import FeatureRecord
 from model_store.bands import BandThresholds
 from model_store.calibration import Calibrator
 from model_store.encoding import FeatureEncoder, _record_values
+from model_store.encounter_clock import EncounterClock
 from model_store.explain import CodeLabels, top_factors
 from model_store.interventions import recommend
 from model_store.models import FittedModel
 from readmit.events import Factor, Intervention, RiskBand
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class TrainedModel:
 
     name: str
     encoder: FeatureEncoder
+    clock: EncounterClock  # dates the history of dataset-format input (``readmit predict``)
     model: FittedModel
     calibrator: Calibrator
     bands: BandThresholds
@@ -62,6 +68,30 @@ class ScoringModel:
         self.trained = trained
         self.manifest = manifest
         self.version: str = str(manifest["version"])
+
+    def compile_in_background(self) -> threading.Thread | None:
+        """Compile a LightGBM forest to native code while this model keeps scoring.
+
+        For long-running scorers only: compiling costs seconds of one core per hundred
+        trees and pays off after about a million scored rows. ``None`` when the family
+        has nothing to compile.
+        """
+        if self.trained.model.name != "lgbm":
+            return None
+        thread = threading.Thread(target=self._compile, name="compile-forest", daemon=True)
+        thread.start()
+        return thread
+
+    def _compile(self) -> None:
+        try:
+            seconds = self.trained.model.compile_trees()
+        except Exception:  # the interpreter keeps scoring; compiled code is an optimisation
+            log.exception("forest compilation failed", extra={"model_version": self.version})
+            return
+        log.info(
+            "forest compiled",
+            extra={"model_version": self.version, "seconds": round(seconds or 0.0, 1)},
+        )
 
     def predict_proba(self, records: Sequence[FeatureRecord]) -> np.ndarray:
         """Calibrated readmission probabilities, one per record (numpy only)."""

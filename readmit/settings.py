@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         "TreeSHAP costs ~1.5 ms a score with the boosted trees; low-risk scores then carry no "
         "factors (the what-if form and POST /api/v1/predict always explain).",
     )
+    scorer_compile_trees: bool = Field(
+        True,
+        description="Compile a LightGBM champion to native code (lleaves) after loading it, in "
+        "the background: ~3.8x faster batch scoring once ready, seconds of one core per "
+        "hundred trees to build. Off: LightGBM's own predictor only.",
+    )
     score_ttl_seconds: int = Field(
         60 * 60 * 24 * 30, description="TTL of cached scores in Redis (default 30 days)."
     )

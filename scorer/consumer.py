@@ -98,11 +98,20 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
 class Scorer:
     """Scores batches of decoded events; isolates records the model cannot score."""
 
-    def __init__(self, registry: Registry, explain_bands: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        explain_bands: frozenset[str] | None = None,
+        *,
+        compile_trees: bool = False,
+    ) -> None:
         self.registry = registry
         self.explain_bands = explain_bands
+        self.compile_trees = compile_trees
         self._refused: str | None = None
         self.model: ScoringModel = registry.load_champion()
+        if compile_trees:
+            self.model.compile_in_background()
         self._checked = time.monotonic()
         metrics.MODEL_INFO.labels(self.model.version).set(1)
 
@@ -124,6 +133,8 @@ class Scorer:
         metrics.MODEL_INFO.labels(self.model.version).set(0)
         metrics.MODEL_INFO.labels(new.version).set(1)
         log.info("model reloaded", extra={"old": self.model.version, "new": new.version})
+        if self.compile_trees:
+            new.compile_in_background()
         self.model = new
 
     def score(

@@ -36,7 +36,11 @@ def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
     ensure_topics(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     cache = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
-    scorer = Scorer(Registry(settings.model_dir), settings.explain_band_set)
+    scorer = Scorer(
+        Registry(settings.model_dir),
+        settings.explain_band_set,
+        compile_trees=settings.scorer_compile_trees,
+    )
     consumer = make_consumer(
         settings, settings.scorer_group, topics(settings), listener=LoggingRebalance()
     )

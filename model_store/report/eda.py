@@ -130,9 +130,11 @@ def write_eda(data_path: Path, out_dir: Path) -> Path:
     """Write ``eda.html``; returns its path."""
     from model_store import dataset
     from model_store.encoding import FeatureEncoder
+    from model_store.encounter_clock import fit_encounter_clock
 
     raw = dataset.load_dataset(data_path)
-    frame = dataset.add_history(raw)
+    # Descriptive only (no model is evaluated here), so the clock may see every patient.
+    frame = dataset.add_history(raw, fit_encounter_clock(raw, raw["patient_nbr"].unique()))
     frame["readmitted_30"] = dataset.target(frame)
     frame["a1c_tested"] = np.where(frame["A1Cresult"] == MISSING_LAB, "not tested", "tested")
     excluded = ~dataset.readmittable(frame)

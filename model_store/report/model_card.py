@@ -168,7 +168,7 @@ def _shap_plot(contributions: np.ndarray, sources: list[str], out_dir: Path) -> 
     return save_figure(fig, out_dir, "card_shap.png")
 
 
-def _subgroup_rows(subgroups: dict[str, Any]) -> list[list[Any]]:
+def _subgroup_rows(subgroups: dict[str, Any], out_of_fold: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for column, block in subgroups.items():
         for value, m in block["groups"].items():
@@ -188,8 +188,18 @@ def _subgroup_rows(subgroups: dict[str, Any]) -> list[list[Any]]:
                 )
             else:
                 rows.append([column, value, m["n"], m["positives"], "n < 500", "", "", "", ""])
-        rows.append([column, "largest AUC gap", "", "", block["auc_gap"], "", "", "", ""])
+        rows.append(_gap_row(column, "largest AUC gap (test)", block))
+        if column in out_of_fold:
+            rows.append(_gap_row(column, "largest AUC gap (out-of-fold)", out_of_fold[column]))
     return rows
+
+
+def _gap_row(column: str, label: str, block: dict[str, Any]) -> list[Any]:
+    interval = ""
+    if "auc_gap_ci_low" in block:
+        between = " vs ".join(block["auc_gap_between"])
+        interval = f"{block['auc_gap_ci_low']:.3f}-{block['auc_gap_ci_high']:.3f} ({between})"
+    return [column, label, "", "", block["auc_gap"], interval, "", "", ""]
 
 
 def write_model_card(registry_root: Path, data_path: Path, out_dir: Path) -> Path:
@@ -314,7 +324,10 @@ def write_model_card(registry_root: Path, data_path: Path, out_dir: Path) -> Pat
                     "precision",
                     "ECE",
                 ],
-                _subgroup_rows(champion.manifest["metrics"]["subgroups"]),
+                _subgroup_rows(
+                    champion.manifest["metrics"]["subgroups"],
+                    champion.manifest["metrics"].get("subgroups_cv", {}),
+                ),
             ),
         ),
     ]

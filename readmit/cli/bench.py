@@ -81,7 +81,9 @@ def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.
 
     s = get_settings()
     model = Registry(s.model_dir).load_champion()
-    frame = add_history(load_dataset(s.data_path, require_target=False)).head(rows)
+    frame = add_history(load_dataset(s.data_path, require_target=False), model.trained.clock).head(
+        rows
+    )
     records = [
         record_from_values({str(k): v for k, v in row.items()}) for row in frame.to_dict("records")
     ]

@@ -20,7 +20,7 @@ from fhir_mappings.errors import (
 )
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import map_document
-from fhir_mappings.prior_visits import InMemoryHistory, VisitSummary
+from fhir_mappings.prior_visits import InMemoryHistory, PriorStay, VisitSummary
 
 
 def _index(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +172,9 @@ def test_history_supplies_prior_visits_demographics_and_prior_encounters(rich_ro
     (first,) = map_document(encounter)
     assert first.admitted_at is not None
     history = InMemoryHistory()
-    earlier = FeatureRecord(encounter_id="e0", patient_nbr="p-123", race="Asian", gender="Male")
+    earlier = FeatureRecord(
+        encounter_id="e0", patient_nbr="p-123", race="Asian", gender="Male", time_in_hospital=6
+    )
     history._records["p-123"]["e0"] = (first.admitted_at - timedelta(days=40), earlier)
     history.remember_visits([
         VisitSummary("v1", "p-123", "EMER", first.admitted_at - timedelta(days=10), None, False),
@@ -185,6 +187,7 @@ def test_history_supplies_prior_visits_demographics_and_prior_encounters(rich_ro
     assert mapped.record.number_outpatient == 0  # 400 days ago: outside the year
     assert mapped.record.number_inpatient == 1  # itself is not counted
     assert mapped.record.prior_encounters == 1
+    assert mapped.record.days_since_last_discharge == 34  # admitted 40 days ago, stayed 6
     assert (mapped.record.race, mapped.record.gender) == ("Asian", "Male")
     assert "prior_encounters" not in mapped.missing
     assert "race" not in mapped.missing
@@ -205,8 +208,10 @@ def test_in_memory_history_remembers_mapped_encounters(rich_row, make_bundle):
     history = InMemoryHistory()
     history.remember(mapped)
     later = datetime.now(UTC)
-    assert history.prior_index_records(mapped.patient_id, later) == [mapped.record]
     assert mapped.admitted_at is not None
+    assert history.prior_index_records(mapped.patient_id, later) == [
+        PriorStay(mapped.admitted_at, mapped.record)
+    ]
     assert history.prior_index_records(mapped.patient_id, mapped.admitted_at) == []
 
 

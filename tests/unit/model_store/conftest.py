@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from model_store import dataset
+from model_store.encounter_clock import fit_encounter_clock
 from model_store.registry import Registry
 from model_store.serving import ScoringModel
 from model_store.train import train_models
@@ -32,7 +33,8 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_frame(small_csv: Path) -> pd.DataFrame:
     """``small_csv`` loaded and validated, with history columns computed within the file."""
-    return dataset.add_history(dataset.load_dataset(small_csv))
+    frame = dataset.load_dataset(small_csv)
+    return dataset.add_history(frame, fit_encounter_clock(frame, frame["patient_nbr"].unique()))
 
 
 @pytest.fixture(scope="session")

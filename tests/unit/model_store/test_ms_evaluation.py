@@ -58,6 +58,22 @@ def test_subgroups_report_only_large_groups(scores: tuple[np.ndarray, np.ndarray
     assert out["auc_gap"] == pytest.approx(
         abs(out["groups"]["A"]["roc_auc"] - out["groups"]["B"]["roc_auc"])
     )
+    assert out["auc_gap_ci_low"] < out["auc_gap"] < out["auc_gap_ci_high"]
+    assert set(out["auc_gap_between"]) == {"A", "B"}
+
+
+def test_gap_interval_separates_a_real_difference_from_noise() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = rng.random(n) < 0.3
+    informative = 1 / (1 + np.exp(-np.where(y, rng.normal(1.0, 1, n), rng.normal(0, 1, n))))
+    groups = np.array(["A", "B"] * (n // 2))
+    same = subgroup_metrics(y.astype(int), informative, {"g": groups}, 0.5)["g"]
+    assert same["auc_gap_ci_low"] < 0 < same["auc_gap_ci_high"]  # one model, random halves
+    noisy = np.where(groups == "B", rng.random(n), informative)  # B gets pure noise
+    different = subgroup_metrics(y.astype(int), noisy, {"g": groups}, 0.5)["g"]
+    assert different["auc_gap_between"] == ["A", "B"]
+    assert different["auc_gap_ci_low"] > 0.1
 
 
 def test_calibration_fixes_overconfident_scores(scores: tuple[np.ndarray, np.ndarray]) -> None:

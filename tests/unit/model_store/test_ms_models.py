@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,3 +55,27 @@ def test_additive_explanations_sum_to_the_log_odds(
     total = model.contributions(x[:50], groups).sum(axis=1)
     offset = logit - total  # the expected value / intercept: the same for every row
     np.testing.assert_allclose(offset, offset[0], atol=1e-5)
+
+
+def test_compiled_forest_equals_pipeline_and_is_never_pickled(
+    encoded: tuple[np.ndarray, np.ndarray, list[np.ndarray]],
+) -> None:
+    x, y, _ = encoded
+    model = fit_model("lgbm", SMALL["lgbm"], x, y, seed=0, n_jobs=1)
+    seconds = model.compile_trees()
+    assert seconds is not None
+    assert seconds > 0
+    assert "compiled" in model._fast
+    np.testing.assert_allclose(model.raw_proba(x), model.pipeline_proba(x), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(model.raw_proba(x[:1]), model.pipeline_proba(x[:1]), atol=1e-9)
+    restored = pickle.loads(pickle.dumps(model))
+    assert "compiled" not in restored._fast  # a loaded artifact compiles its own code
+    np.testing.assert_allclose(restored.raw_proba(x[:300]), model.raw_proba(x[:300]), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["lr", "xgb"])
+def test_only_lightgbm_has_a_forest_to_compile(
+    name: str, encoded: tuple[np.ndarray, np.ndarray, list[np.ndarray]]
+) -> None:
+    x, y, _ = encoded
+    assert fit_model(name, SMALL[name], x, y, seed=0, n_jobs=1).compile_trees() is None

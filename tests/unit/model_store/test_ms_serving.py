@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +75,21 @@ def test_many_inpatient_stays_is_named_in_plain_language(
     labels = " | ".join(f.label for f in prediction.factors)
     assert "9 inpatient stays in the prior year" in labels or "6 earlier admissions" in labels
     assert prediction.probability > champion.predict_proba([records[0]])[0]
+
+
+def test_a_forest_compiled_in_the_background_scores_the_same(
+    champion: ScoringModel, small_frame: pd.DataFrame, records: list[FeatureRecord]
+) -> None:
+    from model_store.models import fit_model
+
+    frame = small_frame[dataset.readmittable(small_frame)]
+    x = champion.trained.encoder.encode_tuples(dataset.feature_tuples(frame))
+    forest = fit_model("lgbm", {"n_estimators": 20, "num_leaves": 7}, x, dataset.target(frame), 0)
+    model = ScoringModel(replace(champion.trained, model=forest), champion.manifest)
+    before = model.predict_proba(records)
+    thread = model.compile_in_background()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert "compiled" in forest._fast
+    np.testing.assert_allclose(model.predict_proba(records), before, rtol=0, atol=1e-9)
+    assert champion.compile_in_background() is None  # logistic regression: nothing to compile
