@@ -220,7 +220,9 @@ class FeatureRecord(BaseModel):
     prior_days_in_hospital: int = 0
     prior_max_inpatient: int = 0
     prior_emergency_visits: int = 0
-    days_since_last_discharge: int = DAYS_SINCE_DISCHARGE_CAP
+    days_since_last_discharge: int = Field(
+        DAYS_SINCE_DISCHARGE_CAP, ge=0, le=DAYS_SINCE_DISCHARGE_CAP
+    )
 
     def columns(self) -> dict[str, Any]:
         """The record as a dataset row: dataset column names (hyphens kept) to values."""
@@ -230,8 +232,8 @@ class FeatureRecord(BaseModel):
 def feature_set_hash() -> str:
     """Fingerprint of the feature definition; a model trained on another one is refused.
 
-    Covers the columns, their types and value sets, and the diagnosis groups the
-    encoder derives from diag_1..3 (a regrouping silently changes every score).
+    Covers the columns, their types and value sets, the history cap, and the diagnosis
+    groups the encoder derives from diag_1..3 (a regrouping silently changes every score).
     """
     from fhir_mappings.codes.icd9 import DIAGNOSIS_GROUPS
 
@@ -242,6 +244,7 @@ def feature_set_hash() -> str:
             "integers": sorted(INTEGER_COLUMNS),
             "value_sets": VALUE_SETS,
             "diagnosis_groups": DIAGNOSIS_GROUPS,
+            "days_since_discharge_cap": DAYS_SINCE_DISCHARGE_CAP,
         },
         sort_keys=True,
     )

@@ -33,7 +33,9 @@ def history_features(
 
     ``prior`` must be in admission order, oldest first, and hold only stays admitted
     before the encounter being scored; ``days_since_previous_admission`` is the time
-    from the admission of ``prior[-1]`` to this admission (``None`` when unknown).
+    from the admission of ``prior[-1]`` to this admission in days — calendar days at
+    serving, like the dataset's length of stay; an estimate in training — or ``None``
+    when unknown.
 
     * ``prior_encounters`` — earlier index stays seen for the patient;
     * ``prior_days_in_hospital`` — days spent in those stays (their ``time_in_hospital``);

@@ -44,7 +44,7 @@ from fhir_mappings.features import (
 from fhir_mappings.history import history_features
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
-from fhir_mappings.prior_visits import EncounterHistory, VisitSummary
+from fhir_mappings.prior_visits import EncounterHistory, PriorStay, VisitSummary
 from fhir_mappings.procedure import counts as procedure_counts
 
 PRIOR_WINDOW: Final = timedelta(days=365)
@@ -252,8 +252,9 @@ class _Mapper:
         self._medications(stay, values)
         self._utilisation(encounter_id, patient_id, admitted, visits, put)
         if self.history is not None and admitted is not None:
-            prior = self.history.prior_index_records(patient_id, admitted)
-            days = (admitted - prior[-1].admitted_at).total_seconds() / 86400 if prior else None
+            prior = self._prior_stays(patient_id, encounter_id, admitted)
+            # calendar days, like the dataset's length of stay (a return the next day is 1)
+            days = (admitted.date() - prior[-1].admitted_at.date()).days if prior else None
             values.update(history_features([stay.record for stay in prior], days))
         else:
             values.update(history_features([]))
@@ -270,6 +271,18 @@ class _Mapper:
             missing=tuple(missing),
             visits=tuple(visits),
         )
+
+    def _prior_stays(
+        self, patient_id: str, encounter_id: str, admitted: datetime
+    ) -> list[PriorStay]:
+        """Earlier index stays, never this encounter itself (a resent document whose
+        admission time was corrected later must not become its own previous stay)."""
+        assert self.history is not None
+        return [
+            stay
+            for stay in self.history.prior_index_records(patient_id, admitted)
+            if stay.record.encounter_id != encounter_id
+        ]
 
     def _history_demographics(self, patient_id: str, admitted: datetime | None) -> dict[str, str]:
         """Race and gender from the patient's latest earlier record, when the Patient is

@@ -39,6 +39,12 @@ class PriorStay:
     record: FeatureRecord
 
 
+def admission_order(stay: PriorStay) -> tuple[datetime, str]:
+    """Oldest first; stays admitted at the same moment in encounter-id order, as training
+    orders a patient's rows."""
+    return stay.admitted_at, stay.record.encounter_id
+
+
 class EncounterHistory(Protocol):
     """Read access to encounters of earlier documents, per patient."""
 
@@ -78,4 +84,4 @@ class InMemoryHistory:
             for admitted, record in self._records.get(patient_id, {}).values()
             if admitted is not None and admitted < before
         ]
-        return sorted(stays, key=lambda stay: stay.admitted_at)
+        return sorted(stays, key=admission_order)

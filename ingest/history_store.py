@@ -24,7 +24,7 @@ import redis
 
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import MappedEncounter
-from fhir_mappings.prior_visits import PriorStay, VisitSummary
+from fhir_mappings.prior_visits import PriorStay, VisitSummary, admission_order
 
 
 def _visit_json(v: VisitSummary) -> bytes:
@@ -80,7 +80,7 @@ class RedisHistory:
             admitted = datetime.fromisoformat(d["admitted_at"])
             if admitted < before:
                 out.append(PriorStay(admitted, FeatureRecord.model_validate(d["record"])))
-        return sorted(out, key=lambda stay: stay.admitted_at)
+        return sorted(out, key=admission_order)
 
     # -- idempotency and remembering ----------------------------------------------------
     def accepted(self, input_keys: Sequence[str]) -> list[bool]:

@@ -96,7 +96,11 @@ def _anchored_rate(pairs: pd.DataFrame, fallback: float) -> float:
     order = np.argsort(q, kind="stable")
     q, early = q[order], early[order]
     agreement = np.cumsum(early) + (np.count_nonzero(~early) - np.cumsum(~early))
-    return float(q[int(np.argmax(agreement))])
+    # a threshold at q[k] takes every pair tied with it: only ends of tie runs count
+    ends = np.flatnonzero(np.append(q[1:] != q[:-1], True))
+    k = int(ends[np.argmax(agreement[ends])])
+    upper = q[k + 1] if k + 1 < q.size else q[k]
+    return float((q[k] + upper) / 2)  # the middle of the best interval
 
 
 def _span_rate(frame: pd.DataFrame) -> float:

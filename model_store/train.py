@@ -253,14 +253,17 @@ def train_one(
         p_test,
         {c: data.test[c].to_numpy() for c in SUBGROUP_COLUMNS},
         bands.medium,
+        clusters=data.test["patient_nbr"].to_numpy(),
     )
-    # The same table on the out-of-fold predictions: four times the patients of the test
-    # split, so a gap that is only the test split's sampling noise shows as such here.
+    # AUCs on the out-of-fold predictions: four times the patients of the test split, so
+    # a gap that is only the test split's sampling noise shows as such here. AUC only:
+    # the calibrator and bands were fitted on these very scores.
     subgroups_cv = subgroup_metrics(
         data.y_train,
-        oof,
+        oof_raw,
         {c: data.train[c].to_numpy() for c in SUBGROUP_COLUMNS},
-        bands.medium,
+        None,
+        clusters=data.train["patient_nbr"].to_numpy(),
     )
     cv_auc, _ = delong_auc(data.y_train, oof_raw)
     created = datetime.now(UTC)

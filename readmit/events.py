@@ -24,7 +24,10 @@ SCORED_TOPIC: Final = "risk.scored"
 DEAD_LETTER_TOPIC: Final = "dlq"
 ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
 
-FEATURE_EVENT_VERSION: Final = 1
+# Feature events: 1 = the first record layout; 2 = the record gained
+# ``days_since_last_discharge``. A scorer sends other versions to the DLQ
+# (``unknown_version``) rather than guess the missing value (infra/RUNBOOK.md, "Upgrades").
+FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
 RiskBand = Literal["low", "medium", "high"]
@@ -45,7 +48,7 @@ class FeatureEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = FEATURE_EVENT_VERSION
+    schema_version: Literal[2] = FEATURE_EVENT_VERSION
     event_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     emitted_at: datetime = Field(default_factory=utcnow)
     encounter_id: str

@@ -110,8 +110,7 @@ class Scorer:
         self.compile_trees = compile_trees
         self._refused: str | None = None
         self.model: ScoringModel = registry.load_champion()
-        if compile_trees:
-            self.model.compile_in_background()
+        self._compile(self.model)
         self._checked = time.monotonic()
         metrics.MODEL_INFO.labels(self.model.version).set(1)
 
@@ -133,9 +132,13 @@ class Scorer:
         metrics.MODEL_INFO.labels(self.model.version).set(0)
         metrics.MODEL_INFO.labels(new.version).set(1)
         log.info("model reloaded", extra={"old": self.model.version, "new": new.version})
-        if self.compile_trees:
-            new.compile_in_background()
         self.model = new
+        self._compile(new)
+
+    def _compile(self, model: ScoringModel) -> None:
+        """Compile the model's forest in the background, unless replaced before its turn."""
+        if self.compile_trees:
+            model.compile_in_background(lambda: self.model is model)
 
     def score(
         self, events: Sequence[FeatureEvent]

@@ -203,6 +203,38 @@ def test_visits_from_document_and_history_are_deduplicated(rich_row, make_bundle
     assert again.record.number_outpatient == int(rich_row["number_outpatient"])
 
 
+def _stay_at(encounter: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    moved = copy.deepcopy(encounter)
+    moved["period"] = {"start": start, "end": end}
+    return moved
+
+
+def test_days_since_discharge_counts_calendar_days(rich_row, make_bundle):
+    encounter = _loose_encounter(make_bundle(rich_row))
+    history = InMemoryHistory()
+    first = _stay_at(encounter, "2005-03-01T23:00:00-05:00", "2005-03-02T10:00:00-05:00")
+    first["id"] = "first-stay"
+    (earlier,) = map_document(first)
+    history.remember(earlier)
+    # 26 hours after the first admission but two calendar days later, the stay being 1 day
+    later = _stay_at(encounter, "2005-03-03T01:00:00-05:00", "2005-03-05T10:00:00-05:00")
+    (mapped,) = map_document(later, history=history)
+    assert earlier.record.time_in_hospital == 1
+    assert mapped.record.prior_encounters == 1
+    assert mapped.record.days_since_last_discharge == 1
+
+
+def test_an_encounter_is_never_its_own_previous_stay(rich_row, make_bundle):
+    encounter = _loose_encounter(make_bundle(rich_row))
+    history = InMemoryHistory()
+    (original,) = map_document(encounter)
+    history.remember(original)
+    corrected = _stay_at(encounter, "2009-06-01T08:00:00-05:00", "2009-06-04T08:00:00-05:00")
+    (mapped,) = map_document(corrected, history=history)  # same id, admission moved later
+    assert mapped.record.prior_encounters == 0
+    assert mapped.record.days_since_last_discharge == 365
+
+
 def test_in_memory_history_remembers_mapped_encounters(rich_row, make_bundle):
     (mapped,) = map_document(make_bundle(rich_row))
     history = InMemoryHistory()

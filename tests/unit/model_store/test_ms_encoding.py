@@ -2,14 +2,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings.features import FEATURE_COLUMNS, FeatureRecord
+from fhir_mappings.features import (
+    DIAGNOSIS_COLUMNS,
+    FEATURE_COLUMNS,
+    MEDICATION_COLUMNS,
+    FeatureRecord,
+)
 from model_store import dataset
 from model_store.encoding import (
     FIXED_CATEGORICALS,
     LEARNED_CATEGORICALS,
+    NUMERIC_COLUMNS,
     UNKNOWN,
     FeatureEncoder,
     diagnosis_group,
@@ -23,6 +30,11 @@ def _records(frame: pd.DataFrame) -> list[FeatureRecord]:
 
 def _encoder(frame: pd.DataFrame) -> FeatureEncoder:
     return FeatureEncoder(min_count=20).fit(dataset.feature_tuples(frame))
+
+
+@pytest.fixture(scope="module")
+def fitted(small_frame: pd.DataFrame) -> FeatureEncoder:
+    return _encoder(small_frame)
 
 
 def test_all_encoding_paths_agree(small_frame: pd.DataFrame) -> None:
@@ -109,3 +121,78 @@ def test_encoder_survives_pickling(small_frame: pd.DataFrame) -> None:
     before = encoder.encode_tuples(tuples)
     clone = pickle.loads(pickle.dumps(encoder))
     np.testing.assert_array_equal(clone.encode_tuples(tuples), before)
+
+
+def _reference_row(encoder: FeatureEncoder, record: FeatureRecord) -> np.ndarray:
+    """The encoding spelled out by feature name, one value at a time: the oracle."""
+    values = record.columns()
+    names = encoder.feature_names
+    row = np.zeros(encoder.width)
+    for column in NUMERIC_COLUMNS:
+        row[names.index(column)] = float(values[column])
+    age = str(values["age"]).strip("[)").split("-")
+    row[names.index("age_years")] = (
+        (float(age[0]) + float(age[1])) / 2
+        if len(age) == 2 and all(_number(a) for a in age)
+        else 65.0
+    )
+    row[names.index("utilisation_total")] = float(
+        values["number_outpatient"] + values["number_emergency"] + values["number_inpatient"]
+    )
+    medications = [values[m] for m in MEDICATION_COLUMNS]
+    row[names.index("medications_given")] = sum(v != "No" for v in medications)
+    row[names.index("medications_changed")] = sum(v in ("Up", "Down") for v in medications)
+    keyed = {c: values[c] for c in FIXED_CATEGORICALS + LEARNED_CATEGORICALS}
+    keyed |= {f"{c}_group": diagnosis_group(str(values[c])) for c in DIAGNOSIS_COLUMNS}
+    keyed["diag_1_category"] = icd9_category(str(values["diag_1"]))
+    for key, value in keyed.items():
+        slots = encoder.vocabularies[key]
+        row[slots.get(value, slots[UNKNOWN])] = 1.0
+    return row
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_MEDICATION_VALUE = st.sampled_from(["No", "Steady", "Up", "Down", "unknown", "Sideways"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    batch=st.lists(
+        st.fixed_dictionaries(
+            {
+                "race": st.sampled_from(["Caucasian", "AfricanAmerican", "?", "Martian"]),
+                "age": st.sampled_from(["[70-80)", "[0-10)", "?", "[x-y)", ""]),
+                "payer_code": st.sampled_from(["MC", "?", "ZZ"]),
+                "admission_type_id": st.integers(0, 30),
+                "diag_1": st.sampled_from(["428.0", "250.83", "V57", "?", "E878", ""]),
+                "diag_2": st.sampled_from(["486", "?", "999.9"]),
+                "number_inpatient": st.integers(0, 40),
+                "number_emergency": st.integers(0, 40),
+                "days_since_last_discharge": st.integers(0, 365),
+                "insulin": _MEDICATION_VALUE,
+                "metformin": _MEDICATION_VALUE,
+                "glyburide_metformin": _MEDICATION_VALUE,
+            }
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_batch_encoding_equals_the_encoding_spelled_out_per_row(
+    fitted: FeatureEncoder, batch: list[dict[str, object]]
+) -> None:
+    records = [
+        FeatureRecord(encounter_id=str(i), patient_nbr="p", **values)  # type: ignore[arg-type]
+        for i, values in enumerate(batch)
+    ]
+    matrix = fitted.encode_records(records)
+    expected = np.array([_reference_row(fitted, r) for r in records])
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_array_equal(fitted.encode_records(records[:1]), expected[:1])

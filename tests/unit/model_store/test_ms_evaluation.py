@@ -7,6 +7,8 @@ from sklearn.metrics import roc_auc_score
 from model_store.bands import BandThresholds, choose_bands, threshold_for_recall
 from model_store.calibration import fit_calibrator, fit_isotonic, fit_platt
 from model_store.evaluation import (
+    _prepare_weighted_auc,
+    _weighted_auc,
     binary_metrics,
     delong_auc,
     expected_calibration_error,
@@ -60,6 +62,29 @@ def test_subgroups_report_only_large_groups(scores: tuple[np.ndarray, np.ndarray
     )
     assert out["auc_gap_ci_low"] < out["auc_gap"] < out["auc_gap_ci_high"]
     assert set(out["auc_gap_between"]) == {"A", "B"}
+
+
+def test_bootstrap_auc_with_unit_weights_is_the_roc_auc() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(600) < 0.3).astype(int)
+    p = np.round(rng.random(600) + 0.3 * y, 2)  # rounded: many ties
+    prepared = _prepare_weighted_auc(y, p, np.arange(600), np.ones(600, dtype=bool))
+    assert _weighted_auc(prepared, np.ones(600)) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    twice = np.ones(600)
+    twice[:100] = 2  # a cluster drawn twice counts its rows twice
+    doubled = np.concatenate([np.arange(600), np.arange(100)])
+    assert _weighted_auc(prepared, twice) == pytest.approx(
+        roc_auc_score(y[doubled], p[doubled]), abs=1e-12
+    )
+
+
+def test_only_auc_when_there_is_no_operating_point(scores: tuple[np.ndarray, np.ndarray]) -> None:
+    y, p = scores
+    groups = np.array(["A"] * 2000 + ["B"] * 2000)
+    out = subgroup_metrics(y, p, {"g": groups}, None, clusters=np.arange(4000) // 4)["g"]
+    assert set(out["groups"]["A"]) == {"n", "positives", "roc_auc", "roc_auc_se",
+                                       "roc_auc_ci_low", "roc_auc_ci_high"}  # fmt: skip
+    assert out["auc_gap_ci_low"] <= out["auc_gap"] <= out["auc_gap_ci_high"]
 
 
 def test_gap_interval_separates_a_real_difference_from_noise() -> None:

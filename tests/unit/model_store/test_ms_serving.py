@@ -87,6 +87,10 @@ def test_a_forest_compiled_in_the_background_scores_the_same(
     forest = fit_model("lgbm", {"n_estimators": 20, "num_leaves": 7}, x, dataset.target(frame), 0)
     model = ScoringModel(replace(champion.trained, model=forest), champion.manifest)
     before = model.predict_proba(records)
+    skipped = model.compile_in_background(lambda: False)  # left service before its turn
+    assert skipped is not None
+    skipped.join(timeout=120)
+    assert "compiled" not in forest._fast
     thread = model.compile_in_background()
     assert thread is not None
     thread.join(timeout=120)
