@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     scorer_explain_bands: str = Field(
         "medium,high",
         description="Risk bands whose scores the scorer explains (comma separated, or 'all'). "
-        "TreeSHAP costs ~1.5 ms a score with the boosted trees; low-risk scores then carry no "
+        "TreeSHAP costs ~2.5 ms a score with the 800-tree champion; low-risk scores then carry no "
         "factors (the what-if form and POST /api/v1/predict always explain).",
     )
     scorer_compile_trees: bool = Field(

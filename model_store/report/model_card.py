@@ -27,9 +27,14 @@ LIMITS = (
     "coding, practice and populations have changed since. Readmissions to other hospitals "
     "are not observed. Discrimination is modest (ROC-AUC about 0.7): most flagged patients "
     "will not be readmitted and some readmissions are missed. Performance differs by age "
-    "group (see the subgroup table). History features count only the encounters this "
-    "system has seen. Not validated for paediatric patients, for patients discharged to "
-    "death or hospice (excluded), or outside diabetes care."
+    "group (see the subgroup table): it ranks patients in their 30s to 50s better than "
+    "patients over 70, whose readmissions depend more on what the data does not record "
+    "(frailty, support at home); re-weighting age groups in training did not narrow this. "
+    "History features count only the encounters this system has seen. The training data "
+    "has no dates, so 'days since the last discharge' is estimated there from encounter "
+    "ids (anchored at 30 days) while serving uses real dates. Not validated for "
+    "paediatric patients, for patients discharged to death or hospice (excluded), or "
+    "outside diabetes care."
 )
 
 
@@ -198,7 +203,7 @@ def _gap_row(column: str, label: str, block: dict[str, Any]) -> list[Any]:
     interval = ""
     if "auc_gap_ci_low" in block:
         between = " vs ".join(block["auc_gap_between"])
-        interval = f"{block['auc_gap_ci_low']:.3f}-{block['auc_gap_ci_high']:.3f} ({between})"
+        interval = f"[{block['auc_gap_ci_low']:.3f}, {block['auc_gap_ci_high']:.3f}] ({between})"
     return [column, label, "", "", block["auc_gap"], interval, "", "", ""]
 
 
