@@ -12,8 +12,15 @@ import logging
 import socket
 from collections.abc import Iterable
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
 from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from readmit.errors import ServiceUnavailable
@@ -125,3 +132,20 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> None
             log.info("created topics", extra={"topics": [t.name for t in new]})
     finally:
         admin.close()
+
+
+def rewind(consumer: KafkaConsumer, records: Iterable[ConsumerRecord]) -> None:
+    """Seek every partition of a failed batch back to its first record.
+
+    For loops that commit only after a batch succeeded: the next poll then redelivers
+    the whole batch instead of skipping it (partitions revoked meanwhile are left to
+    their new owner, which starts from the committed offset anyway).
+    """
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    assigned = consumer.assignment()
+    for tp, offset in first.items():
+        if tp in assigned:
+            consumer.seek(tp, offset)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import orjson
 import redis
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
 from model_store.registry import Registry
 from model_store.serving import Prediction, ScoringModel
+from readmit.backoff import Backoff
 from readmit.errors import ServiceUnavailable
 from readmit.events import (
     DEAD_LETTER_TOPIC,
@@ -42,6 +43,7 @@ from readmit.events import (
     FeatureEvent,
     ScoreEvent,
 )
+from readmit.kafka_clients import rewind
 from readmit.settings import Settings
 from scorer import metrics
 from scorer.cache import ScoreCache
@@ -182,7 +184,7 @@ class ScorerWorker:
         self.scorer = scorer
         self.name = name
         self.stop_event = threading.Event()
-        self._backoff = 0.0
+        self._backoff = Backoff(cap_s=MAX_BACKOFF_S)
         self._lag_at = 0.0
         self.last_loop_at = time.monotonic()
         self._scored_topic = settings.topic(SCORED_TOPIC)
@@ -211,17 +213,17 @@ class ScorerWorker:
         try:
             self.process(records)
         except (redis.RedisError, KafkaError, ServiceUnavailable) as exc:
-            self._rewind(records)
-            self._backoff = min(MAX_BACKOFF_S, max(0.1, self._backoff * 2))
+            rewind(self.consumer, records)
+            pause = self._backoff.failed()
             log.warning(
                 "batch failed; rewound and backing off",
-                extra={"error": type(exc).__name__, "backoff_s": self._backoff},
+                extra={"error": type(exc).__name__, "backoff_s": pause},
             )
             if isinstance(exc, redis.RedisError):
                 metrics.REDIS_ERRORS.inc()
-            self.stop_event.wait(self._backoff)
+            self.stop_event.wait(pause)
             return 0
-        self._backoff = 0.0
+        self._backoff.succeeded()
         return len(records)
 
     def process(self, records: Sequence[ConsumerRecord]) -> None:
@@ -282,17 +284,6 @@ class ScorerWorker:
             },
         )
         return sent
-
-    def _rewind(self, records: Sequence[ConsumerRecord]) -> None:
-        """Seek every partition of the failed batch back to its first offset."""
-        first: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            first[tp] = min(first.get(tp, r.offset), r.offset)
-        assigned = self.consumer.assignment()
-        for tp, offset in first.items():
-            if tp in assigned:
-                self.consumer.seek(tp, offset)
 
     def _refresh_lag(self) -> None:
         if time.monotonic() - self._lag_at < LAG_REFRESH_S:

@@ -8,7 +8,7 @@ bytes into :func:`handle_message`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -36,6 +36,12 @@ class FeedCounts:
     downgraded: int = 0
     unknown_version: int = 0
     invalid: int = 0
+    broadcast_failed: int = 0
+
+    def add(self, batch: FeedCounts) -> None:
+        """Fold in the counts of one stored batch."""
+        for counter in fields(self):
+            setattr(self, counter.name, getattr(self, counter.name) + getattr(batch, counter.name))
 
 
 def is_alerting(event: ScoreEvent) -> bool:

@@ -2,6 +2,12 @@
 
 Offsets are committed only after the batch is in the database, so a crash replays
 the batch; the unique (encounter, model version) constraint makes the replay a no-op.
+A batch is stored in one transaction: when PostgreSQL fails midway nothing of it is
+kept, the loop rewinds to the batch's first offsets and backs off, and the retry stores
+and broadcasts every alert of it (a half-stored batch would replay its stored alerts as
+"unchanged" and never push them to the dashboards). A failed broadcast (channel layer
+down) is counted and logged, not retried: the alert is in the database and dashboards
+load it on their next reconnect or refresh.
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 
 from alerts_web.alerts.feed import FeedCounts, broadcast, handle_messages
+from readmit.backoff import Backoff
 from readmit.events import SCORED_TOPIC
-from readmit.kafka_clients import make_consumer
+from readmit.kafka_clients import make_consumer, rewind
 from readmit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,18 +47,16 @@ def run_feed(
     """Consume until ``stop`` is set; returns the counts (for tests and the final log)."""
     consumer = make_feed_consumer(settings)
     counts = FeedCounts()
+    backoff = Backoff()
     last_log = time.monotonic()
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=500, max_records=max_records)
-            raws = [rec.value for records in polled.values() for rec in records]
-            if raws:
-                changed = handle_messages(raws, counts)
-                for alert in changed:
-                    broadcast(alert)
-                consumer.commit()
-                if on_batch is not None:
-                    on_batch(counts)
+            records = [rec for batch in polled.values() for rec in batch]
+            if records and not _store_and_broadcast(consumer, records, counts, backoff, stop):
+                continue
+            if records and on_batch is not None:
+                on_batch(counts)
             if time.monotonic() - last_log > log_every_s:
                 _log_counts(counts)
                 last_log = time.monotonic()
@@ -58,10 +66,47 @@ def run_feed(
     return counts
 
 
+def _store_and_broadcast(
+    consumer: KafkaConsumer,
+    records: list[ConsumerRecord],
+    counts: FeedCounts,
+    backoff: Backoff,
+    stop: threading.Event,
+) -> bool:
+    """One batch; False when it must be retried (rewound, after a pause)."""
+    batch = FeedCounts()
+    try:
+        with transaction.atomic():
+            changed = handle_messages([rec.value for rec in records], batch)
+    except (DatabaseError, InterfaceError) as exc:  # InterfaceError: connection already gone
+        rewind(consumer, records)
+        close_old_connections()
+        pause = backoff.failed()
+        log.warning(
+            "alert batch not stored; rewound and backing off",
+            extra={"error": type(exc).__name__, "backoff_s": pause},
+        )
+        stop.wait(pause)
+        return False
+    backoff.succeeded()
+    counts.add(batch)  # counted once, when the batch is stored
+    for alert in changed:
+        try:
+            broadcast(alert)
+        except Exception as exc:  # noqa: BLE001 - any channel-layer failure: stored anyway
+            counts.broadcast_failed += 1
+            log.warning("alert broadcast failed", extra={"error": type(exc).__name__})
+    try:
+        consumer.commit()
+    except KafkaError as exc:  # the batch is stored: a redelivery is a no-op
+        log.warning("offset commit failed", extra={"error": type(exc).__name__})
+    return True
+
+
 def _log_counts(counts: FeedCounts) -> None:
     log.info(
         "alert feed: seen=%d stored=%d updated=%d unchanged=%d not_alerting=%d downgraded=%d "
-        "unknown_version=%d invalid=%d",
+        "unknown_version=%d invalid=%d broadcast_failed=%d",
         counts.seen,
         counts.stored,
         counts.updated,
@@ -70,4 +115,5 @@ def _log_counts(counts: FeedCounts) -> None:
         counts.downgraded,
         counts.unknown_version,
         counts.invalid,
+        counts.broadcast_failed,
     )

@@ -16,7 +16,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import OperationalError, connection
 from kafka import KafkaProducer
 
 from alerts_web.alerts.feed import FeedCounts
@@ -170,6 +170,59 @@ def test_new_model_scoring_low_closes_the_old_models_alert(
     alert = Alert.objects.get()
     assert alert.status == "closed"
     assert alert.model_version == old.model_version
+
+
+def test_a_database_failure_mid_batch_rewinds_and_keeps_every_alert(
+    feed_settings: Settings, wards: Any, event_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt stores part of the batch, then PostgreSQL fails: nothing of it
+    may stay half-stored, and the retry must store and broadcast all of it."""
+    from alerts_web.alerts import kafka_feed
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(wards[0].group_name, channel)
+    events = [event_factory("ward-a") for _ in range(3)]
+    real = kafka_feed.handle_messages
+    failures = []
+
+    def fail_once(raws: list[bytes], counts: FeedCounts) -> list[Alert]:
+        changed = real(raws, counts)  # stores the batch, then the database "goes away"
+        if not failures:
+            failures.append(len(changed))
+            raise OperationalError("server closed the connection unexpectedly")
+        return changed
+
+    monkeypatch.setattr(kafka_feed, "handle_messages", fail_once)
+    _produce(feed_settings, [e.to_bytes() for e in events])
+    counts = _run_until(feed_settings, seen=3)
+    assert failures, "the failure was never injected"
+    assert (counts.seen, counts.stored, counts.unchanged) == (3, 3, 0)
+    assert Alert.objects.count() == 3
+
+    async def receive(n: int) -> list[dict[str, Any]]:
+        return [await layer.receive(channel) for _ in range(n)]
+
+    received = async_to_sync(receive)(3)
+    assert {m["alert"]["encounter_id"] for m in received} == {e.encounter_id for e in events}
+
+
+def test_a_failed_broadcast_is_counted_and_the_batch_committed(
+    feed_settings: Settings, wards: Any, event_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerts_web.alerts import kafka_feed
+
+    def channel_layer_down(alert: Alert, kind: str = "alert") -> None:
+        raise ConnectionError("channel layer unreachable")
+
+    monkeypatch.setattr(kafka_feed, "broadcast", channel_layer_down)
+    _produce(feed_settings, [event_factory("ward-a").to_bytes()])
+    counts = _run_until(feed_settings, seen=1)
+    assert (counts.stored, counts.broadcast_failed) == (1, 1)
+    lags = consumer_lag(
+        feed_settings.kafka_bootstrap, feed_settings.alerts_group, feed_settings.topic(SCORED_TOPIC)
+    )
+    assert sum(p.committed or 0 for p in lags) == 1
 
 
 @pytest.fixture

@@ -82,8 +82,16 @@ class ScorerProcesses:
             p.stop()
 
 
-def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 30.0) -> list[bytes]:
-    """Read ``expect`` messages (or all there are by ``timeout``) from the start of a topic."""
+def read_topic(
+    settings: Settings,
+    topic: str,
+    expect: int,
+    timeout: float = 30.0,
+    *,
+    until: Callable[[list[bytes]], bool] | None = None,
+) -> list[bytes]:
+    """Read from the start of a topic until ``expect`` messages — or, with ``until``, until
+    the messages read satisfy it (when repeats make the count meaningless) — or ``timeout``."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -97,7 +105,8 @@ def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 30.
     out: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(out) < expect and time.monotonic() < deadline:
+        done = until or (lambda read: len(read) >= expect)
+        while not done(out) and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
                 out.extend(m.value for m in batch)
     finally:
