@@ -75,23 +75,53 @@ def store_event(event: ScoreEvent) -> tuple[Alert | None, str]:
     Outcomes: "created"/"updated" (high risk), "unchanged" (redelivery or an older input
     arriving late), "downgraded" (a newer input scored below high: the open alert is
     closed by the system, with an audit row), "skip" (not high, no open alert).
+
+    One open alert per encounter: after a champion rotation, the new model's high score
+    takes over the old model's open alert (status, assignee and history kept, a system
+    note added) instead of opening a second one beside it.
     """
     if not is_alerting(event):
         return _downgrade(event)
     ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
     values = {"ward": ward, **_score_values(event)}
     with transaction.atomic():
-        alert, created = Alert.objects.select_for_update().get_or_create(
-            encounter_id=event.encounter_id, model_version=event.model_version, defaults=values
-        )
-        if created:
-            return alert, "created"
+        alerts = Alert.objects.select_for_update().filter(encounter_id=event.encounter_id)
+        alert = alerts.filter(model_version=event.model_version).first()
+        if alert is None:
+            latest = alerts.order_by("-computed_at").first()
+            if latest is not None and event.computed_at < latest.computed_at:
+                return latest, "unchanged"  # older than what the encounter already shows
+            still_open = alerts.exclude(status=AlertStatus.CLOSED).order_by("-computed_at")
+            alert = still_open.first()
+            if alert is not None:
+                return _take_over(alert, event, values), "updated"
+            created = Alert.objects.create(
+                encounter_id=event.encounter_id, model_version=event.model_version, **values
+            )
+            return created, "created"
         if alert.input_key == event.input_key or event.computed_at < alert.computed_at:
             return alert, "unchanged"  # a redelivery, or an older input arriving late
         for key, value in values.items():
             setattr(alert, key, value)
         alert.save()
         return alert, "updated"
+
+
+def _take_over(alert: Alert, event: ScoreEvent, values: dict[str, Any]) -> Alert:
+    """The open alert of an earlier model now follows the new model's score."""
+    previous = alert.model_version
+    for key, value in values.items():
+        setattr(alert, key, value)
+    alert.model_version = event.model_version
+    alert.save()
+    AlertAction.objects.create(
+        alert=alert,
+        user=None,
+        kind=ActionKind.NOTE,
+        note=f"Rescored by model {event.model_version} at {event.probability:.0%} (still high "
+        f"risk); was model {previous}.",
+    )
+    return alert
 
 
 def _score_values(event: ScoreEvent) -> dict[str, Any]:

@@ -225,6 +225,30 @@ def test_a_failed_broadcast_is_counted_and_the_batch_committed(
     assert sum(p.committed or 0 for p in lags) == 1
 
 
+def test_a_new_models_high_score_takes_over_the_open_alert(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    """After a champion rotation one encounter keeps one alert, with its workflow state."""
+    old = event_factory("ward-a", probability=0.6)
+    _produce(feed_settings, [old.to_bytes()])
+    assert _run_until(feed_settings, seen=1).stored == 1
+    Alert.objects.update(status="acknowledged")  # a nurse already works on it
+    new = old.model_copy(
+        update={
+            "model_version": old.model_version + "-next",
+            "probability": 0.7,
+            "computed_at": old.computed_at + timedelta(minutes=5),
+        }
+    )
+    _produce(feed_settings, [new.to_bytes(), old.to_bytes()])  # then the old one, redelivered
+    counts = _run_until(feed_settings, seen=2)  # the same group: the first one is committed
+    assert (counts.stored, counts.updated, counts.unchanged) == (0, 1, 1)
+    alert = Alert.objects.get()
+    assert (alert.model_version, alert.probability) == (new.model_version, 0.7)
+    assert alert.status == "acknowledged"
+    assert "was model " + old.model_version in alert.actions.get().note
+
+
 @pytest.fixture
 def command_env(feed_settings: Settings) -> Iterator[dict[str, str]]:
     db = django_settings.DATABASES["default"]
