@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
-FHIR_JSON = "application/fhir+json"
+from fhir_mappings import FHIR_JSON
 
 _CODES = {
     400: "invalid",

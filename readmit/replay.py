@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ingest.outcomes import FHIR_JSON
+from fhir_mappings import FHIR_JSON
 from readmit.settings import Settings
 
 

@@ -16,9 +16,9 @@ from alerts_web.api.auth import has_scope, may_see_ward, principal_for
 from alerts_web.api.models import Scope
 from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
 from alerts_web.scores import latest_score, patient_history
+from fhir_mappings import FHIR_JSON
 from readmit.events import ScoreEvent
 
-FHIR_JSON = "application/fhir+json"
 SEARCH_PARAMS = frozenset({"encounter", "patient", "_format", "_count"})
 
 

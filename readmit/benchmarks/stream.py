@@ -27,11 +27,10 @@ import httpx
 import orjson
 import redis
 
+from fhir_mappings import FHIR_JSON
 from readmit.embedded.services import ManagedProcess, free_port, port_open, wait_until
 from readmit.events import FEATURES_TOPIC, FeatureEvent
 from readmit.settings import Settings
-
-FHIR = "application/fhir+json"
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ def run(
 ) -> dict[str, Any]:
     """Run every phase against the stack ``settings`` points at; return the results."""
     token = next(iter(sorted(settings.ingest_token_set)))
-    headers = {"Content-Type": FHIR, "Authorization": f"Bearer {token}"}
+    headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer {token}"}
     latency_n = int(rate * duration)
     log(f"synthesizing {saturation_bundles + latency_n} bundles ...")
     work = build_workload(settings, saturation_bundles + latency_n)
