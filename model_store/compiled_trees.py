@@ -41,7 +41,6 @@ class CompiledForest:
             self._model = lleaves.Model(model_file=str(path))
             self._model.compile()
         self.compile_seconds = time.perf_counter() - started
-        self.n_features = int(booster.num_feature())
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Probabilities of the positive class, computed in the calling thread."""

@@ -107,7 +107,8 @@ def subgroup_metrics(
     column, the largest AUC gap between reported groups with a bootstrap 95 % CI over
     ``clusters`` (patients: one patient's stays are not independent).
     """
-    units = np.arange(len(y)) if clusters is None else np.asarray(clusters)
+    # each row's cluster as 0..k-1, once for every column's bootstrap
+    _, units = np.unique(np.arange(len(y)) if clusters is None else clusters, return_inverse=True)
     out: dict[str, dict[str, Any]] = {}
     for column, values in groups.items():
         array = np.asarray(values, dtype=object).astype(str)
@@ -138,7 +139,7 @@ def auc_gap(
     y: np.ndarray,
     p: np.ndarray,
     values: np.ndarray,
-    clusters: np.ndarray,
+    units: np.ndarray,
     per_value: Mapping[str, Mapping[str, Any]],
     *,
     resamples: int = 400,
@@ -146,7 +147,8 @@ def auc_gap(
 ) -> dict[str, Any]:
     """The largest AUC difference between reported groups, with a 95 % CI.
 
-    The interval is a percentile bootstrap over clusters (patients: one patient's stays
+    ``units`` numbers each row's cluster 0..k-1. The interval is a percentile bootstrap
+    over clusters (patients: one patient's stays
     are correlated) of the signed AUC difference between the two extreme groups. A gap
     whose interval reaches zero is not evidence that the model ranks one group worse
     than another. The pair is picked after looking at the AUCs, so with many groups the
@@ -157,10 +159,9 @@ def auc_gap(
         return {"auc_gap": 0.0}
     aucs = {v: float(per_value[v]["roc_auc"]) for v in reported}
     high, low = max(reported, key=aucs.__getitem__), min(reported, key=aucs.__getitem__)
-    _, unit = np.unique(clusters, return_inverse=True)
-    prepared = [_prepare_weighted_auc(y, p, unit, values == v) for v in (high, low)]
+    prepared = [_prepare_weighted_auc(y, p, units, values == v) for v in (high, low)]
     rng = np.random.default_rng(seed)
-    n_units = int(unit.max()) + 1
+    n_units = int(units.max()) + 1
     gaps = np.empty(resamples)
     for b in range(resamples):
         weights = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)

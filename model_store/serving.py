@@ -97,14 +97,11 @@ class ScoringModel:
             if not still_wanted():
                 log.info("forest compilation skipped", extra={"model_version": self.version})
                 return
-            self._compile_now()
-
-    def _compile_now(self) -> None:
-        try:
-            seconds = self.trained.model.compile_trees()
-        except Exception:  # the interpreter keeps scoring; compiled code is an optimisation
-            log.exception("forest compilation failed", extra={"model_version": self.version})
-            return
+            try:
+                seconds = self.trained.model.compile_trees()
+            except Exception:  # the interpreter keeps scoring; compiled code is an optimisation
+                log.exception("forest compilation failed", extra={"model_version": self.version})
+                return
         log.info(
             "forest compiled",
             extra={"model_version": self.version, "seconds": round(seconds or 0.0, 1)},

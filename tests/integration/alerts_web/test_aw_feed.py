@@ -50,6 +50,12 @@ def _produce(settings: Settings, payloads: list[bytes]) -> None:
     producer.close()
 
 
+def _rescored(event: Any, minutes: float, **changes: Any) -> Any:
+    """The same encounter scored again ``minutes`` later (earlier when negative)."""
+    later = event.computed_at + timedelta(minutes=minutes)
+    return event.model_copy(update={"computed_at": later, **changes})
+
+
 def _run_until(settings: Settings, seen: int, timeout: float = 30) -> FeedCounts:
     """Run the feed in a thread until it has seen ``seen`` messages."""
     stop = threading.Event()
@@ -131,19 +137,8 @@ def test_new_input_for_the_same_encounter_updates_the_alert(
     feed_settings: Settings, wards: Any, event_factory: Any
 ) -> None:
     first = event_factory("ward-a", probability=0.6)
-    second = first.model_copy(
-        update={
-            "input_key": first.input_key + "-v2",
-            "probability": 0.8,
-            "computed_at": first.computed_at + timedelta(minutes=5),
-        }
-    )
-    late = first.model_copy(
-        update={
-            "input_key": first.input_key + "-v0",
-            "computed_at": first.computed_at - timedelta(hours=1),
-        }
-    )
+    second = _rescored(first, 5, input_key=first.input_key + "-v2", probability=0.8)
+    late = _rescored(first, -60, input_key=first.input_key + "-v0")
     _produce(feed_settings, [first.to_bytes(), second.to_bytes(), late.to_bytes()])
     counts = _run_until(feed_settings, seen=3)
     assert (counts.stored, counts.updated, counts.unchanged) == (1, 1, 1)
@@ -156,14 +151,7 @@ def test_new_model_scoring_low_closes_the_old_models_alert(
 ) -> None:
     """After a champion rotation, the new model's lower score still closes the alert."""
     old = event_factory("ward-a", probability=0.7)
-    new = old.model_copy(
-        update={
-            "model_version": old.model_version + "-next",
-            "probability": 0.05,
-            "band": "low",
-            "computed_at": old.computed_at + timedelta(minutes=5),
-        }
-    )
+    new = _rescored(old, 5, model_version=old.model_version + "-next", probability=0.05, band="low")
     _produce(feed_settings, [old.to_bytes(), new.to_bytes()])
     counts = _run_until(feed_settings, seen=2)
     assert (counts.stored, counts.downgraded) == (1, 1)
@@ -233,13 +221,7 @@ def test_a_new_models_high_score_takes_over_the_open_alert(
     _produce(feed_settings, [old.to_bytes()])
     assert _run_until(feed_settings, seen=1).stored == 1
     Alert.objects.update(status="acknowledged")  # a nurse already works on it
-    new = old.model_copy(
-        update={
-            "model_version": old.model_version + "-next",
-            "probability": 0.7,
-            "computed_at": old.computed_at + timedelta(minutes=5),
-        }
-    )
+    new = _rescored(old, 5, model_version=old.model_version + "-next", probability=0.7)
     _produce(feed_settings, [new.to_bytes(), old.to_bytes()])  # then the old one, redelivered
     counts = _run_until(feed_settings, seen=2)  # the same group: the first one is committed
     assert (counts.stored, counts.updated, counts.unchanged) == (0, 1, 1)
