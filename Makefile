@@ -7,15 +7,31 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings
 
-.PHONY: up test install lint typecheck unit test-tools assets clean
+LOCKS  := requirements/build.lock requirements/dev.lock
+.PHONY: up test install lint typecheck unit test-tools assets clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[embedded,dev]'
+# Only locked versions, each checked against its hash: a rebuild next year installs what
+# was tested today. The project itself goes in last, without resolving anything.
+$(STAMP): $(LOCKS) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Re-resolve the locks from pyproject.toml (newest versions inside its ranges), then run
+# `make test`. dev.lock is resolved first; runtime.lock (the image) is constrained to it,
+# so production and the tests run the same versions.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes
+lock: | $(BIN)/python
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(UV_COMPILE) requirements/build.in -o requirements/build.lock
+	$(UV_COMPILE) pyproject.toml --extra embedded --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) pyproject.toml -c requirements/dev.lock -o requirements/runtime.lock
+	rm -f $(STAMP)
 
 install: $(STAMP) assets
 

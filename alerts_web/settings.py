@@ -75,7 +75,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [_S.redis_url], "prefix": f"{_S.topic_prefix}channels:"},
+        # socket_timeout=None: the layer's receive is a 5 s server-side blocking pop, which a
+        # client read timeout of 5 s (redis-py 8's default) aborts, dropping every socket
+        # (django/channels_redis#422). redis-py is pinned below 8 too; this keeps an
+        # upgrade safe. Connection attempts still time out.
+        "CONFIG": {
+            "hosts": [
+                {"address": _S.redis_url, "socket_timeout": None, "socket_connect_timeout": 5}
+            ],
+            "prefix": f"{_S.topic_prefix}channels:",
+        },
     }
 }
 CACHES = {

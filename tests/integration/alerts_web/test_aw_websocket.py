@@ -144,3 +144,30 @@ def test_actions_are_pushed_as_updates(nurse_a: User, event_factory: Any) -> Non
         await ws.disconnect()
 
     run(scenario)
+
+
+IDLE_S = 12  # more than two of channels-redis' 5 s blocking pops on an idle layer
+
+
+def test_idle_ward_socket_stays_open_and_still_delivers(
+    nurse_a: User, event_factory: Any
+) -> None:
+    """A ward screen left open with no news keeps its socket (redis-py 8 dropped it every 5 s).
+
+    ``receive_nothing`` fails on anything the server sends meanwhile, a close included; the
+    alert after the idle spell proves the layer's receive loop is still alive.
+    """
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(_as(nurse_a), "/ws/wards/ward-a/")
+        connected, _ = await ws.connect(timeout=TIMEOUT)
+        assert connected
+        assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "snapshot"
+        assert await ws.receive_nothing(timeout=IDLE_S, interval=0.5)
+        new = await database_sync_to_async(_alert)(event_factory, "ward-a")
+        await database_sync_to_async(broadcast)(new)
+        pushed = await ws.receive_json_from(timeout=TIMEOUT)
+        assert (pushed["type"], pushed["alert"]["id"]) == ("alert", new.pk)
+        await ws.disconnect()
+
+    run(scenario)

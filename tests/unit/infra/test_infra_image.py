@@ -67,10 +67,22 @@ def test_runtime_stage_has_no_compilers() -> None:
 def test_production_install_leaves_out_the_embedded_extra() -> None:
     build = " ".join(stages()["build"])
     installs = re.findall(r"pip install [^&]*", build)
-    assert any(re.search(r"pip install \.(\s|$)", i) for i in installs), installs
+    assert any(re.search(r"pip install .*--no-deps.* \.(\s|$)", i) for i in installs), installs
     for line in installs:
         assert ".[" not in line, f"extras in a production install: {line}"
         assert "-e " not in line, f"editable production install: {line}"
+
+
+def test_production_install_takes_only_locked_versions() -> None:
+    """Every requirement the image installs comes from the runtime lock, hash-checked."""
+    build = " ".join(stages()["build"])
+    installs = re.findall(r"pip install [^&]*", build)
+    for line in installs:
+        assert "--no-deps" in line, f"a resolving install in the image: {line}"
+        if " -r " in line:
+            assert "--require-hashes" in line, line
+    assert any("requirements/runtime.lock" in i for i in installs), installs
+    assert "COPY requirements/ requirements/" in build
 
 
 def test_model_is_mounted_or_baked_read_only() -> None:
