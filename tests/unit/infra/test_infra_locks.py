@@ -65,4 +65,5 @@ def test_build_backend_is_locked() -> None:
     for raw in system:
         req = Requirement(raw)
         name = canonicalize_name(req.name)
-        assert name in build and req.specifier.contains(build[name]), raw
+        assert name in build, raw
+        assert req.specifier.contains(build[name]), raw
