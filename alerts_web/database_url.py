@@ -1,17 +1,25 @@
 """Turn READMIT_DATABASE_URL into Django's DATABASES entry.
 
-One URL is what operators know from every other tool; Django wants a dict. Empty
-means the embedded default: a SQLite file in the state directory.
+One URL is what operators know from every other tool; Django wants a dict, and
+dj-database-url is the maintained translation. Empty means the embedded default: a
+SQLite file in the state directory. Only PostgreSQL is accepted otherwise: it is the
+one server engine the app is tested with.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from readmit.errors import ReadmitError
+
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
 
 
-class UnsupportedDatabaseURL(ValueError):
+class UnsupportedDatabaseURL(ReadmitError, ValueError):
     """The URL names a database engine this app is not tested with."""
 
     def __init__(self, scheme: str) -> None:
@@ -26,18 +34,14 @@ def database_config(url: str, state_dir: Path) -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(state_dir / "alerts_web.sqlite3"),
         }
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg2"):
-        raise UnsupportedDatabaseURL(parts.scheme)
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "OPTIONS": options,
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-    }
+    scheme = urlsplit(url).scheme
+    if scheme not in POSTGRES_SCHEMES:
+        raise UnsupportedDatabaseURL(scheme)
+    config = dj_database_url.parse(
+        url.replace("postgresql+psycopg2://", "postgresql://", 1),
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+    config["NAME"] = config.get("NAME") or "postgres"
+    config["PORT"] = str(config.get("PORT") or "")
+    return dict(config)

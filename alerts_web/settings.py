@@ -150,7 +150,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_paths": {"()": "alerts_web.log_redaction.RedactRequestPath"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_paths"]}},
+    # the same one-object-per-line JSON (identifying fields dropped) as ingest and scorer
+    "formatters": {"json": {"()": "readmit.log_format.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_paths"],
+            "formatter": "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": _S.log_level},
     "loggers": {
         # Filters on the loggers (not only the handler) so every handler gets redacted records.

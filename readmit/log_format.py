@@ -16,6 +16,9 @@ from typing import Any
 import orjson
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
+# objects frameworks attach to records (Django's request, Channels' scope): their text
+# carries the request path, which names patients and encounters
+_FRAMEWORK = {"request", "scope", "server_time"}
 _IDENTIFYING = ("patient", "name", "birth", "address", "phone", "mrn", "ssn", "email", "token")
 
 
@@ -33,7 +36,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and _safe(key):
+            if key not in _STANDARD and key not in _FRAMEWORK and _safe(key):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

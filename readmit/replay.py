@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+)
 
 from fhir_mappings import FHIR_JSON
 from readmit.settings import Settings
@@ -28,6 +35,7 @@ class ReplayStats:
     accepted: int = 0
     refused: int = 0
     retried: int = 0
+    unanswered: int = 0
 
 
 def _bundles(path: Path, seed: int, limit: int | None) -> Iterator[dict[str, Any]]:
@@ -36,25 +44,55 @@ def _bundles(path: Path, seed: int, limit: int | None) -> Iterator[dict[str, Any
     yield from iter_bundles(path, seed=seed, limit=limit)
 
 
+def _retry_after(connect_wait_s: float) -> Callable[[RetryCallState], float]:
+    """The server's Retry-After on a 503 (capped at 30 s), else ``connect_wait_s``."""
+
+    def wait(state: RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is None or outcome.failed:
+            return connect_wait_s
+        resp: httpx.Response = outcome.result()
+        try:
+            return min(30.0, max(0.0, float(resp.headers.get("Retry-After", "1"))))
+        except ValueError:
+            return 1.0
+
+    return wait
+
+
+def _give_up(state: RetryCallState) -> httpx.Response | None:
+    """Every attempt failed: the last 503 answer, or None when ingest never answered."""
+    outcome = state.outcome
+    if outcome is None or outcome.failed:
+        return None
+    last: httpx.Response = outcome.result()
+    return last
+
+
 def post_bundle(
     client: httpx.Client, base_url: str, token: str, bundle: dict[str, Any], stats: ReplayStats,
-    max_retries: int = 20,
-) -> httpx.Response:  # fmt: skip
-    """POST one transaction Bundle, honouring Retry-After on 503."""
+    max_retries: int = 20, connect_wait_s: float = 1.0,
+) -> httpx.Response | None:  # fmt: skip
+    """POST one transaction Bundle, retrying a 503 after its Retry-After and a refused
+    connection after a second; None when ingest never answered in ``max_retries`` tries."""
     body = orjson.dumps(bundle)
     headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer {token}"}
-    for _ in range(max_retries):
-        try:
-            resp = client.post(f"{base_url}/fhir", content=body, headers=headers)
-        except httpx.TransportError:
-            stats.retried += 1
-            time.sleep(1.0)
-            continue
-        if resp.status_code != 503:
-            return resp
+
+    def counted(_: RetryCallState) -> None:
         stats.retried += 1
-        time.sleep(float(resp.headers.get("Retry-After", "1")))
-    return resp
+
+    retrying = Retrying(
+        stop=stop_after_attempt(max_retries),
+        wait=_retry_after(connect_wait_s),
+        retry=retry_if_exception_type(httpx.TransportError)
+        | retry_if_result(lambda r: r.status_code == 503),
+        before_sleep=counted,
+        retry_error_callback=_give_up,
+    )
+    answer: httpx.Response | None = retrying(
+        client.post, f"{base_url}/fhir", content=body, headers=headers
+    )
+    return answer
 
 
 def run_replay(
@@ -88,7 +126,9 @@ def run_replay(
             next_at = max(next_at + interval, time.monotonic() - 1.0)
             resp = post_bundle(client, url, token, bundle, stats)
             stats.sent += 1
-            if resp.status_code < 300:
+            if resp is None:
+                stats.unanswered += 1
+            elif resp.status_code < 300:
                 stats.accepted += 1
             else:
                 stats.refused += 1

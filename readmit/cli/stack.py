@@ -152,7 +152,9 @@ def replay(
     stats = run_replay(s, input or s.data_path, rate, limit, seed, base_url=url, progress=True)
     typer.echo(f"sent {stats.sent}, accepted {stats.accepted}, refused {stats.refused}")
     typer.echo(f"retried after 503/connection errors: {stats.retried}")
-    if stats.refused:
+    if stats.unanswered:
+        typer.echo(f"gave up (ingest unavailable after every retry): {stats.unanswered}", err=True)
+    if stats.refused or stats.unanswered:
         raise typer.Exit(1)
 
 
