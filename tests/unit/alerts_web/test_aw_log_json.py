@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-
 from types import SimpleNamespace
 
 import orjson
@@ -28,7 +27,7 @@ def test_django_logging_is_json_without_identifiers(capsys: pytest.CaptureFixtur
     finally:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
     lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [line["msg"] for line in lines][0] == "alert stored"
+    assert next(line["msg"] for line in lines) == "alert stored"
     assert lines[0]["ward"] == "ward-a"
     assert "patient_id" not in lines[0]
     assert "p-1" not in orjson.dumps(lines[1]).decode()
