@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from alerts_web.alerts.actions import ActionError, apply_action
 from alerts_web.alerts.feed import FeedCounts, handle_messages, resolve_expired, store_event
-from alerts_web.alerts.models import ActionKind, Alert, AlertStatus, CloseReason
+from alerts_web.alerts.models import Alert, AlertStatus, CloseReason
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.worklist_context import WorklistContext
 from readmit.events import ScoreEvent
@@ -43,7 +43,8 @@ def test_a_correction_that_makes_it_high_again_reopens_the_alert(
     first = event_factory("ward-a", probability=0.6, discharged_at=NOW - timedelta(days=1))
     first = _next(first, 0, record=_record(first, discharge_disposition_id=1))
     alert, outcome = store_event(first)
-    assert (outcome, alert and alert.status) == ("created", AlertStatus.OPEN)
+    assert alert is not None
+    assert (outcome, alert.status) == ("created", AlertStatus.OPEN)
     expired = _next(
         first,
         5,
@@ -67,7 +68,8 @@ def test_a_correction_that_makes_it_high_again_reopens_the_alert(
     )
     assert "discharge disposition id: Discharged to home → Expired" in trail[0]
     assert "Alert closed automatically" in trail[0]
-    assert "was 40%" in trail[1] and "Expired → Discharged to home" in trail[1]
+    assert "was 40%" in trail[1]
+    assert "Expired → Discharged to home" in trail[1]
     assert trail[1].endswith("Alert reopened: the latest score is high risk again.")
     assert alert.last_action.startswith("Rescored at 52%")
 

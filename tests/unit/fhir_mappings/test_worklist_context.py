@@ -52,8 +52,10 @@ def test_a_synthesized_discharge_gives_its_worklist_context(
     assert ctx.patient_name == "García, Ana María"
     assert ctx.mrn == row["patient_nbr"]
     assert ctx.sex == {"Female": "female", "Male": "male"}.get(row["gender"], "unknown")
-    assert ctx.age_years is not None and 70 <= ctx.age_years < 81
-    assert ctx.unit is not None and ctx.unit.endswith(" ward")
+    assert ctx.age_years is not None
+    assert 70 <= ctx.age_years < 81
+    assert ctx.unit is not None
+    assert ctx.unit.endswith(" ward")
     assert ctx.bed == "12B"
     assert (ctx.admitted_at, ctx.discharged_at) == (mapped.admitted_at, mapped.discharged_at)
     assert ctx.disposition  # the dataset's description when the coding has no display
@@ -150,14 +152,11 @@ def test_any_well_formed_patient_and_encounter_give_a_bounded_context(
     end: str | None,
     locations: list[Any],
 ) -> None:
-    patient = {"resourceType": "Patient", "name": names, "identifier": identifiers}
+    patient: dict[str, Any] = {"resourceType": "Patient", "name": names, "identifier": identifiers}
     if born:
         patient["birthDate"] = born
-    encounter = {"resourceType": "Encounter", "location": locations, "period": {}}
-    if start:
-        encounter["period"]["start"] = start
-    if end:
-        encounter["period"]["end"] = end
+    period = {k: v for k, v in (("start", start), ("end", end)) if v}
+    encounter = {"resourceType": "Encounter", "location": locations, "period": period}
     ctx = worklist_context(encounter, patient, _no_refs)
     for text in (ctx.patient_name, ctx.mrn, ctx.unit, ctx.room, ctx.bed):
         assert text is None or (0 < len(text) <= 200 and "\n" not in text and text == text.strip())

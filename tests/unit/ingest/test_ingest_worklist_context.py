@@ -6,7 +6,6 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from fhir_mappings.mapper import MappedEncounter
 from fhir_mappings.prior_visits import InMemoryHistory
 from fhir_mappings.synth import read_rows, synthesize_bundle
 from ingest.service import IngestService
@@ -15,10 +14,12 @@ from readmit.settings import PROJECT_ROOT
 
 
 class _History(InMemoryHistory):
+    """Nothing accepted before; what ingest remembers is not under test here."""
+
     def accepted(self, input_keys: Sequence[str]) -> list[bool]:
         return [False] * len(input_keys)
 
-    def remember(self, mapped: Sequence[MappedEncounter]) -> None:
+    def remember(self, mapped: Any) -> None:
         return None
 
 
