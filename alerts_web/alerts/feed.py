@@ -183,18 +183,24 @@ def _score_values(event: ScoreEvent) -> dict[str, Any]:
     ctx = event.context
     if ctx is not None:
         values.update(
-            patient_name=ctx.patient_name or "",
-            mrn=ctx.mrn or "",
-            sex=ctx.sex or "",
-            age_years=ctx.age_years,
-            unit=ctx.unit or "",
-            room=ctx.room or "",
-            bed=ctx.bed or "",
-            disposition=ctx.disposition or "",
+            {name: _fit(name, getattr(ctx, name)) for name in _CONTEXT_TEXT},
+            age_years=ctx.age_years
+            if ctx.age_years is not None and 0 <= ctx.age_years < 150
+            else None,
             admitted_at=ctx.admitted_at,
             discharged_at=event.discharged_at or ctx.discharged_at,
         )
     return values
+
+
+_CONTEXT_TEXT: Final = ("patient_name", "mrn", "sex", "unit", "room", "bed", "disposition")
+
+
+def _fit(name: str, value: str | None) -> str:
+    """A context text cut to its column: any producer's overlong value must not turn the
+    score into a message the feed can never store (the batch would replay forever)."""
+    limit = getattr(Alert._meta.get_field(name), "max_length", None) or 200
+    return (value or "")[:limit]
 
 
 def record_action(alert: Alert, user: Any, kind: str, **fields_: Any) -> AlertAction:

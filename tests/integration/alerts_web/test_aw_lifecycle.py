@@ -258,3 +258,14 @@ def test_older_events_without_the_new_parts_still_parse() -> None:
     assert (event.context, event.record) == (None, None)
     ctx = WorklistContext.model_validate({"version": 1, "bed": "3", "added_later": "x"})
     assert ctx.bed == "3"  # fields a newer producer adds are ignored, not refused
+
+
+def test_an_overlong_or_odd_context_from_any_producer_is_stored_not_replayed(
+    wards: Any, event_factory: Any
+) -> None:
+    ctx = WorklistContext(patient_name="N" * 5000, bed="B" * 999, age_years=-3)
+    counts = FeedCounts()
+    handle_messages([event_factory("ward-a", context=ctx).to_bytes()], counts)
+    assert counts.stored == 1
+    row = Alert.objects.get()
+    assert (len(row.patient_name), len(row.bed), row.age_years) == (200, 200, None)
