@@ -114,7 +114,7 @@ def test_worklist_lifecycle_reconnect_and_tablet(stack_with: Any) -> None:
     scores = _Scores(stack)
     patients = [_event(ward, n) for n in range(1, 13)]
     okafor = _event(
-        ward, 20, name="Okafor, Chidi", probability=0.62, discharged_at=NOW - timedelta(days=16)
+        ward, 20, name="Okafor, Chidi", probability=0.64, discharged_at=NOW - timedelta(days=16)
     )
     medium = _event(ward, 30, name="Medium, Person", band="medium", probability=0.3)
     scores.send(*patients, okafor, medium)
@@ -229,6 +229,11 @@ def test_worklist_lifecycle_reconnect_and_tablet(stack_with: Any) -> None:
             "New high-risk discharge: Missed, While-Down"
         )
         assert page.evaluate("window.readmitDashboard.reconnectCount()") >= 1
+        context.set_offline(True)  # the tablet loses its network
+        expect(badge).to_have_attribute("data-state", "offline", timeout=10_000)
+        expect(badge).to_contain_text("Offline")
+        context.set_offline(False)
+        expect(badge).to_have_text("Live", timeout=30_000)
         delays = page.evaluate("[0,1,2,3,8].map((n) => window.readmitDashboard.backoffDelay(n))")
         assert 500 <= delays[0] <= 1000  # equal jitter: half fixed, half random
         assert 4000 <= delays[3] <= 8000
