@@ -14,6 +14,7 @@ from typing import Any
 
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import MappedEncounter, map_document
+from fhir_mappings.worklist_context import WorklistContext, contexts_by_encounter
 from ingest import metrics
 from ingest.history_store import RedisHistory
 from ingest.publisher import EventPublisher
@@ -31,7 +32,7 @@ class Accepted:
     duplicates: tuple[str, ...]
 
 
-def to_event(m: MappedEncounter) -> FeatureEvent:
+def to_event(m: MappedEncounter, context: WorklistContext | None = None) -> FeatureEvent:
     return FeatureEvent(
         encounter_id=m.encounter_id,
         patient_id=m.patient_id,
@@ -41,6 +42,7 @@ def to_event(m: MappedEncounter) -> FeatureEvent:
         discharged_at=m.discharged_at,
         record=m.record,
         missing=m.missing,
+        context=context,
     )
 
 
@@ -68,10 +70,12 @@ class IngestService:
         accepted. A crash between the two republishes on the client's retry, and the
         scorer's input_key deduplication absorbs the repeat.
         """
-        mapped = map_document(self.resources.complete(document), history=self.history)
+        complete = self.resources.complete(document)
+        mapped = map_document(complete, history=self.history)
         seen = self.history.accepted([m.input_key for m in mapped])
         fresh = [m for m, dup in zip(mapped, seen, strict=True) if not dup]
-        self.publisher.publish([to_event(m) for m in fresh])
+        contexts = contexts_by_encounter(complete) if fresh else {}
+        self.publisher.publish([to_event(m, contexts.get(m.encounter_id)) for m in fresh])
         self.history.remember(mapped)
         self.resources.remember(document)
         metrics.EVENTS_PUBLISHED.inc(len(fresh))

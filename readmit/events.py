@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fhir_mappings.codes.wards import UNASSIGNED
 from fhir_mappings.features import FeatureRecord
+from fhir_mappings.worklist_context import WorklistContext
 
 # Logical topic names; the deployed name is ``Settings.topic(<name>)`` (adds the prefix).
 FEATURES_TOPIC: Final = "features"
@@ -27,6 +28,10 @@ ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
 # Feature events: 1 = the first record layout; 2 = the record gained
 # ``days_since_last_discharge``. A scorer sends other versions to the DLQ
 # (``unknown_version``) rather than guess the missing value (infra/RUNBOOK.md, "Upgrades").
+# ``context`` (FeatureEvent, ScoreEvent) and ``record`` (ScoreEvent) are optional
+# additions within these versions: readers of the current code accept events without
+# them. ``WorklistContext`` carries its own ``version``. Older readers forbid unknown
+# fields, so deploy the consumers (scorer, web feed) before the producers (ingest, scorer).
 FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
@@ -59,6 +64,9 @@ class FeatureEvent(BaseModel):
     discharged_at: datetime | None = None
     record: FeatureRecord
     missing: tuple[str, ...] = ()
+    context: WorklistContext | None = Field(
+        default=None, description="Name, MRN, bed... for the worklist; identifying, never logged."
+    )
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
@@ -103,6 +111,12 @@ class ScoreEvent(BaseModel):
     computed_at: datetime = Field(default_factory=utcnow)
     discharged_at: datetime | None = None
     non_readmittable: bool = False
+    context: WorklistContext | None = Field(
+        default=None, description="The feature event's worklist context, passed through."
+    )
+    record: FeatureRecord | None = Field(
+        default=None, description="The scored inputs, so a rescore can say which input changed."
+    )
 
     @property
     def alerting(self) -> bool:

@@ -94,6 +94,8 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
         interventions=pred.interventions,
         discharged_at=event.discharged_at,
         non_readmittable=event.record.discharge_disposition_id in NON_READMITTABLE_DISPOSITIONS,
+        context=event.context,
+        record=event.record,
     )
 
 

@@ -1,27 +1,61 @@
-"""Turning ScoreEvents into Alert rows and telling the ward's dashboards.
+"""Turning ScoreEvents into worklist rows (alerts) and telling the wards' dashboards.
 
-Kept free of Kafka so the rules (what becomes an alert, idempotency, the broadcast
-shape) are tested without a broker; :mod:`alerts_web.alerts.kafka_feed` only moves
-bytes into :func:`handle_message`.
+Kept free of Kafka so the rules are tested without a broker;
+:mod:`alerts_web.alerts.kafka_feed` only moves bytes into :func:`handle_messages`.
+
+The rules, all applied from the encounter's **latest** score (by ``computed_at``):
+
+- one row per encounter; a redelivery or an older score arriving late changes nothing;
+- a high score (readmission possible) opens a row, a medium one lists it (planners
+  look at those on demand), a low one lists nothing;
+- every rescore of a row is audited: old → new probability and band, model version,
+  and which input changed;
+- a rescore below high, or one that makes readmission inapplicable (death, hospice),
+  closes the open row; a later score that is high again reopens a row that a score
+  closed (not one a person closed, and not after the 30-day window);
+- a later index stay of the same patient supersedes the earlier row (one row per
+  patient on the worklist): an open earlier row is resolved as "readmitted" when the
+  new stay began within 30 days of its discharge, else as superseded;
+- 30 days after discharge an open row resolves itself (:func:`resolve_expired`, run
+  by the feed at most once a minute and by ``manage.py resolve_alerts``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, fields
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
 from pydantic import ValidationError
 
-from alerts_web.alerts.models import ActionKind, Alert, AlertAction, AlertStatus
+from alerts_web.alerts.models import (
+    ACTIVE_STATUSES,
+    SCORE_CLOSE_REASONS,
+    ActionKind,
+    Alert,
+    AlertAction,
+    AlertStatus,
+    CloseReason,
+)
+from alerts_web.feature_fields import CODED_ID_COLUMNS, field_specs
 from alerts_web.wards.models import Ward
+from fhir_mappings.codes.dataset_ids import id_tables
 from readmit.events import SCORE_EVENT_VERSION, ScoreEvent
 
 log = logging.getLogger(__name__)
+
+READMISSION_WINDOW: Final = timedelta(days=30)
+EXPIRY_CHECK_EVERY_S: Final = 60.0
+LISTED_BANDS: Final = frozenset({"high", "medium"})
+_MAX_CHANGES_SHOWN: Final = 4
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M UTC"
 
 
 @dataclass
@@ -34,6 +68,9 @@ class FeedCounts:
     unchanged: int = 0
     not_alerting: int = 0
     downgraded: int = 0
+    reopened: int = 0
+    superseded: int = 0
+    expired: int = 0
     unknown_version: int = 0
     invalid: int = 0
     broadcast_failed: int = 0
@@ -47,6 +84,11 @@ class FeedCounts:
 def is_alerting(event: ScoreEvent) -> bool:
     """High band and a readmission still possible (the rule lives on ScoreEvent)."""
     return event.alerting
+
+
+def is_listed(event: ScoreEvent) -> bool:
+    """Whether a score puts a new row on the worklist (high, or medium on demand)."""
+    return event.band in LISTED_BANDS and not event.non_readmittable
 
 
 def parse_message(raw: bytes, counts: FeedCounts) -> ScoreEvent | None:
@@ -69,102 +111,285 @@ def parse_message(raw: bytes, counts: FeedCounts) -> ScoreEvent | None:
         return None
 
 
-def store_event(event: ScoreEvent) -> tuple[Alert | None, str]:
-    """Apply one score to the alerts: (alert, outcome).
-
-    Outcomes: "created"/"updated" (high risk), "unchanged" (redelivery or an older input
-    arriving late), "downgraded" (a newer input scored below high: the open alert is
-    closed by the system, with an audit row), "skip" (not high, no open alert).
-
-    One open alert per encounter: after a champion rotation, the new model's high score
-    takes over the old model's open alert (status, assignee and history kept, a system
-    note added) instead of opening a second one beside it.
-    """
-    if not is_alerting(event):
-        return _downgrade(event)
-    ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
-    values = {"ward": ward, **_score_values(event)}
-    with transaction.atomic():
-        alerts = Alert.objects.select_for_update().filter(encounter_id=event.encounter_id)
-        alert = alerts.filter(model_version=event.model_version).first()
-        if alert is None:
-            latest = alerts.order_by("-computed_at").first()
-            if latest is not None and event.computed_at < latest.computed_at:
-                return latest, "unchanged"  # older than what the encounter already shows
-            still_open = alerts.exclude(status=AlertStatus.CLOSED).order_by("-computed_at")
-            alert = still_open.first()
-            if alert is not None:
-                return _take_over(alert, event, values), "updated"
-            created = Alert.objects.create(
-                encounter_id=event.encounter_id, model_version=event.model_version, **values
-            )
-            return created, "created"
-        if alert.input_key == event.input_key or event.computed_at < alert.computed_at:
-            return alert, "unchanged"  # a redelivery, or an older input arriving late
-        for key, value in values.items():
-            setattr(alert, key, value)
-        alert.save()
-        return alert, "updated"
+# --- audit wording -------------------------------------------------------------------------
+def when(value: datetime | None) -> str:
+    """Times in audit sentences: one zone, labelled."""
+    return value.astimezone(UTC).strftime(TIME_FORMAT) if value else "unknown"
 
 
-def _take_over(alert: Alert, event: ScoreEvent, values: dict[str, Any]) -> Alert:
-    """The open alert of an earlier model now follows the new model's score."""
-    previous = alert.model_version
-    for key, value in values.items():
-        setattr(alert, key, value)
-    alert.model_version = event.model_version
-    alert.save()
-    AlertAction.objects.create(
-        alert=alert,
-        user=None,
-        kind=ActionKind.NOTE,
-        note=f"Rescored by model {event.model_version} at {event.probability:.0%} (still high "
-        f"risk); was model {previous}.",
+def _pct(p: float) -> str:
+    return f"{p:.0%}"
+
+
+def _input_value(name: str, value: Any) -> str:
+    spec = _SPECS.get(name)
+    if spec is not None and spec.column in CODED_ID_COLUMNS:
+        try:
+            return id_tables()[spec.column].get(int(value), str(value))
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+_SPECS = {spec.name: spec for spec in field_specs()}
+
+
+def changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Which model inputs differ between two scored records, in words."""
+    if not old or not new:
+        return "Inputs not compared (the earlier score did not carry them)."
+    changes = [
+        f"{_SPECS[name].label}: {_input_value(name, old.get(name))} → {_input_value(name, value)}"
+        for name, value in new.items()
+        if name in _SPECS and old.get(name) != value
+    ]
+    if not changes:
+        return "No model input changed."
+    shown = "; ".join(changes[:_MAX_CHANGES_SHOWN])
+    more = len(changes) - _MAX_CHANGES_SHOWN
+    return f"Changed: {shown}" + (f"; and {more} more." if more > 0 else ".")
+
+
+def _rescore_sentence(alert: Alert, event: ScoreEvent) -> str:
+    model = f"model {event.model_version}"
+    if alert.model_version != event.model_version:
+        model += f" (was model {alert.model_version})"
+    applies = "; readmission risk does not apply" if event.non_readmittable else ""
+    return (
+        f"Rescored at {_pct(event.probability)} ({event.band} risk{applies}), was "
+        f"{_pct(alert.probability)} ({alert.band} risk); {model}. "
+        f"{changed_inputs(alert.inputs, _inputs(event))}"
     )
-    return alert
+
+
+# --- storing one score ---------------------------------------------------------------------
+def _inputs(event: ScoreEvent) -> dict[str, Any]:
+    return event.record.model_dump(mode="json") if event.record is not None else {}
 
 
 def _score_values(event: ScoreEvent) -> dict[str, Any]:
-    return {
+    values: dict[str, Any] = {
         "patient_id": event.patient_id,
+        "model_version": event.model_version,
         "input_key": event.input_key,
         "probability": event.probability,
         "band": event.band,
         "factors": [f.model_dump(mode="json") for f in event.factors],
         "interventions": [i.model_dump(mode="json") for i in event.interventions],
+        "inputs": _inputs(event),
         "computed_at": event.computed_at,
         "discharged_at": event.discharged_at,
     }
-
-
-def _downgrade(event: ScoreEvent) -> tuple[Alert | None, str]:
-    """Close the encounter's open alerts that this newer, lower score supersedes.
-
-    Whatever model version raised them: after a champion rotation the new model's
-    "not high" must still close the old model's alert.
-    """
-    closed: Alert | None = None
-    with transaction.atomic():
-        alerts = (
-            Alert.objects.select_for_update()
-            .filter(encounter_id=event.encounter_id, computed_at__lte=event.computed_at)
-            .exclude(status=AlertStatus.CLOSED)
-            .exclude(input_key=event.input_key, model_version=event.model_version)
+    ctx = event.context
+    if ctx is not None:
+        values.update(
+            {name: _fit(name, getattr(ctx, name)) for name in _CONTEXT_TEXT},
+            age_years=ctx.age_years
+            if ctx.age_years is not None and 0 <= ctx.age_years < 150
+            else None,
+            admitted_at=ctx.admitted_at,
+            discharged_at=event.discharged_at or ctx.discharged_at,
         )
-        for alert in alerts:
-            for key, value in _score_values(event).items():
-                setattr(alert, key, value)
-            alert.status = AlertStatus.CLOSED
-            alert.save()
-            reason = "not readmittable" if event.non_readmittable else f"band {event.band}"
-            AlertAction.objects.create(
-                alert=alert,
-                user=None,
-                kind=ActionKind.RESCORED,
-                note=f"Rescored at {event.probability:.0%} ({reason}); alert closed.",
+    return values
+
+
+_CONTEXT_TEXT: Final = ("patient_name", "mrn", "sex", "unit", "room", "bed", "disposition")
+
+
+def _fit(name: str, value: str | None) -> str:
+    """A context text cut to its column: any producer's overlong value must not turn the
+    score into a message the feed can never store (the batch would replay forever)."""
+    limit = getattr(Alert._meta.get_field(name), "max_length", None) or 200
+    return (value or "")[:limit]
+
+
+def record_action(alert: Alert, user: Any, kind: str, **fields_: Any) -> AlertAction:
+    """Append an audit row and mirror it as the row's "last action" (for the worklist)."""
+    action = AlertAction.objects.create(alert=alert, user=user, kind=kind, **fields_)
+    alert.last_action = f"{action.describe()} · {action.actor_label}"[:300]
+    alert.last_action_at = action.at
+    alert.save(update_fields=["last_action", "last_action_at", "updated_at"])
+    return action
+
+
+def close(alert: Alert, reason: CloseReason) -> None:
+    alert.status = AlertStatus.CLOSED
+    alert.close_reason = reason
+    alert.closed_at = timezone.now()
+
+
+def reopen(alert: Alert) -> None:
+    alert.status = AlertStatus.OPEN
+    alert.close_reason = ""
+    alert.closed_at = None
+
+
+def _window_open(alert: Alert, now: datetime) -> bool:
+    start = alert.discharged_at or alert.computed_at
+    return now - start <= READMISSION_WINDOW
+
+
+def store_event(event: ScoreEvent) -> tuple[Alert | None, str]:
+    """Apply one score: (the encounter's row or None, outcome).
+
+    Outcomes: "created" (a new row), "updated" (rescored, still open or closed as it
+    was), "reopened", "downgraded" (closed by this score), "unchanged" (redelivery or
+    an older score), "skip" (nothing to list).
+    """
+    alert, outcome, _ = _store(event)
+    return alert, outcome
+
+
+def _store(event: ScoreEvent) -> tuple[Alert | None, str, list[Alert]]:
+    """As :func:`store_event`, plus the patient's other rows this score changed."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().filter(encounter_id=event.encounter_id).first()
+        if alert is not None and (
+            event.computed_at < alert.computed_at
+            or (alert.input_key, alert.model_version) == (event.input_key, event.model_version)
+        ):
+            return alert, "unchanged", []
+        others = _supersede_earlier_stays(event)
+        if alert is None:
+            if not is_listed(event):
+                return None, "skip", others
+            return _create(event), "created", others
+        return alert, _rescore(alert, event), others
+
+
+def _create(event: ScoreEvent) -> Alert:
+    ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
+    alert = Alert.objects.create(encounter_id=event.encounter_id, ward=ward, **_score_values(event))
+    later = _later_stay(alert)
+    if later is not None:  # an older discharge arriving after the patient's later one
+        alert.superseded_by_encounter = later.encounter_id
+        close(alert, CloseReason.LATER_STAY)
+        alert.save()
+        record_action(
+            alert,
+            None,
+            ActionKind.CLOSE,
+            reason=CloseReason.LATER_STAY,
+            note=f"The patient's stay discharged {when(later.discharged_at)} is already "
+            "on the worklist.",
+        )
+    return alert
+
+
+def _rescore(alert: Alert, event: ScoreEvent) -> str:
+    sentence = _rescore_sentence(alert, event)
+    ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
+    was_active = alert.status in ACTIVE_STATUSES
+    # an alert raised for high risk closes when that reason goes; a medium row stays listed
+    reason_gone = event.non_readmittable or event.band == "low" or alert.band == "high"
+    for key, value in _score_values(event).items():
+        setattr(alert, key, value)
+    alert.ward = ward
+    outcome, reason = "updated", ""
+    if not is_alerting(event) and was_active and reason_gone:
+        reason = CloseReason.NOT_READMITTABLE if event.non_readmittable else CloseReason.RISK_FELL
+        close(alert, CloseReason(reason))
+        sentence += f" Alert closed automatically: {CloseReason(reason).label.lower()}."
+        outcome = "downgraded"
+    elif (
+        is_alerting(event)
+        and alert.status == AlertStatus.CLOSED
+        and alert.close_reason in SCORE_CLOSE_REASONS
+        and alert.is_latest_stay
+        and _window_open(alert, timezone.now())
+    ):
+        reopen(alert)
+        sentence += " Alert reopened: the latest score is high risk again."
+        outcome = "reopened"
+    elif alert.status == AlertStatus.CLOSED and is_alerting(event):
+        sentence += f" Stays closed ({alert.get_close_reason_display().lower()})."
+    alert.save()
+    record_action(alert, None, ActionKind.RESCORED, note=sentence, reason=reason)
+    return outcome
+
+
+def _later_stay(alert: Alert) -> Alert | None:
+    if alert.discharged_at is None:
+        return None
+    return (
+        Alert.objects.filter(patient_id=alert.patient_id, discharged_at__gt=alert.discharged_at)
+        .exclude(pk=alert.pk)
+        .order_by("-discharged_at")
+        .first()
+    )
+
+
+def _supersede_earlier_stays(event: ScoreEvent) -> list[Alert]:
+    """The patient's earlier rows give way to this later index stay (see module rules)."""
+    ctx = event.context
+    began = (ctx.admitted_at if ctx else None) or event.discharged_at
+    if began is None:
+        return []
+    earlier = Alert.objects.select_for_update().filter(
+        patient_id=event.patient_id,
+        superseded_by_encounter="",
+        discharged_at__lte=began,
+    )
+    changed = []
+    for alert in earlier.exclude(encounter_id=event.encounter_id):
+        alert.superseded_by_encounter = event.encounter_id
+        note = ""
+        if alert.status in ACTIVE_STATUSES:
+            assert alert.discharged_at is not None
+            gap = began - alert.discharged_at
+            readmitted = gap <= READMISSION_WINDOW
+            reason = CloseReason.READMITTED if readmitted else CloseReason.LATER_STAY
+            close(alert, reason)
+            note = (
+                f"Readmitted: a new stay began {when(began)}, {gap.days} days after this discharge."
+                if readmitted
+                else f"A later stay began {when(began)}, {gap.days} days after this discharge."
             )
-            closed = alert
-    return (closed, "downgraded") if closed is not None else (None, "skip")
+        alert.save()
+        if note:
+            record_action(alert, None, ActionKind.CLOSE, reason=alert.close_reason, note=note)
+        changed.append(alert)
+    return changed
+
+
+def resolve_expired(now: datetime | None = None) -> list[Alert]:
+    """Close active rows whose 30-day readmission window has ended (the system does it)."""
+    now = now or timezone.now()
+    cutoff = now - READMISSION_WINDOW
+    resolved = []
+    with transaction.atomic():
+        due = Alert.objects.select_for_update().filter(
+            status__in=ACTIVE_STATUSES, discharged_at__lt=cutoff
+        ) | Alert.objects.select_for_update().filter(
+            status__in=ACTIVE_STATUSES, discharged_at__isnull=True, computed_at__lt=cutoff
+        )
+        for alert in due.select_related("ward"):
+            ended = (alert.discharged_at or alert.computed_at) + READMISSION_WINDOW
+            close(alert, CloseReason.WINDOW_PASSED)
+            alert.save()
+            record_action(
+                alert,
+                None,
+                ActionKind.CLOSE,
+                reason=CloseReason.WINDOW_PASSED,
+                note=f"The 30-day window ended {when(ended)} with no readmission received.",
+            )
+            resolved.append(alert)
+    return resolved
+
+
+_last_expiry_check = 0.0
+
+
+def _resolve_expired_now_and_then(counts: FeedCounts) -> list[Alert]:
+    """The feed runs the 30-day rule at most once a minute (cheap: an indexed query)."""
+    global _last_expiry_check
+    if time.monotonic() - _last_expiry_check < EXPIRY_CHECK_EVERY_S:
+        return []
+    _last_expiry_check = time.monotonic()
+    resolved = resolve_expired()
+    counts.expired += len(resolved)
+    return resolved
 
 
 def broadcast(alert: Alert, kind: str = "alert") -> None:
@@ -177,26 +402,32 @@ def broadcast(alert: Alert, kind: str = "alert") -> None:
     )
 
 
+_COUNTER_OF: Final = {
+    "created": "stored",
+    "updated": "updated",
+    "reopened": "reopened",
+    "downgraded": "downgraded",
+    "unchanged": "unchanged",
+    "skip": "not_alerting",
+}
+
+
 def handle_messages(raws: list[bytes], counts: FeedCounts) -> list[Alert]:
     """Store a polled batch; returns the alerts to broadcast (new or changed ones)."""
-    changed: list[Alert] = []
+    changed: dict[int, Alert] = {}
     for raw in raws:
         counts.seen += 1
         event = parse_message(raw, counts)
         if event is None:
             continue
-        alert, outcome = store_event(event)
-        if alert is None:
-            counts.not_alerting += 1
-        elif outcome == "downgraded":
-            counts.downgraded += 1
-            changed.append(alert)
-        elif outcome == "created":
-            counts.stored += 1
-            changed.append(alert)
-        elif outcome == "updated":
-            counts.updated += 1
-            changed.append(alert)
-        else:
-            counts.unchanged += 1
-    return changed
+        alert, outcome, others = _store(event)
+        counter = _COUNTER_OF[outcome]
+        setattr(counts, counter, getattr(counts, counter) + 1)
+        counts.superseded += len(others)
+        for other in others:
+            changed[other.pk] = other
+        if alert is not None and outcome != "unchanged":
+            changed[alert.pk] = alert
+    for alert in _resolve_expired_now_and_then(counts):
+        changed[alert.pk] = alert
+    return list(changed.values())

@@ -16,7 +16,14 @@ from alerts_web.alerts.actions import ActionError, apply_action
 from alerts_web.alerts.feed import broadcast
 from alerts_web.alerts.forms import AssignForm, NoteForm
 from alerts_web.alerts.gauge import gauge
-from alerts_web.alerts.models import ActionKind, Alert, AlertAction
+from alerts_web.alerts.models import (
+    PERSON_ACTIONS,
+    PERSON_CLOSE_REASONS,
+    ActionKind,
+    Alert,
+    AlertAction,
+    CloseReason,
+)
 from alerts_web.alerts.reports import RiskReport, render_csv, render_pdf
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.wards.access import can_see_ward, visible_wards
@@ -102,8 +109,21 @@ def encounter(request: HttpRequest, encounter_id: str) -> HttpResponse:
         ],
         "actions": report.actions,
         "chart": chart,
+        "row": alerts[0] if alerts else None,
+        "stays": _other_stays(request, alerts[0]) if alerts else [],
+        "close_reasons": [(r.value, CloseReason(r).label) for r in PERSON_CLOSE_REASONS],
     }
     return render(request, "alerts/encounter.html", context)
+
+
+def _other_stays(request: HttpRequest, alert: Alert) -> list[Alert]:
+    """The patient's other listed stays the user may see (earlier ones and a later one)."""
+    return list(
+        Alert.objects.filter(patient_id=alert.patient_id, ward__in=visible_wards(request.user))
+        .exclude(pk=alert.pk)
+        .select_related("ward")
+        .order_by("-discharged_at")
+    )
 
 
 def _download(body: bytes | str, content_type: str, filename: str) -> HttpResponse:
@@ -134,7 +154,7 @@ def alert_action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     alert = get_object_or_404(
         Alert.objects.select_related("ward"), pk=pk, ward__in=visible_wards(request.user)
     )
-    if kind not in ActionKind.values:
+    if kind not in PERSON_ACTIONS:
         raise Http404("No such action.")
     try:
         apply_action(alert, request.user, kind, {k: str(v) for k, v in request.POST.items()})

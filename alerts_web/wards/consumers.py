@@ -1,9 +1,12 @@
-"""The ward dashboard's WebSocket: ``/ws/wards/<code>/?since=<ISO time>``.
+"""The worklist WebSockets: ``/ws/wards/<code>/`` (one ward) and ``/ws/worklist/`` (every
+ward the user may see, for planners), both with ``?since=<ISO time>``.
 
-On (re)connect the client gets a snapshot of the ward's open and acknowledged alerts
-(highest risk first); alerts created after ``since`` are flagged ``missed`` so the
-page can cue them. That snapshot is the catch-up after a dropped socket: whatever
-happened meanwhile is in it. Afterwards every new or changed alert is pushed.
+On (re)connect the client gets a snapshot: the first page of the default worklist
+(active high-risk rows, highest risk first) with the honest ``total``; rows created
+after ``since`` are flagged ``missed`` so the page can cue them. That snapshot is the
+catch-up after a dropped socket. Afterwards every new or changed row is pushed; the
+page then refetches its own filtered page, so it never shows more or less than the
+database holds. ``ping`` is answered with ``pong`` (the client's liveness check).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from alerts_web.alerts.models import Alert, AlertStatus
+from alerts_web.wards import worklist
 from alerts_web.wards.access import visible_wards
 from alerts_web.wards.models import Ward
 
-SNAPSHOT_LIMIT = 200
+SNAPSHOT_PAGE = worklist.PAGE_SIZES[-1]
 CLOSE_FORBIDDEN = 4403
 
 
@@ -37,50 +40,50 @@ def _parse_since(query: bytes) -> datetime | None:
 
 
 @database_sync_to_async
-def _ward_for(user: Any, code: str) -> Ward | None:
-    return visible_wards(user).filter(code=code).first()
+def _visible(user: Any, code: str | None) -> list[Ward]:
+    wards = visible_wards(user)
+    return list(wards.filter(code=code) if code is not None else wards)
 
 
 @database_sync_to_async
-def _snapshot(ward: Ward, since: datetime | None) -> list[dict[str, Any]]:
-    alerts = (
-        Alert.objects.filter(ward=ward)
-        .exclude(status=AlertStatus.CLOSED)
-        .select_related("ward", "assigned_to")
-        .order_by("-probability", "-created_at")[:SNAPSHOT_LIMIT]
-    )
-    out = []
-    for alert in alerts:
-        msg = alert.as_message()
-        msg["missed"] = since is not None and alert.created_at > since
-        out.append(msg)
-    return out
+def _snapshot(user: Any, wards: list[Ward], since: datetime | None) -> dict[str, Any]:
+    query = worklist.WorklistQuery(page_size=SNAPSHOT_PAGE)
+    page = worklist.run(Ward.objects.filter(pk__in=[w.pk for w in wards]), query, user)
+    for row in page["rows"]:
+        row["missed"] = since is not None and datetime.fromisoformat(row["created_at"]) > since
+    return {
+        "alerts": page["rows"],
+        "total": page["total"],
+        "truncated": page["total"] > len(page["rows"]),
+    }
 
 
 class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
-    ward: Ward | None = None
+    """One ward's live worklist; subclasses choose which wards."""
+
+    wards: list[Ward]
+
+    def ward_code(self) -> str | None:
+        return str(self.scope["url_route"]["kwargs"]["code"])
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        code = self.scope["url_route"]["kwargs"]["code"]
-        self.ward = await _ward_for(user, code)
-        if self.ward is None:
+        self.wards = await _visible(user, self.ward_code())
+        if not self.wards:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self.channel_layer.group_add(self.ward.group_name, self.channel_name)
+        for ward in self.wards:
+            await self.channel_layer.group_add(ward.group_name, self.channel_name)
         await self.accept()
         since = _parse_since(self.scope.get("query_string", b""))
+        snapshot = await _snapshot(user, self.wards, since)
         await self.send_json(
-            {
-                "type": "snapshot",
-                "server_time": timezone.now().isoformat(),
-                "alerts": await _snapshot(self.ward, since),
-            }
+            {"type": "snapshot", "server_time": timezone.now().isoformat(), **snapshot}
         )
 
     async def disconnect(self, code: int) -> None:
-        if self.ward is not None:
-            await self.channel_layer.group_discard(self.ward.group_name, self.channel_name)
+        for ward in getattr(self, "wards", ()):
+            await self.channel_layer.group_discard(ward.group_name, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -94,3 +97,10 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
                 "alert": event["alert"],
             }
         )
+
+
+class WorklistConsumer(WardAlertsConsumer):
+    """Every ward the user may see (the planners' multi-ward worklist)."""
+
+    def ward_code(self) -> str | None:
+        return None

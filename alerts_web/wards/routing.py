@@ -1,7 +1,8 @@
 from django.urls import path
 
-from alerts_web.wards.consumers import WardAlertsConsumer
+from alerts_web.wards.consumers import WardAlertsConsumer, WorklistConsumer
 
 websocket_urlpatterns = [
     path("ws/wards/<str:code>/", WardAlertsConsumer.as_asgi()),
+    path("ws/worklist/", WorklistConsumer.as_asgi()),
 ]

@@ -10,96 +10,39 @@ docs/screenshots/ when READMIT_UPDATE_SCREENSHOTS=1 (they illustrate the README)
 
 from __future__ import annotations
 
-import os
 import re
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg2
 import pytest
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    login,
+    nurse_wards,
+    printed_password,
+    require_chromium,
+    shot,
+)
 
 from fhir_mappings.codes.wards import ward_for
 from fhir_mappings.features import FEATURE_COLUMNS, HISTORY_COLUMNS, FeatureRecord
 from fhir_mappings.synth import read_rows, synthesize_bundle
 from model_store.registry import Registry
-from readmit.embedded.services import free_port
 from readmit.embedded.stack import Stack
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 CANDIDATE_ROWS = 4000
 
 
 @pytest.fixture
-def web_database(postgres_dsn: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for the web app of this run, dropped afterwards."""
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(postgres_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    base = postgres_dsn.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture
-def stack(
-    kafka_bootstrap: str,
-    redis_url: str,
-    registry_root: Path,
-    web_database: str,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        database_url=web_database,
-        model_dir=registry_root,
-        state_dir=tmp_path / "state",
-        topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
-        scorer_group=f"e2e-scorer-{uuid.uuid4().hex[:8]}",
-        ingest_port=free_port(),
-        web_port=free_port(),
-        scorer_metrics_port=free_port(),
-        embedded=False,
-        replay_rate=0,
-    )
-    settings.scorer_metrics_urls = f"http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
-    with Stack(settings, scorers=1, start_broker=False) as running:
-        yield running
-
-
-def _seed_output(stack: Stack) -> str:
-    """What ``seed_demo`` printed (the stack keeps it off log files: it holds passwords)."""
-    text = getattr(stack, "web_credentials", None)
-    assert text, "the stack did not keep seed_demo's output"
-    return str(text)
-
-
-def _printed_password(stack: Stack, user: str) -> str:
-    match = re.search(rf"^\s*{user} / (\S+)", _seed_output(stack), re.MULTILINE)
-    assert match, f"seed_demo printed no password for {user}"
-    return match.group(1)
+def stack(stack_with: Any) -> Stack:
+    return stack_with(1)
 
 
 def _high_risk_rows(registry_root: Path, wards: set[str], n: int = 3) -> list[dict[str, str]]:
@@ -123,39 +66,26 @@ def _high_risk_rows(registry_root: Path, wards: set[str], n: int = 3) -> list[di
     return [r for _, r in scored if ward_for(r["medical_specialty"], r["age"]).id == ward][:n]
 
 
-def _shot(page: Any, name: str, *, docs: bool = True) -> None:
-    """Screenshots always go to the artifacts; to docs/ only when asked to refresh them."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if docs and os.environ.get("READMIT_UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def _login(page: Any, base: str, user: str, password: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+def _named(bundle: dict[str, Any], family: str) -> dict[str, Any]:
+    """What a real EHR adds to the synthesized Patient: a name (the worklist shows it)."""
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["name"] = [{"use": "official", "family": family, "given": ["Test"]}]
+    return bundle
 
 
 def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
     stack: Stack, registry_root: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium missing: apt-get install -y chromium chromium-driver")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     started = time.monotonic()
     s = stack.settings
     base = s.web_url
-    nurse_pw = _printed_password(stack, "nurse")
-    admin_pw = _printed_password(stack, "admin")
-    wards_line = re.search(r"wards: (.*)$", _seed_output(stack), re.MULTILINE)
-    assert wards_line is not None
-    nurse_wards = set(wards_line.group(1).split(", "))
-    rows = _high_risk_rows(registry_root, nurse_wards)
+    nurse_pw = printed_password(stack, "nurse")
+    admin_pw = printed_password(stack, "admin")
+    rows = _high_risk_rows(registry_root, set(nurse_wards(stack)))
     ward = ward_for(rows[0]["medical_specialty"], rows[0]["age"]).id
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
@@ -166,17 +96,17 @@ def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
         )
         page = context.new_page()
         page.goto(f"{base}/accounts/login/")
-        _shot(page, "login")
-        _login(page, base, "nurse", nurse_pw)
-        _shot(page, "wards")
+        shot(page, "login")
+        login(page, base, "nurse", nurse_pw)
+        shot(page, "wards")
 
         page.goto(f"{base}/wards/{ward}/")
-        expect(page.locator("#live-status")).to_have_text("live", timeout=15_000)
+        expect(page.locator("#live-status")).to_have_text("Live", timeout=15_000)
         replayed_at = time.monotonic()
         for i, row in enumerate(rows):
             response = httpx.post(
                 f"{s.ingest_url}/fhir",
-                json=synthesize_bundle(row, seed=i),
+                json=_named(synthesize_bundle(row, seed=i), f"Family{i}"),
                 headers={
                     "Authorization": f"Bearer {sorted(s.ingest_token_set)[0]}",
                     "Content-Type": "application/fhir+json",
@@ -188,22 +118,26 @@ def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
         expect(row_locator).to_be_visible(timeout=60_000)
         alert_latency = time.monotonic() - replayed_at
         expect(row_locator).to_have_class(re.compile("flash"))
-        _shot(page, "ward-dashboard")
+        # the name and MRN on the row come from the FHIR Patient the EHR sent
+        expect(row_locator).to_contain_text(re.compile(r"Family\d, Test"))
+        expect(row_locator).to_contain_text("MRN ")
+        expect(page.locator("#announcer")).to_contain_text("New high-risk discharge")
+        shot(page, "ward-dashboard")
 
         # pin the row by id: ".first" is lazy and may point at a newer, riskier alert
         alert_id = row_locator.get_attribute("data-alert-id")
         acknowledged = page.locator(f'tr[data-alert-id="{alert_id}"]')
         acknowledged.locator("button[data-action=acknowledge]").click()
         expect(acknowledged.locator("[data-field=status]")).to_have_text(
-            "acknowledged", timeout=15_000
+            "Acknowledged", timeout=15_000
         )
-        _shot(page, "ward-dashboard-acknowledged", docs=False)
+        shot(page, "ward-dashboard-acknowledged", docs=False)
 
         acknowledged.get_by_role("link", name="Details").click()
         expect(page.locator(".risk-gauge")).to_be_visible()
         expect(page.locator("#audit-trail")).to_contain_text("Acknowledged")
         page.wait_for_function("document.querySelector('#factor-chart')?.width > 0")
-        _shot(page, "patient-risk")
+        shot(page, "patient-risk")
         with page.expect_download() as download_info:
             page.click("#download-pdf")
         pdf = ARTIFACTS / "readmission-risk.pdf"
@@ -216,26 +150,26 @@ def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
         page.fill("#id_time_in_hospital", "0")
         page.click("#whatif-form button[type=submit]")
         expect(page.locator("[data-field=time_in_hospital]")).to_be_visible()
-        _shot(page, "what-if-invalid", docs=False)
+        shot(page, "what-if-invalid", docs=False)
         page.fill("#id_time_in_hospital", "8")
         page.click("#whatif-form button[type=submit]")
         expect(page.locator("#whatif-result")).to_be_visible()
-        _shot(page, "what-if")
+        shot(page, "what-if")
 
         page.goto(f"{base}/api/docs/")
         expect(page.locator(".swagger-ui .info")).to_be_visible(timeout=15_000)
-        _shot(page, "api-docs")
+        shot(page, "api-docs")
 
         page.goto(f"{base}/ops/")
         assert "/admin/login/" in page.url  # nurses are not staff
         admin = context.browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[union-attr]
         admin_page = admin.new_page()
-        _login(admin_page, base, "admin", admin_pw)
+        login(admin_page, base, "admin", admin_pw)
         admin_page.goto(f"{base}/ops/")
         expect(admin_page.locator("#ops-model")).not_to_have_text("—")
-        _shot(admin_page, "ops")
+        shot(admin_page, "ops")
         admin_page.goto(f"{base}/admin/wards/ward/")
-        _shot(admin_page, "admin-wards")
+        shot(admin_page, "admin-wards")
         browser.close()
 
     assert stack.log_dir is not None

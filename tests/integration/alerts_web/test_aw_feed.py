@@ -88,32 +88,28 @@ def test_feed_stores_high_risk_once_broadcasts_and_commits(
     async_to_sync(layer.group_add)(wards[0].group_name, channel)
     high_1 = event_factory("ward-a")
     high_2 = event_factory("ward-a")
+    medium = event_factory("ward-a", band="medium", probability=0.3)
     payloads = [
         high_1.to_bytes(),
         high_2.to_bytes(),
         high_1.to_bytes(),  # redelivery: same encounter, model and input
-        event_factory("ward-a", band="medium").to_bytes(),
+        medium.to_bytes(),  # listed: the worklist shows medium risk on demand
         event_factory("ward-a", non_readmittable=True).to_bytes(),
         high_1.to_bytes().replace(b'"schema_version":1', b'"schema_version":9'),
         b"\xff not json",
     ]
     _produce(feed_settings, payloads)
     counts = _run_until(feed_settings, seen=len(payloads))
-    assert (counts.stored, counts.unchanged, counts.not_alerting) == (2, 1, 2)
+    assert (counts.stored, counts.unchanged, counts.not_alerting) == (3, 1, 1)
     assert (counts.unknown_version, counts.invalid) == (1, 1)
-    assert set(Alert.objects.values_list("encounter_id", flat=True)) == {
-        high_1.encounter_id,
-        high_2.encounter_id,
-    }
+    listed = {high_1.encounter_id, high_2.encounter_id, medium.encounter_id}
+    assert set(Alert.objects.values_list("encounter_id", flat=True)) == listed
 
-    async def receive_two() -> list[dict[str, Any]]:
-        return [await layer.receive(channel), await layer.receive(channel)]
+    async def receive_three() -> list[dict[str, Any]]:
+        return [await layer.receive(channel) for _ in range(3)]
 
-    received = async_to_sync(receive_two)()
-    assert {m["alert"]["encounter_id"] for m in received} == {
-        high_1.encounter_id,
-        high_2.encounter_id,
-    }, received
+    received = async_to_sync(receive_three)()
+    assert {m["alert"]["encounter_id"] for m in received} == listed, received
     lags = consumer_lag(
         feed_settings.kafka_bootstrap, feed_settings.alerts_group, feed_settings.topic(SCORED_TOPIC)
     )
@@ -156,8 +152,8 @@ def test_new_model_scoring_low_closes_the_old_models_alert(
     counts = _run_until(feed_settings, seen=2)
     assert (counts.stored, counts.downgraded) == (1, 1)
     alert = Alert.objects.get()
-    assert alert.status == "closed"
-    assert alert.model_version == old.model_version
+    assert (alert.status, alert.close_reason) == ("closed", "risk_fell")
+    assert (alert.model_version, alert.band) == (new.model_version, "low")  # the latest truth
 
 
 def test_a_database_failure_mid_batch_rewinds_and_keeps_every_alert(

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts_web.alerts.feed import FeedCounts, handle_messages
+from fhir_mappings.worklist_context import WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -44,8 +45,13 @@ def test_requests_and_feed_log_no_identifiers(
     collected: _Collect, client_a: Client, wards: Any, event_factory: Any, api_key: Any
 ) -> None:
     secret_enc, secret_pat = "enc-PHI-4242", "pat-PHI-9191"
-    other_ward = event_factory("ward-b", encounter_id=secret_enc, patient_id=secret_pat)
-    handle_messages([other_ward.to_bytes(), b"garbage"], FeedCounts())
+    secret_name, secret_mrn = "Zebedee Quintrell", "MRN-PHI-5151"
+    context = WorklistContext(patient_name=secret_name, mrn=secret_mrn, bed="B-PHI-7")
+    other_ward = event_factory(
+        "ward-b", encounter_id=secret_enc, patient_id=secret_pat, context=context
+    )
+    mine = event_factory("ward-a", context=context.model_copy(update={"mrn": secret_mrn + "A"}))
+    handle_messages([other_ward.to_bytes(), mine.to_bytes(), b"garbage"], FeedCounts())
     key = api_key("scores:read", "fhir:read")
     auth = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
     responses = [
@@ -56,9 +62,15 @@ def test_requests_and_feed_log_no_identifiers(
         Client().get(f"/fhir/RiskAssessment/{secret_enc}", **auth),
         Client().get(f"/fhir/RiskAssessment?patient={secret_pat}", **auth),
         client_a.post(reverse("alerts:action", args=[999999, "acknowledge"]) + f"?x={secret_pat}"),
+        client_a.get(reverse("wards:worklist-data"), {"q": secret_name, "ward": "ward-b"}),
+        client_a.get(reverse("wards:worklist-data"), {"q": secret_mrn}),
     ]
-    assert [r.status_code for r in responses] == [404, 404, 404, 404, 404, 200, 404]
+    assert [r.status_code for r in responses] == [404, 404, 404, 404, 404, 200, 404, 200, 200]
+    assert responses[-2].json()["total"] == 0  # ward B's patient stays invisible to nurse A
+    assert responses[-1].json()["rows"][0]["mrn"] == secret_mrn + "A"
     text = "\n".join(collected.lines)
     assert "Not Found" in text  # the 404s were logged...
     assert secret_enc not in text  # ...without whom they were about
     assert secret_pat not in text
+    for secret in (secret_name, secret_mrn, "B-PHI-7"):
+        assert secret not in text

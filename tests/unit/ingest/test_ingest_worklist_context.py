@@ -1,0 +1,55 @@
+"""Ingest puts the worklist context (name, MRN, bed...) on the feature event it publishes."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from fhir_mappings.prior_visits import InMemoryHistory
+from fhir_mappings.synth import read_rows, synthesize_bundle
+from ingest.service import IngestService
+from readmit.events import FeatureEvent
+from readmit.settings import PROJECT_ROOT
+
+
+class _History(InMemoryHistory):
+    """Nothing accepted before; what ingest remembers is not under test here."""
+
+    def accepted(self, input_keys: Sequence[str]) -> list[bool]:
+        return [False] * len(input_keys)
+
+    def remember(self, mapped: Any) -> None:
+        return None
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.events: list[FeatureEvent] = []
+
+    def publish(self, events: list[FeatureEvent]) -> None:
+        self.events.extend(events)
+
+
+class _Resources:
+    def complete(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return doc
+
+    def remember(self, doc: dict[str, Any]) -> None:
+        return None
+
+
+def test_published_event_carries_the_context_and_survives_the_wire() -> None:
+    row = next(read_rows(PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz", 1))
+    bundle = copy.deepcopy(synthesize_bundle(row, seed=3))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["name"] = [{"family": "Okafor", "given": ["Chidi"]}]
+    publisher = _Publisher()
+    service = IngestService(_History(), publisher, _Resources())  # type: ignore[arg-type]
+    service.accept(bundle)
+    (event,) = publisher.events
+    assert event.context is not None
+    assert (event.context.patient_name, event.context.mrn) == ("Okafor, Chidi", row["patient_nbr"])
+    again = FeatureEvent.model_validate_json(event.to_bytes())
+    assert again.context == event.context
