@@ -61,6 +61,17 @@ COLUMN_BY_INGREDIENTS: Final[dict[frozenset[str], str]] = {
     **{frozenset({code}): col for col, code in INGREDIENT.items()},
     **{frozenset({INGREDIENT[a], INGREDIENT[b]}): col for col, (a, b) in COMBINATIONS.items()},
 }
+# RxNorm clinical drugs and packs (TTY SCD, SBD, GPCK, BPCK) -> column, for codings that
+# carry no ingredient (and maybe no display). Curated from the conformance corpus and
+# Synthea's diabetes medication module (synthetichealth/synthea
+# src/main/resources/modules/metabolic_syndrome/medications.json @ 38f24e67, which is
+# where the Synthea records of tests/fhir_corpus get them). Other clinical drugs are
+# recognised by the ingredient name in their display (SYNONYMS).
+CLINICAL_DRUGS: Final[dict[str, str]] = {
+    "860975": "metformin",  # SCD 24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet
+    "106892": "insulin",  # SBD insulin isophane 70 UNT/ML / regular insulin 30 UNT/ML [Humulin]
+    "865098": "insulin",  # SBD Insulin Lispro 100 UNT/ML Injectable Solution [Humalog]
+}
 # Name fragments recognised in text/display when no ingredient code is given (e.g. a
 # clinical-drug code "metformin hydrochloride 500 MG Oral Tablet").
 SYNONYMS: Final[dict[str, str]] = {
