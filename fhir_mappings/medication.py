@@ -53,9 +53,11 @@ def _concept(resource: dict[str, Any], resolve: Resolver) -> tuple[dict, dict | 
     concept = resource.get("medicationCodeableConcept")
     if concept:
         return concept, None
-    medication = resolve(resource.get("medicationReference"), resource)
-    if medication is None:
-        return {}, None
+    reference = resource.get("medicationReference") or {}
+    medication = resolve(reference, resource)
+    if medication is None:  # outside the document: its display is all we know
+        display = reference.get("display")
+        return ({"text": display} if isinstance(display, str) else {}), None
     return medication.get("code") or {}, medication
 
 

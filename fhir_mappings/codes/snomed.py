@@ -114,6 +114,10 @@ SNOMED_TO_ICD9: Final[dict[str, str]] = {
     "254837009": "174",  # Malignant neoplasm of breast
     "254637007": "162",  # Non-small cell lung cancer
     "254632001": "162",  # Small cell carcinoma of lung
+    "424132000": "162",  # Non-small cell carcinoma of lung, TNM stage 1
+    "67811000119102": "162",  # Primary small cell malignant neoplasm of lung, TNM stage 1
+    "92691004": "233",  # Carcinoma in situ of prostate
+    "162573006": "V71",  # Suspected lung cancer (V71.1 observation, suspected neoplasm)
     # --- injury and poisoning ------------------------------------------------------------
     "39848009": "847",  # Whiplash injury to neck
     "284549007": "882",  # Laceration of hand
@@ -154,6 +158,9 @@ SNOMED_TO_ICD9: Final[dict[str, str]] = {
     "698754002": "344",  # Chronic paralysis due to lesion of spinal cord
     "26929004": "331",  # Alzheimer's disease
     "7200002": "303",  # Alcoholism
+    "5602001": "305",  # Opioid abuse (305.5)
+    "247824007": "307",  # Fear of becoming fat (307.5 eating disorders)
+    "445281000124101": "V60",  # Nutrition impaired due to limited access to healthful foods
     "370143000": "296",  # Major depressive disorder
     "36923009": "296",  # Major depression, single episode
     "35489007": "311",  # Depressive disorder
