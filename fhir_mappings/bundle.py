@@ -122,7 +122,7 @@ def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
     try:
         data = orjson.loads(doc)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
             raise TooDeep(f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
