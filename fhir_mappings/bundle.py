@@ -132,16 +132,21 @@ def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
 
 
 def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
-    """Refuse JSON nested deeper than ``limit`` (iterative: no recursion to exhaust)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Refuse JSON nested deeper than ``limit`` (level by level: no recursion to exhaust,
+    no per-node allocation)."""
+    level: list[Any] = [data]
+    depth = 1
+    containers = (dict, list)
+    while level:
         if depth > limit:
             raise TooDeep(f"body is nested deeper than {limit} levels (JSON objects and arrays)")
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        below: list[Any] = []
+        extend = below.extend
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            extend([c for c in children if type(c) in containers])
+        level = below
+        depth += 1
 
 
 class Document:

@@ -237,7 +237,12 @@ class _Mapper:
             patient_rules.age_band(patient, admission_day) if patient else None,
             MISSING_CATEGORY,
         )
-        labs = stay.labs()
+        # An earlier stay mapped as history (with_history=False) needs only what
+        # history_features reads (length of stay, prior-year visits): its clinical
+        # columns are left at their missing values instead of scanning the document
+        # once per earlier stay (a record with 100 earlier stays stays linear).
+        clinical = with_history
+        labs = stay.labs() if clinical else LabSummary()
         put("weight", labs.weight_band(), MISSING_CATEGORY)
         put("admission_type_id", enc_rules.admission_type(encounter), ADMISSION_TYPE_MISSING)
         put(
@@ -256,11 +261,20 @@ class _Mapper:
         )
         put("medical_specialty", enc_rules.specialty(encounter), MISSING_CATEGORY)
         values["num_lab_procedures"] = labs.lab_count
-        values["num_procedures"] = stay.procedure_count()
-        self._diagnoses(stay, put, values)
+        values["num_procedures"] = stay.procedure_count() if clinical else 0
+        if clinical:
+            self._diagnoses(stay, put, values)
+        else:
+            values["number_diagnoses"] = 0
+            for column in ("diag_1", "diag_2", "diag_3"):
+                put(column, None, MISSING_CATEGORY)
         put("max_glu_serum", labs.glucose_band(), MISSING_LAB)
         put("A1Cresult", labs.hba1c_band(), MISSING_LAB)
-        self._medications(stay, values)
+        if clinical:
+            self._medications(stay, values)
+        else:
+            values.update(dict.fromkeys(MEDICATION_COLUMNS, MEDICATION_NOT_GIVEN))
+            values.update(change="No", diabetesMed="No", num_medications=0)
         self._utilisation(encounter_id, patient_id, admitted, visits, put)
         if with_history and admitted is not None:
             known, prior = self._prior_stays(encounter, patient_id, encounter_id, admitted, visits)
