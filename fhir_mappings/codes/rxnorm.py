@@ -11,7 +11,10 @@ corpora (CPIC, OHDSI/FHIR value sets, RxNav/NLM pages, drug-mapping code) found 
 RxNorm/NLM/CPIC/OMOP/VSAC source for them; only third-party code agrees (an OMOP
 diabetes-drug exclusion list holds all nine oral codes, without names; hand-made
 name->RXCUI tables pair pioglitazone 33738 and insulin 5856), so none was changed.
-Check them against RxNav (TTY=IN) before production use.
+A second search for issue 13 (public code, DailyMed/NDC pages, VSAC/CPG value sets,
+Synthea's modules: SCD/SBD only) found no authoritative source either. Real feeds send
+clinical-drug codes with a display, which CLINICAL_DRUGS and SYNONYMS read without
+these. Check them against RxNav (TTY=IN) before production use.
 ``examide`` and ``citoglipton`` name no drug in RxNorm (the dataset never records them
 as given); they get project codes.
 """
