@@ -15,19 +15,34 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
 
+from fhir_mappings.bindings import check_bindings
 from fhir_mappings.errors import (
     InvalidJson,
     InvalidResource,
+    TooDeep,
     UnknownResourceType,
     UnresolvedReference,
 )
 
 Resource = dict[str, Any]
+
+# Deepest JSON nesting (objects and arrays) accepted. The deepest public FHIR in the
+# conformance corpus (tests/fhir_corpus: HL7, US Core, Synthea, validator cases) is 16
+# levels; 64 leaves room for deep Questionnaires and nested extensions while keeping
+# every later walk (validation, reference checks) far from Python's recursion limit.
+MAX_JSON_DEPTH: Final = 64
+_BOM: Final = b"\xef\xbb\xbf"
+
+# Elements that R4 feeds send in R4B/R5-style (or Subscriptions Backport) notifications
+# and that the R4B models do not define: accepted and ignored, never refused.
+FOREIGN_VERSION_ELEMENTS: Final[dict[str, frozenset[str]]] = {
+    "SubscriptionStatus": frozenset({"eventsInNotification"}),
+}
 
 
 @lru_cache(maxsize=256)
@@ -64,6 +79,9 @@ def validate_resource(resource: Any, where: str) -> str:
     if not isinstance(resource_type, str) or not resource_type:
         raise UnknownResourceType(f"{where}: resourceType is missing", element="resourceType")
     model = _model_class(resource_type)
+    foreign = FOREIGN_VERSION_ELEMENTS.get(resource_type)
+    if foreign and not foreign.isdisjoint(resource):
+        resource = {k: v for k, v in resource.items() if k not in foreign}
     if model is None:
         raise UnknownResourceType(
             f"{where}: unknown resourceType {resource_type!r}",
@@ -80,24 +98,55 @@ def validate_resource(resource: Any, where: str) -> str:
             resource_type=resource_type,
             element=element,
         ) from None
+    except RecursionError:
+        raise TooDeep(
+            f"{where}: nested too deeply to validate", resource_type=resource_type
+        ) from None
     except (ValueError, TypeError) as exc:  # fhir_core raises these for some primitives
         raise InvalidResource(
             f"{where}: {resource_type} is not valid FHIR R4: {exc}", resource_type=resource_type
         ) from None
+    check_bindings(resource, where)
     return resource_type
 
 
 def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
     """The document as a JSON object (never mutated afterwards)."""
     if isinstance(doc, dict):
+        check_depth(doc)
         return doc
+    if isinstance(doc, bytes | bytearray | memoryview) and bytes(doc[:3]) == _BOM:
+        doc = doc[3:]  # a UTF-8 byte order mark (Microsoft's FHIR server fixtures carry one)
+    elif isinstance(doc, str) and doc.startswith("\ufeff"):
+        doc = doc[1:]
     try:
         data = orjson.loads(doc)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise TooDeep(f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidJson("body must be a JSON object (a FHIR resource)")
+    check_depth(data)
     return data
+
+
+def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` (level by level: no recursion to exhaust,
+    no per-node allocation)."""
+    level: list[Any] = [data]
+    depth = 1
+    containers = (dict, list)
+    while level:
+        if depth > limit:
+            raise TooDeep(f"body is nested deeper than {limit} levels (JSON objects and arrays)")
+        below: list[Any] = []
+        extend = below.extend
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            extend([c for c in children if type(c) in containers])
+        level = below
+        depth += 1
 
 
 class Document:

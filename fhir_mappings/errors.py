@@ -93,3 +93,17 @@ class ImpossibleDates(FhirMappingError):
     """Dates that cannot both be true (discharge before admission, birth after admission)."""
 
     issue_code = "business-rule"
+
+
+class TooDeep(FhirMappingError):
+    """JSON nested deeper than ``bundle.MAX_JSON_DEPTH``: refused before any validation,
+    so a small hostile body can neither exhaust the stack nor the CPU."""
+
+    status = 400
+    issue_code = "too-costly"
+
+
+class InvalidCode(FhirMappingError):
+    """A code outside the value set of a *required* binding (e.g. ``Patient.gender``)."""
+
+    issue_code = "code-invalid"

@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
+from fhir_mappings import condition as cond_rules
 from fhir_mappings import coverage as coverage_rules
 from fhir_mappings import encounter as enc_rules
+from fhir_mappings import medication as med_rules
 from fhir_mappings import patient as patient_rules
 from fhir_mappings.bundle import Document, Resource, load_json
 from fhir_mappings.codes.nubc import (
@@ -31,9 +33,9 @@ from fhir_mappings.codes.nubc import (
     DISCHARGE_MISSING,
 )
 from fhir_mappings.codes.wards import UNASSIGNED
-from fhir_mappings.condition import diagnosis_code
+from fhir_mappings.condition import concept_code, diagnosis_code
 from fhir_mappings.dates import effective_time, local_date, parse_datetime
-from fhir_mappings.errors import ImpossibleDates, MissingPatient
+from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
 from fhir_mappings.features import (
     MEDICATION_COLUMNS,
     MEDICATION_NOT_GIVEN,
@@ -44,10 +46,17 @@ from fhir_mappings.features import (
 from fhir_mappings.history import history_features
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
-from fhir_mappings.prior_visits import EncounterHistory, PriorStay, VisitSummary
+from fhir_mappings.prior_visits import (
+    EncounterHistory,
+    PriorStay,
+    VisitSummary,
+    admission_order,
+)
 from fhir_mappings.procedure import counts as procedure_counts
 
 PRIOR_WINDOW: Final = timedelta(days=365)
+MAX_DIAGNOSES: Final = 16  # the dataset's largest number_diagnoses
+MAX_DOCUMENT_PRIOR_STAYS: Final = 100  # latest earlier stays of a document mapped as history
 _EPOCH: Final = datetime.min
 
 
@@ -179,7 +188,9 @@ class _Mapper:
         return [self._map(encounter, visits) for encounter in index]
 
     # --- one index encounter -----------------------------------------------------------
-    def _map(self, encounter: Resource, visits: list[VisitSummary]) -> MappedEncounter:
+    def _map(
+        self, encounter: Resource, visits: list[VisitSummary], *, with_history: bool = True
+    ) -> MappedEncounter:
         found = self.patient_of.get(id(encounter))
         if found is None:
             raise MissingPatient(
@@ -226,7 +237,12 @@ class _Mapper:
             patient_rules.age_band(patient, admission_day) if patient else None,
             MISSING_CATEGORY,
         )
-        labs = stay.labs()
+        # An earlier stay mapped as history (with_history=False) needs only what
+        # history_features reads (length of stay, prior-year visits): its clinical
+        # columns are left at their missing values instead of scanning the document
+        # once per earlier stay (a record with 100 earlier stays stays linear).
+        clinical = with_history
+        labs = stay.labs() if clinical else LabSummary()
         put("weight", labs.weight_band(), MISSING_CATEGORY)
         put("admission_type_id", enc_rules.admission_type(encounter), ADMISSION_TYPE_MISSING)
         put(
@@ -245,17 +261,28 @@ class _Mapper:
         )
         put("medical_specialty", enc_rules.specialty(encounter), MISSING_CATEGORY)
         values["num_lab_procedures"] = labs.lab_count
-        values["num_procedures"] = stay.procedure_count()
-        self._diagnoses(stay, put, values)
+        values["num_procedures"] = stay.procedure_count() if clinical else 0
+        if clinical:
+            self._diagnoses(stay, put, values)
+        else:
+            values["number_diagnoses"] = 0
+            for column in ("diag_1", "diag_2", "diag_3"):
+                put(column, None, MISSING_CATEGORY)
         put("max_glu_serum", labs.glucose_band(), MISSING_LAB)
         put("A1Cresult", labs.hba1c_band(), MISSING_LAB)
-        self._medications(stay, values)
+        if clinical:
+            self._medications(stay, values)
+        else:
+            values.update(dict.fromkeys(MEDICATION_COLUMNS, MEDICATION_NOT_GIVEN))
+            values.update(change="No", diabetesMed="No", num_medications=0)
         self._utilisation(encounter_id, patient_id, admitted, visits, put)
-        if self.history is not None and admitted is not None:
-            prior = self._prior_stays(patient_id, encounter_id, admitted)
+        if with_history and admitted is not None:
+            known, prior = self._prior_stays(encounter, patient_id, encounter_id, admitted, visits)
             # calendar days, like the dataset's length of stay (a return the next day is 1)
             days = (admitted.date() - prior[-1].admitted_at.date()).days if prior else None
             values.update(history_features([stay.record for stay in prior], days))
+            if not known:
+                missing.append("prior_encounters")
         else:
             values.update(history_features([]))
             missing.append("prior_encounters")
@@ -273,16 +300,55 @@ class _Mapper:
         )
 
     def _prior_stays(
-        self, patient_id: str, encounter_id: str, admitted: datetime
+        self,
+        encounter: Resource,
+        patient_id: str,
+        encounter_id: str,
+        admitted: datetime,
+        visits: list[VisitSummary],
+    ) -> tuple[bool, list[PriorStay]]:
+        """(whether any history source exists, earlier index stays oldest first).
+
+        Two sources, combined by encounter id (the document's own version wins): the
+        store's remembered stays, and the earlier finished inpatient stays the document
+        itself carries ($everything, bulk exports), mapped by the same rules as the
+        index stay. Never this encounter itself (a resent document whose admission time
+        was corrected later must not become its own previous stay).
+        """
+        stays: dict[str, PriorStay] = {}
+        if self.history is not None:
+            for stay in self.history.prior_index_records(patient_id, admitted):
+                stays[stay.record.encounter_id] = stay
+        for stay in self._document_stays(encounter, patient_id, admitted, visits):
+            stays[stay.record.encounter_id] = stay
+        stays.pop(encounter_id, None)
+        return self.history is not None or bool(stays), sorted(stays.values(), key=admission_order)
+
+    def _document_stays(
+        self, index: Resource, patient_id: str, admitted: datetime, visits: list[VisitSummary]
     ) -> list[PriorStay]:
-        """Earlier index stays, never this encounter itself (a resent document whose
-        admission time was corrected later must not become its own previous stay)."""
-        assert self.history is not None
-        return [
-            stay
-            for stay in self.history.prior_index_records(patient_id, admitted)
-            if stay.record.encounter_id != encounter_id
-        ]
+        """The patient's earlier finished inpatient stays in this document, mapped
+        without history of their own (history_features ignores it). A stay that cannot
+        be mapped (impossible dates, ...) is left out, not a reason to refuse the
+        document: only the index stay is held to that."""
+        earlier = []
+        for encounter in self.encounters:
+            if encounter is index or not enc_rules.is_index(encounter):
+                continue
+            found = self.patient_of.get(id(encounter))
+            start = parse_datetime((encounter.get("period") or {}).get("start"))
+            if found is None or found[0] != patient_id or start is None or start >= admitted:
+                continue
+            earlier.append((start, encounter))
+        earlier.sort(key=lambda pair: pair[0])
+        out = []
+        for start, encounter in earlier[-MAX_DOCUMENT_PRIOR_STAYS:]:
+            try:
+                mapped = self._map(encounter, visits, with_history=False)
+            except FhirMappingError:
+                continue
+            out.append(PriorStay(start, mapped.record))
+        return out
 
     def _history_demographics(self, patient_id: str, admitted: datetime | None) -> dict[str, str]:
         """Race and gender from the patient's latest earlier record, when the Patient is
@@ -362,6 +428,26 @@ class _Mapper:
         return f"{encounter_id}#sha256:{digest}"
 
 
+class _DiagnosisList:
+    """Diagnoses in order, each Condition and each known ICD-9-CM code once."""
+
+    def __init__(self) -> None:
+        self.codes: list[str | None] = []
+        self._codes: set[str] = set()
+        self._conditions: set[int] = set()
+
+    def add(self, code: str | None, condition: Resource | None = None) -> None:
+        if condition is not None:
+            if id(condition) in self._conditions:
+                return
+            self._conditions.add(id(condition))
+        if code is not None:
+            if code in self._codes:
+                return
+            self._codes.add(code)
+        self.codes.append(code)
+
+
 class _Stay:
     """The resources of the document that belong to one index stay."""
 
@@ -414,6 +500,14 @@ class _Stay:
         return sum(1 for p in self._of("Procedure") if procedure_counts(p))
 
     def diagnosis_codes(self) -> list[str | None]:
+        """The stay's diagnoses, most important first (rules: CONTRACT.md, Diagnoses).
+
+        ``Encounter.diagnosis`` is the coded list of the stay and, when present, the
+        only source. Without it: the reasons for the stay (``reasonCode``, then
+        ``reasonReference`` Conditions), then the Conditions of the stay
+        (encounter-diagnosis, problem-list-item or uncategorised), then the patient's
+        problem list active during the stay; the same ICD-9-CM code is listed once.
+        """
         ranked = enc_rules.ranked_diagnoses(self.encounter)
         if ranked:
             out = []
@@ -422,18 +516,46 @@ class _Stay:
                 if condition is not None:
                     self.used.append(condition)
                 out.append(diagnosis_code(condition))
-            return out
-        # No Encounter.diagnosis: encounter-diagnosis Conditions of the stay, in order.
-        conditions = [
-            c
-            for c in self._of("Condition")
-            if any(
-                coding.get("code") == "encounter-diagnosis"
-                for cat in c.get("category") or ()
-                for coding in cat.get("coding") or ()
-            )
-        ]
-        return [diagnosis_code(c) for c in conditions]
+            return out[:MAX_DIAGNOSES]
+        found = _DiagnosisList()
+        for concept in self.encounter.get("reasonCode") or ():
+            found.add(concept_code(concept)[0])
+        for ref in self.encounter.get("reasonReference") or ():
+            target = self.doc.resolve(ref, self.encounter)
+            if (
+                target is not None
+                and target.get("resourceType") == "Condition"
+                and cond_rules.is_true(target)
+            ):
+                self.used.append(target)
+                found.add(diagnosis_code(target), target)
+        linked = self._of("Condition")
+        for condition in linked:
+            kinds = cond_rules.categories(condition)
+            if cond_rules.is_true(condition) and (
+                not kinds or kinds & {cond_rules.ENCOUNTER_DIAGNOSIS, cond_rules.PROBLEM_LIST}
+            ):
+                found.add(diagnosis_code(condition), condition)
+        if self.start is not None and self.end is not None:
+            for condition in self.problem_list(linked, self.start, self.end):
+                found.add(diagnosis_code(condition), condition)
+        return found.codes[:MAX_DIAGNOSES]
+
+    def problem_list(self, linked: list[Resource], start: date, end: date) -> list[Resource]:
+        """The patient's problem-list Conditions (category problem-list-item, or none:
+        feeds such as Synthea omit it) active on a day of the stay, not linked to it."""
+        skip = {id(c) for c in linked}
+        out = []
+        for condition in self.doc.of_type("Condition"):
+            if id(condition) in skip or not self.is_patient_ref(condition, "subject"):
+                continue
+            kinds = cond_rules.categories(condition)
+            if kinds and cond_rules.PROBLEM_LIST not in kinds:
+                continue
+            if cond_rules.is_true(condition) and cond_rules.active_during(condition, start, end):
+                out.append(condition)
+        self.used.extend(out)
+        return out
 
     def medications(self) -> MedicationSummary:
         summary = MedicationSummary(self.doc.resolve)
@@ -444,7 +566,33 @@ class _Stay:
                 self.used.append(prior)
         for administration in self._of("MedicationAdministration", "context"):
             summary.add(administration)
+        for statement in self._of("MedicationStatement", "context"):
+            summary.add(statement)
+        if self.start is not None and self.end is not None:
+            for resource in self._chronic(self.start, self.end):
+                summary.add(resource, steady=True)
         return summary
+
+    def _chronic(self, start: date, end: date) -> list[Resource]:
+        """Orders and statements of the patient outside the stay that were running
+        during it (an insulin order written at last year's visit and never stopped)."""
+        inside = {id(r) for r in self.used}
+        replaced = {
+            id(prior)
+            for request in self.doc.of_type("MedicationRequest")
+            if (prior := self.doc.resolve(request.get("priorPrescription"), request))
+        }
+        out = [
+            r
+            for kind in ("MedicationRequest", "MedicationStatement")
+            for r in self.doc.of_type(kind)
+            if id(r) not in inside
+            and id(r) not in replaced
+            and self.is_patient_ref(r, "subject")
+            and med_rules.running_during(r, start, end)
+        ]
+        self.used.extend(out)
+        return out
 
     def ward(self) -> str:
         """Location of the stay: a ward-type location first, else the last one listed."""

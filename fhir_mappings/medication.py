@@ -1,19 +1,24 @@
-"""MedicationRequest/MedicationAdministration -> the 23 medication columns, change,
-diabetesMed and num_medications.
+"""MedicationRequest/MedicationAdministration/MedicationStatement -> the 23 medication
+columns, change, diabetesMed and num_medications.
 
 A medication is identified by RxNorm ingredient codes (a Medication with two
-ingredients is a combination column), else by a project code, else by the generic
-name found in its text/display. The dose direction of a column comes from the
-explicit dose-change extension when present, else from ``priorPrescription``: the
-daily dose of the request against the one it replaces (higher = Up, lower = Down,
-equal = Steady); a prior prescription of a *different* drug is a switch (Steady, and
-``change`` = Ch); no prior prescription = Steady.
+ingredients is a combination column), else by an RxNorm clinical-drug or pack code
+of the curated table (SCD/SBD/GPCK/BPCK, ``codes/rxnorm.CLINICAL_DRUGS``), else by a
+project code, else by the generic name found in its text/display.
+Orders running during the stay but written before it (chronic medication) count as
+given and ``Steady``: no dose change of theirs is recorded in the stay.
+The dose direction of a column comes from the explicit dose-change extension when
+present, else from ``priorPrescription``: the daily dose of the request against the
+one it replaces (higher = Up, lower = Down, equal = Steady); a prior prescription of a
+*different* drug is a switch (Steady, and ``change`` = Ch); no prior prescription =
+Steady.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Final
 
 from fhir_mappings.codes.project_codesystems import (
@@ -22,17 +27,21 @@ from fhir_mappings.codes.project_codesystems import (
     MEDICATION_SYSTEM,
 )
 from fhir_mappings.codes.rxnorm import (
+    CLINICAL_DRUGS,
     COLUMN_BY_INGREDIENTS,
     COMBINATIONS,
     INGREDIENT,
     RXNORM_SYSTEM,
     SYNONYMS,
 )
+from fhir_mappings.dates import local_date
 from fhir_mappings.features import MEDICATION_COLUMNS
 
 Resolver = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any] | None]
 
-_NOT_GIVEN: Final = {"entered-in-error", "cancelled", "draft", "not-done"}
+_NOT_GIVEN: Final = {"entered-in-error", "cancelled", "draft", "not-done", "not-taken", "intended"}
+# Statuses of an order/statement written before the stay that is still running.
+_RUNNING: Final = {"active", "on-hold"}
 _MASS_MG: Final = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "ng": 1e-6}
 _PERIOD_DAYS: Final = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0,
                        "mo": 30.0, "a": 365.0}  # fmt: skip
@@ -44,9 +53,11 @@ def _concept(resource: dict[str, Any], resolve: Resolver) -> tuple[dict, dict | 
     concept = resource.get("medicationCodeableConcept")
     if concept:
         return concept, None
-    medication = resolve(resource.get("medicationReference"), resource)
-    if medication is None:
-        return {}, None
+    reference = resource.get("medicationReference") or {}
+    medication = resolve(reference, resource)
+    if medication is None:  # outside the document: its display is all we know
+        display = reference.get("display")
+        return ({"text": display} if isinstance(display, str) else {}), None
     return medication.get("code") or {}, medication
 
 
@@ -80,7 +91,7 @@ def identify(resource: dict[str, Any], resolve: Resolver) -> tuple[str | None, o
             return column, column
     codes = _rx_codes(concept)
     for code in codes:
-        column = COLUMN_BY_INGREDIENTS.get(frozenset({code}))
+        column = COLUMN_BY_INGREDIENTS.get(frozenset({code})) or CLINICAL_DRUGS.get(code)
         if column:
             return column, column
     for coding in concept.get("coding") or ():
@@ -127,6 +138,46 @@ def daily_dose(resource: dict[str, Any]) -> tuple[float, str] | None:
     return value * frequency / period, unit
 
 
+def _started(resource: dict[str, Any]) -> str | None:
+    """When an order/administration/statement began (as written)."""
+    for key in ("authoredOn", "effectiveDateTime", "dateAsserted"):
+        if resource.get(key):
+            return str(resource[key])
+    for key in ("effectivePeriod",):
+        start = (resource.get(key) or {}).get("start")
+        if start:
+            return str(start)
+    validity = (resource.get("dispenseRequest") or {}).get("validityPeriod") or {}
+    return str(validity["start"]) if validity.get("start") else None
+
+
+def _ended(resource: dict[str, Any]) -> date | None:
+    """The day a request's validity or a statement's effective period ended, if given."""
+    for holder in (
+        resource.get("effectivePeriod"),
+        (resource.get("dispenseRequest") or {}).get("validityPeriod"),
+    ):
+        if holder and holder.get("end"):
+            return local_date(str(holder["end"]))
+    return None
+
+
+def running_during(resource: dict[str, Any], start: date, end: date) -> bool:
+    """A chronic order/statement written before admission and not stopped by then.
+
+    Status active or on-hold (a ``completed``/``stopped`` one has ended), begun on or
+    before the admission day, not ended before it (validityPeriod.end /
+    effectivePeriod.end), and not a mere proposal.
+    """
+    if resource.get("status") not in _RUNNING or resource.get("intent") == "proposal":
+        return False
+    began = local_date(_started(resource))
+    if began is None or began > start:
+        return False
+    stopped = _ended(resource)
+    return stopped is None or stopped >= start
+
+
 @dataclass
 class MedicationSummary:
     """Accumulates the medication resources of one stay."""
@@ -135,17 +186,23 @@ class MedicationSummary:
     latest: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     distinct: set[object] = field(default_factory=set)
 
-    def add(self, resource: dict[str, Any]) -> None:
+    steady: set[int] = field(default_factory=set)
+
+    def add(self, resource: dict[str, Any], *, steady: bool = False) -> None:
+        """Count one medication resource; ``steady``: a chronic order from before the
+        stay (its direction is Steady whatever its own history says)."""
         if resource.get("status") in _NOT_GIVEN:
             return
         column, key = identify(resource, self.resolve)
         self.distinct.add(key)
         if column is None:
             return
-        when = str(resource.get("authoredOn") or resource.get("effectiveDateTime") or "")
+        when = _started(resource) or ""
         previous = self.latest.get(column)
         if previous is None or when >= previous[0]:
             self.latest[column] = (when, resource)
+            if steady:
+                self.steady.add(id(resource))
 
     def columns(self) -> tuple[dict[str, str], bool]:
         """(column -> Up/Down/Steady for every given column, whether a drug was switched)."""
@@ -158,6 +215,8 @@ class MedicationSummary:
         return out, switched
 
     def _direction(self, column: str, resource: dict[str, Any]) -> tuple[str, bool]:
+        if id(resource) in self.steady:
+            return "Steady", False
         for ext in resource.get("extension") or ():
             if ext.get("url") == DOSE_CHANGE_EXTENSION:
                 code = ext.get("valueCode") or (ext.get("valueCoding") or {}).get("code")
@@ -181,4 +240,4 @@ class MedicationSummary:
         return "Steady", False
 
 
-__all__ = ["INGREDIENT", "MedicationSummary", "daily_dose", "identify"]
+__all__ = ["INGREDIENT", "MedicationSummary", "daily_dose", "identify", "running_during"]

@@ -25,7 +25,8 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from fhir_mappings.errors import FhirMappingError
+from fhir_mappings.bundle import load_json
+from fhir_mappings.errors import FhirMappingError, InvalidJson
 from ingest import metrics
 from ingest.auth import AuthError, bearer_token, require_token
 from ingest.capability import ACCEPTED_TYPES, capability_statement
@@ -75,11 +76,11 @@ async def read_fhir_body(request: Request, limit: int) -> dict[str, Any]:
         body.extend(chunk)
         if len(body) > limit:
             raise BadRequest(413, f"Body exceeds the limit of {limit} bytes")
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(400, f"Body is not valid JSON: {exc}") from exc
-    if not isinstance(parsed, dict) or "resourceType" not in parsed:
+    try:  # the mapper's reader: UTF-8 BOM accepted, nesting limit (TooDeep -> 400 outcome)
+        parsed = load_json(bytes(body))
+    except InvalidJson as exc:
+        raise BadRequest(400, exc.message[:1].upper() + exc.message[1:]) from exc
+    if "resourceType" not in parsed:
         raise BadRequest(400, "Body is not a FHIR resource (no resourceType)", "resourceType")
     return parsed
 

@@ -11,7 +11,10 @@ corpora (CPIC, OHDSI/FHIR value sets, RxNav/NLM pages, drug-mapping code) found 
 RxNorm/NLM/CPIC/OMOP/VSAC source for them; only third-party code agrees (an OMOP
 diabetes-drug exclusion list holds all nine oral codes, without names; hand-made
 name->RXCUI tables pair pioglitazone 33738 and insulin 5856), so none was changed.
-Check them against RxNav (TTY=IN) before production use.
+A second search for issue 13 (public code, DailyMed/NDC pages, VSAC/CPG value sets,
+Synthea's modules: SCD/SBD only) found no authoritative source either. Real feeds send
+clinical-drug codes with a display, which CLINICAL_DRUGS and SYNONYMS read without
+these. Check them against RxNav (TTY=IN) before production use.
 ``examide`` and ``citoglipton`` name no drug in RxNorm (the dataset never records them
 as given); they get project codes.
 """
@@ -60,6 +63,17 @@ COMBINATIONS: Final[dict[str, tuple[str, str]]] = {
 COLUMN_BY_INGREDIENTS: Final[dict[frozenset[str], str]] = {
     **{frozenset({code}): col for col, code in INGREDIENT.items()},
     **{frozenset({INGREDIENT[a], INGREDIENT[b]}): col for col, (a, b) in COMBINATIONS.items()},
+}
+# RxNorm clinical drugs and packs (TTY SCD, SBD, GPCK, BPCK) -> column, for codings that
+# carry no ingredient (and maybe no display). Curated from the conformance corpus and
+# Synthea's diabetes medication module (synthetichealth/synthea
+# src/main/resources/modules/metabolic_syndrome/medications.json @ 38f24e67, which is
+# where the Synthea records of tests/fhir_corpus get them). Other clinical drugs are
+# recognised by the ingredient name in their display (SYNONYMS).
+CLINICAL_DRUGS: Final[dict[str, str]] = {
+    "860975": "metformin",  # SCD 24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet
+    "106892": "insulin",  # SBD insulin isophane 70 UNT/ML / regular insulin 30 UNT/ML [Humulin]
+    "865098": "insulin",  # SBD Insulin Lispro 100 UNT/ML Injectable Solution [Humalog]
 }
 # Name fragments recognised in text/display when no ingredient code is given (e.g. a
 # clinical-drug code "metformin hydrochloride 500 MG Oral Tablet").

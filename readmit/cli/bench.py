@@ -90,17 +90,37 @@ def scoring(rows: int = typer.Option(5000, help="Rows for the batch measurement.
     typer.echo(orjson.dumps(measure_scoring(model, records), option=orjson.OPT_INDENT_2).decode())
 
 
+# A diabetic Synthea record of the conformance corpus: 393 entries, five earlier inpatient
+# stays carried in the document (the costliest case for history mapping).
+SYNTHEA_RECORD = "tests/fhir_corpus/synthea/293ee354-f8ad-4345-b10c-759fdfdcc082.json.gz"
+
+
 @bench_app.command("mapper")
-def mapper(bundles: int = typer.Option(2000, help="Synthesized bundles to map.")) -> None:
-    """FHIR → feature record throughput vs plain orjson parsing of the same bytes."""
+def mapper(
+    bundles: int = typer.Option(2000, help="Synthesized bundles to map."),
+    record: Path = typer.Option(
+        Path(SYNTHEA_RECORD), help="A real patient record (.json or .json.gz) to map too."
+    ),
+    repeats: int = typer.Option(20, help="Times the real record is mapped."),
+) -> None:
+    """FHIR → feature record throughput vs plain orjson parsing of the same bytes:
+    synthesized discharge bundles, and a ~400-entry Synthea patient record."""
+    import gzip
+
     import orjson
 
     from fhir_mappings.synth import iter_bundles
-    from fhir_mappings.throughput import measure
+    from fhir_mappings.throughput import measure, measure_record
+    from readmit.settings import PROJECT_ROOT
 
     s = get_settings()
     data = [orjson.dumps(b) for b in iter_bundles(s.data_path, seed=1, limit=bundles)]
-    typer.echo(orjson.dumps(measure(data), option=orjson.OPT_INDENT_2).decode())
+    report = measure(data)
+    path = record if record.is_absolute() else PROJECT_ROOT / record
+    body = path.read_bytes()
+    body = gzip.decompress(body) if path.suffix == ".gz" else body
+    report["synthea_record"] = {"file": str(record), **measure_record(body, repeats)}
+    typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 
 @bench_app.command("redis-memory")

@@ -19,7 +19,9 @@ def test_features_prints_one_record_per_index_encounter(tmp_path, rich_row):
     assert item["encounter_id"] == rich_row["encounter_id"]
     assert item["record"]["A1Cresult"] == rich_row["A1Cresult"]
     assert item["record"]["glyburide-metformin"] == rich_row["glyburide-metformin"]
-    assert "prior_encounters" in item["missing"]
+    # the bundle carries the row's earlier inpatient stays: they are history, not missing
+    assert item["record"]["prior_encounters"] == int(rich_row["number_inpatient"])
+    assert "prior_encounters" not in item["missing"]
 
 
 def test_features_reads_stdin(rich_row):

@@ -58,7 +58,8 @@ def test_transaction_bundle_maps_to_its_row(rich_row, make_bundle):
     assert mapped.discharged_at is not None
     assert mapped.record.A1Cresult == rich_row["A1Cresult"]
     assert mapped.record.payer_code == rich_row["payer_code"]
-    assert "prior_encounters" in mapped.missing  # no history given
+    # no store given, but the bundle carries the earlier inpatient stays
+    assert mapped.record.prior_encounters == int(rich_row["number_inpatient"])
     assert "A1Cresult" not in mapped.missing
     ids = {v.encounter_id for v in mapped.visits}
     assert rich_row["encounter_id"] in ids
