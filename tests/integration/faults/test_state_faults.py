@@ -379,12 +379,12 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
         new = encounters[10:]
         catch_up_s = wait_for(lambda: scored(cache, new) == 30, RECOVERY_BOUND_S, "caught up")
         scorer_after = wait_for(lambda: scorer.ready()["status"] == 200, 10, "scorer ready again")
+        published_by_ingest = topic_inputs(settings, "features", 1.0)
         # the ten scored before the outage were in the Redis that died: refill
         assert "40 encounters to rescore" in rescore(settings, "--since", "10m")
         wait_for(lambda: scored(cache, encounters) == 40, RECOVERY_BOUND_S, "refilled")
         recovered_s = time.monotonic() - back_at
         ingest_after = _ingest_ready(client)
-    features = topic_inputs(settings, "features", 1.0)
     scored_topic = topic_inputs(settings, SCORED_TOPIC)
     assert set(statuses) == {200}  # ingest accepted throughout: it does not need Redis
     assert ingest_during["status"] == 200
@@ -394,8 +394,8 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
     assert score_read.headers["Retry-After"]
     lost = 40 - scored(cache, encounters)
     assert lost == 0
-    assert len(features) == 40
-    assert set(features.values()) == {1}  # ingest published each input once
+    assert len(published_by_ingest) == 40
+    assert set(published_by_ingest.values()) == {1}  # ingest published each input once
     scored_twice = sorted(k for k, c in scored_topic.items() if c > 1)
     # only the ten refilled by rescore may have been scored twice (their cache was lost)
     assert {k[0] for k in scored_twice} <= set(encounters[:10])
