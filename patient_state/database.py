@@ -142,12 +142,14 @@ class StateDatabase:
         except Exception:
             log.debug("closing a failed state connection failed", exc_info=True)
 
-    def _once(self, work: Callable[[Cursor], T]) -> T:
+    def _once(self, work: Callable[[Cursor], T], write: bool) -> T:
         conn = self._connection()
         raw = conn.cursor()
         try:
             if self.sqlite:
-                raw.execute("BEGIN IMMEDIATE")
+                # writers take SQLite's write lock up front (no upgrade deadlocks); readers
+                # run beside them (WAL)
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             result = work(Cursor(raw, self.sqlite))
             conn.commit()
             return result
@@ -160,14 +162,14 @@ class StateDatabase:
         finally:
             raw.close()
 
-    def run(self, work: Callable[[Cursor], T]) -> T:
+    def run(self, work: Callable[[Cursor], T], *, write: bool = True) -> T:
         """Run ``work`` in one transaction; retried once on a fresh connection.
 
         Raises ServiceUnavailable("database", ...) when the database does not answer.
         """
         for attempt in (1, 2):
             try:
-                return self._once(work)
+                return self._once(work, write)
             except _CONNECTION_ERRORS as exc:
                 self._discard()
                 if attempt == 2:
@@ -180,7 +182,7 @@ class StateDatabase:
     def ping(self) -> bool:
         """True when the database answers a trivial query (readiness)."""
         try:
-            return self.run(lambda cur: cur.execute("SELECT 1").fetchone()) == (1,)
+            return self.run(lambda cur: cur.execute("SELECT 1").fetchone(), write=False) == (1,)
         except ServiceUnavailable:
             return False
 

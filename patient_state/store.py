@@ -97,7 +97,8 @@ class PatientStateStore:
                 "SELECT patient_id, encounter_id, class_code, start_at, end_at, is_index "
                 "FROM visit WHERE scope = %s AND patient_id = %s",
                 (self.scope, patient_id),
-            ).fetchall()
+            ).fetchall(),
+            write=False,
         )
         return [VisitRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
@@ -107,7 +108,8 @@ class PatientStateStore:
                 "SELECT patient_id, encounter_id, admitted_at, record FROM index_stay "
                 "WHERE scope = %s AND patient_id = %s",
                 (self.scope, patient_id),
-            ).fetchall()
+            ).fetchall(),
+            write=False,
         )
         return [StayRow(*r) for r in rows]
 
@@ -171,7 +173,9 @@ class PatientStateStore:
         if not keys:
             return {}
         sql = _SELECT_DELIVERIES.format(marks=_in(keys))
-        rows = self.db.run(lambda cur: cur.execute(sql, (self.scope, *keys)).fetchall())
+        rows = self.db.run(
+            lambda cur: cur.execute(sql, (self.scope, *keys)).fetchall(), write=False
+        )
         return {r[0]: Delivery(r[0], r[1], int(r[2]), int(r[3])) for r in rows}
 
     def accepted_since(self, since: float, until: float | None = None) -> list[AcceptedRow]:
@@ -184,7 +188,8 @@ class PatientStateStore:
                 "WHERE scope = %s AND accepted_at >= %s AND accepted_at < %s "
                 "ORDER BY accepted_at, input_key",
                 (self.scope, since, until),
-            ).fetchall()
+            ).fetchall(),
+            write=False,
         )
         return [
             AcceptedRow(Delivery(r[0], r[1], int(r[2]), int(r[3])), r[4], r[5], r[6], float(r[7]))
@@ -198,7 +203,9 @@ class PatientStateStore:
             return []
         now = time.time() if now is None else now
         sql = _SELECT_RESOURCES.format(marks=_in(ids))
-        rows = self.db.run(lambda cur: cur.execute(sql, (self.scope, *ids, now)).fetchall())
+        rows = self.db.run(
+            lambda cur: cur.execute(sql, (self.scope, *ids, now)).fetchall(), write=False
+        )
         return [ResourceRow(r[0], r[1], bool(r[2]), r[3], float(r[4])) for r in rows]
 
     def keep_resources(self, rows: Sequence[ResourceRow]) -> None:
