@@ -206,7 +206,7 @@ def create_app(
         metrics.REDIS_FAILURES.inc()
         log.warning("redis unavailable", extra={"error": type(exc).__name__})
         return outcome_response(
-            "The encounter history store is unavailable; nothing was accepted. Retry later.",
+            "Redis (score cache, token replay guard) is unavailable. Retry later.",
             status=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
