@@ -330,12 +330,23 @@ def test_redis_flush_mid_stream_changes_no_later_score(
     assert sorted(k[0] for k in after if after[k] == 2) == sorted(firsts)  # flushed + refilled
     lost = 60 - scored(cache, firsts + seconds)
     assert lost == 0
+    # --force scores every selected encounter again (new model, fixed bug)
+    rescore(settings, "--since", "10m", "--force")
+    wait_for(
+        lambda: sum(topic_inputs(settings, SCORED_TOPIC, 1.0).values()) == sum(after.values()) + 60,
+        60,
+        "forced rescore",
+    )
+    wait_for(lambda: scored(cache, firsts + seconds) == 60, 30, "forced scores cached")
     report(
         "redis flush mid-stream",
         inputs=60,
         lost=lost,
         scored_again_while_cached=sum(after.values()) - sum(before.values()),
         returning_scores_changed_by_history=history_mattered,
+        largest_history_effect=max(
+            (round(want[e].probability, 3), round(bare[e].probability, 3)) for e in seconds
+        ),
         max_abs_diff_vs_full_history=max(
             abs(got[e].probability - want[e].probability) for e in seconds
         ),
