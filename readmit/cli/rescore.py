@@ -37,7 +37,10 @@ def parse_time(value: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(value.strip())
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError as exc:
+            raise BadTime(f"{value!r} reaches before year 1") from exc
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:

@@ -114,5 +114,6 @@ def test_rescore_times() -> None:
     assert parse_time("6h", now) == now - timedelta(hours=6)
     assert parse_time("90m", now) == now - timedelta(minutes=90)
     assert parse_time("2026-12-01T08:00") == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    with pytest.raises(BadTime):
-        parse_time("yesterday")
+    for bad in ("yesterday", "99999999d", "-5h"):
+        with pytest.raises(BadTime):
+            parse_time(bad, now)
