@@ -1,9 +1,10 @@
 """Connections to the state database that survive a database restart.
 
-One connection per thread (ingest serves requests from a thread pool); a connection
-that failed is thrown away and the unit of work is run once more on a fresh one, so a
-database restart costs the requests in flight at that moment a retry, not a process
-restart. When the database stays away, callers get ``ServiceUnavailable`` (ingest
+A small pool (at most MAX_CONNECTIONS per process, shared by ingest's request
+threads). When a connection fails, it and every idle one (a restarted server broke
+them all) are thrown away and the unit of work runs once more on a fresh connection,
+so a database restart costs the requests in flight at that moment a retry, not a
+process restart. When the database stays away, callers get ``ServiceUnavailable`` (ingest
 answers 503 + Retry-After and the EHR resends).
 
 Statements are written once with ``%s`` placeholders (psycopg2's style) and translated
@@ -31,6 +32,10 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 5000
+# per process: ingest's request thread pool is ~40 threads; several replicas must fit
+# PostgreSQL's max_connections (100 by default)
+MAX_CONNECTIONS = 8
+POOL_WAIT_S = 5.0
 SQLITE_FILE = "patient_state.sqlite3"
 
 # errors that mean "the connection or the server is gone", not "the statement is wrong"
@@ -92,9 +97,9 @@ class StateDatabase:
             scheme = urlsplit(self.url).scheme
             if scheme not in ("postgres", "postgresql"):
                 raise UnsupportedStateDatabase(scheme)
-        self._local = threading.local()
-        self._all: list[Any] = []
+        self._idle: list[Any] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     @property
     def where(self) -> str:
@@ -118,32 +123,51 @@ class StateDatabase:
                 options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
                 application_name="readmit-patient-state",
             )
-        with self._lock:
-            self._all.append(conn)
         return conn
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or (not self.sqlite and conn.closed):
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
-    def _discard(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is None:
-            return
-        with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+    def _checkout(self) -> Any:
+        """An idle connection (or a new one); waits while MAX_CONNECTIONS are in use."""
+        if not self._slots.acquire(timeout=POOL_WAIT_S):
+            raise ServiceUnavailable("database", f"all {MAX_CONNECTIONS} connections busy")
         try:
-            conn.close()
-        except Exception:
-            log.debug("closing a failed state connection failed", exc_info=True)
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or (not self.sqlite and conn.closed):
+                conn = self._connect()
+            return conn
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _checkin(self, conn: Any, broken: bool) -> None:
+        try:
+            if broken:
+                try:
+                    conn.close()
+                except Exception:
+                    log.debug("closing a failed state connection failed", exc_info=True)
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+        finally:
+            self._slots.release()
 
     def _once(self, work: Callable[[Cursor], T], write: bool) -> T:
-        conn = self._connection()
+        conn = self._checkout()
+        broken = True
+        try:
+            result = self._transaction(conn, work, write)
+            broken = False
+            return result
+        except _CONNECTION_ERRORS:
+            raise
+        except BaseException:
+            broken = False  # the statement failed, the connection is fine (rolled back)
+            raise
+        finally:
+            self._checkin(conn, broken)
+
+    def _transaction(self, conn: Any, work: Callable[[Cursor], T], write: bool) -> T:
         raw = conn.cursor()
         try:
             if self.sqlite:
@@ -171,7 +195,7 @@ class StateDatabase:
             try:
                 return self._once(work, write)
             except _CONNECTION_ERRORS as exc:
-                self._discard()
+                self.close()  # idle connections to a restarted server are dead too
                 if attempt == 2:
                     raise ServiceUnavailable(
                         "database", f"{self.where}: {type(exc).__name__}"
@@ -187,11 +211,11 @@ class StateDatabase:
             return False
 
     def close(self) -> None:
+        """Close the idle connections (those in use are closed when checked in broken)."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._idle = self._idle, []
         for conn in conns:
             try:
                 conn.close()
             except Exception:
                 log.debug("close failed", exc_info=True)
-        self._local = threading.local()

@@ -73,7 +73,7 @@ def test_a_broken_connection_is_replaced_once(tmp_path: Path) -> None:
             pass
 
     store = open_store("", tmp_path, "s.")
-    store.db._local.conn = Severed()
+    store.db._idle.append(Severed())
     assert store.visits("nobody") == []
 
 
