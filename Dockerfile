@@ -40,6 +40,7 @@ COPY ingest/ ingest/
 COPY scorer/ scorer/
 COPY model_store/ model_store/
 COPY fhir_mappings/ fhir_mappings/
+COPY patient_state/ patient_state/
 COPY alerts_web/ alerts_web/
 COPY --from=assets /src/alerts_web/static/vendor/ alerts_web/static/vendor/
 # Production install: the package and its runtime dependencies only, every one at the

@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings
+PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings patient_state
 
 LOCKS  := requirements/build.lock requirements/dev.lock
 .PHONY: up test install lint typecheck unit test-tools assets clean lock

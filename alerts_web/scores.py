@@ -16,7 +16,9 @@ from scorer.cache import ScoreCache
 @lru_cache(maxsize=1)
 def score_cache() -> ScoreCache:
     s = get_settings()
-    return ScoreCache(redis.Redis.from_url(s.redis_url), s.topic_prefix, s.score_ttl_seconds)
+    # bounded waits: a hung Redis becomes a 503 (alerts_web.outage), not a hung request
+    client = redis.Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return ScoreCache(client, s.topic_prefix, s.score_ttl_seconds)
 
 
 @dataclass(frozen=True)

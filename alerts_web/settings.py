@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "alerts_web.outage.OutageMiddleware",  # innermost: Redis/database down -> 503, not 500
 ]
 
 ROOT_URLCONF = "alerts_web.urls"

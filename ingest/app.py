@@ -30,12 +30,14 @@ from fhir_mappings.errors import FhirMappingError, InvalidJson
 from ingest import metrics
 from ingest.auth import AuthError, bearer_token, require_token
 from ingest.capability import ACCEPTED_TYPES, capability_statement
-from ingest.history_store import RedisHistory
+from ingest.event_log import EventLog
+from ingest.history_store import DurableHistory
 from ingest.outcomes import FHIR_JSON, fhir_response, outcome_response
 from ingest.publisher import EventPublisher
 from ingest.resource_store import ResourceStore
 from ingest.service import Accepted, IngestService
 from ingest.smart import SmartAuthority
+from patient_state.store import open_store
 from readmit.errors import ServiceUnavailable
 from readmit.settings import Settings, get_settings
 from scorer.cache import ScoreCache
@@ -141,11 +143,10 @@ def create_app(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2
     )
     pub = publisher or EventPublisher(settings)
-    history = RedisHistory(client, settings.topic_prefix, settings.history_ttl_seconds)
-    resources = ResourceStore(
-        client, settings.topic_prefix, settings.score_ttl_seconds, settings.history_ttl_seconds
-    )
-    service = IngestService(history, pub, resources)
+    state = open_store(settings.database_url, settings.state_dir, settings.topic_prefix)
+    resources = ResourceStore(state, settings.score_ttl_seconds, settings.history_ttl_seconds)
+    event_log = EventLog(settings)
+    service = IngestService(DurableHistory(state), pub, resources, event_log)
     scores = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
     authority = SmartAuthority(settings, replay_guard=client)
     read_tokens = frozenset({settings.api_token.get_secret_value()})
@@ -154,6 +155,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         pub.close()
+        event_log.close()
+        state.db.close()
 
     app = FastAPI(
         title="readmit FHIR ingest",
@@ -204,7 +207,7 @@ def create_app(
         metrics.REDIS_FAILURES.inc()
         log.warning("redis unavailable", extra={"error": type(exc).__name__})
         return outcome_response(
-            "The encounter history store is unavailable; nothing was accepted. Retry later.",
+            "Redis (score cache, token replay guard) is unavailable. Retry later.",
             status=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
@@ -335,8 +338,10 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        checks = {"kafka": pub.ready(), "redis": _redis_ok(client)}
-        status = 200 if all(checks.values()) else 503
+        # accepting needs Kafka and the state database; Redis serves /scores and SMART
+        # token replay checks only, so it is reported but does not take ingest out
+        checks = {"kafka": pub.ready(), "database": state.db.ping(), "redis": _redis_ok(client)}
+        status = 200 if checks["kafka"] and checks["database"] else 503
         return Response(
             orjson.dumps({"ready": status == 200, "checks": checks}),
             status,

@@ -1,109 +1,112 @@
-"""What the system remembers about patients between documents, kept in Redis.
+"""What the system remembers about patients between documents: durable, in the database.
 
 Prior-year utilisation (``number_outpatient/emergency/inpatient``) and the history
 features (``prior_encounters``) need encounters that arrived in earlier documents.
 The ingest API remembers, per patient, every encounter it has seen (a small summary)
 and every index encounter's feature record; the mapper reads them back through the
-``EncounterHistory`` protocol. Keys (prefix = READMIT_TOPIC_PREFIX):
+``EncounterHistory`` protocol. It also remembers which encounter versions it accepted
+(idempotency) and where Kafka stored each, so a resend is refused as a duplicate only
+while the broker still holds the event.
 
-* ``{p}visits:{patient_id}`` — hash encounter_id → VisitSummary JSON
-* ``{p}index:{patient_id}`` — hash encounter_id → {"admitted_at", "record"} JSON
-* ``{p}accepted:{input_key}`` — this exact encounter version was published (idempotency)
-
-All expire after READMIT_HISTORY_TTL_SECONDS (default 400 days: a year of look-back
-plus margin).
+All of it lives in the state database (``patient_state``: PostgreSQL, SQLite in the
+embedded run), not in Redis: a Redis flush or outage cannot change a later score. A
+cache in front of these primary-key lookups would save about a millisecond per
+document (ingest spends tens validating FHIR) at the price of a second copy that can
+disagree with the record a score depends on, so there is none.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
-import redis
 
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import MappedEncounter
 from fhir_mappings.prior_visits import PriorStay, VisitSummary, admission_order
+from patient_state.store import AcceptedRow, Delivery, PatientStateStore, StayRow, VisitRow
+from readmit.events import FeatureEvent
 
 
-def _visit_json(v: VisitSummary) -> bytes:
-    return orjson.dumps(
-        {
-            "encounter_id": v.encounter_id,
-            "patient_id": v.patient_id,
-            "class_code": v.class_code,
-            "start": v.start.isoformat(),
-            "end": v.end.isoformat() if v.end else None,
-            "is_index": v.is_index,
-        }
+def _visit_row(v: VisitSummary) -> VisitRow:
+    return VisitRow(
+        patient_id=v.patient_id,
+        encounter_id=v.encounter_id,
+        class_code=v.class_code,
+        start_at=v.start.isoformat(),
+        end_at=v.end.isoformat() if v.end else None,
+        is_index=v.is_index,
     )
 
 
-def _visit_from_json(raw: bytes) -> VisitSummary:
-    d = orjson.loads(raw)
+def _visit(row: VisitRow) -> VisitSummary:
     return VisitSummary(
-        encounter_id=d["encounter_id"],
-        patient_id=d["patient_id"],
-        class_code=d["class_code"],
-        start=datetime.fromisoformat(d["start"]),
-        end=datetime.fromisoformat(d["end"]) if d["end"] else None,
-        is_index=d["is_index"],
+        encounter_id=row.encounter_id,
+        patient_id=row.patient_id,
+        class_code=row.class_code,
+        start=datetime.fromisoformat(row.start_at),
+        end=datetime.fromisoformat(row.end_at) if row.end_at else None,
+        is_index=row.is_index,
     )
 
 
-class RedisHistory:
-    """Redis-backed ``EncounterHistory`` plus the ingest idempotency markers."""
+class DurableHistory:
+    """Database-backed ``EncounterHistory`` plus the ingest idempotency records."""
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int) -> None:
-        self._r = client
-        self._p = prefix
-        self._ttl = ttl_seconds
-
-    def _visits_key(self, patient_id: str) -> str:
-        return f"{self._p}visits:{patient_id}"
-
-    def _index_key(self, patient_id: str) -> str:
-        return f"{self._p}index:{patient_id}"
-
-    def _accepted_key(self, input_key: str) -> str:
-        return f"{self._p}accepted:{input_key}"
+    def __init__(self, store: PatientStateStore) -> None:
+        self._store = store
 
     # -- EncounterHistory -------------------------------------------------------------
     def prior_visits(self, patient_id: str) -> list[VisitSummary]:
-        return [_visit_from_json(v) for v in self._r.hvals(self._visits_key(patient_id))]
+        return [_visit(v) for v in self._store.visits(patient_id)]
 
     def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
         out: list[PriorStay] = []
-        for raw in self._r.hvals(self._index_key(patient_id)):
-            d = orjson.loads(raw)
-            admitted = datetime.fromisoformat(d["admitted_at"])
+        for stay in self._store.stays(patient_id):
+            admitted = datetime.fromisoformat(stay.admitted_at)
             if admitted < before:
-                out.append(PriorStay(admitted, FeatureRecord.model_validate(d["record"])))
+                record = FeatureRecord.model_validate(orjson.loads(stay.record_json))
+                out.append(PriorStay(admitted, record))
         return sorted(out, key=admission_order)
 
     # -- idempotency and remembering ----------------------------------------------------
-    def accepted(self, input_keys: Sequence[str]) -> list[bool]:
-        if not input_keys:
-            return []
-        pipe = self._r.pipeline(transaction=False)
-        for k in input_keys:
-            pipe.exists(self._accepted_key(k))
-        return [bool(x) for x in pipe.execute()]
+    def deliveries(self, input_keys: Sequence[str]) -> dict[str, Delivery]:
+        """Accepted versions among ``input_keys`` and where the broker stored each."""
+        return self._store.deliveries(input_keys)
 
-    def remember(self, mapped: Sequence[MappedEncounter]) -> None:
-        """Record the documents' visits, index records and accepted versions in one trip."""
-        pipe = self._r.pipeline(transaction=False)
-        touched: set[str] = set()
-        for m in mapped:
-            for v in m.visits:
-                pipe.hset(self._visits_key(v.patient_id), v.encounter_id, _visit_json(v))
-                touched.add(self._visits_key(v.patient_id))
-            if m.admitted_at is not None:
-                payload = {"admitted_at": m.admitted_at.isoformat(), "record": m.record.columns()}
-                pipe.hset(self._index_key(m.patient_id), m.encounter_id, orjson.dumps(payload))
-                touched.add(self._index_key(m.patient_id))
-            pipe.set(self._accepted_key(m.input_key), b"1", ex=self._ttl)
-        for key in touched:
-            pipe.expire(key, self._ttl)
-        pipe.execute()
+    def remember(
+        self,
+        mapped: Sequence[MappedEncounter],
+        published: Sequence[tuple[FeatureEvent, Delivery]],
+    ) -> None:
+        """The documents' visits and index records, and the versions just published.
+
+        Called only after the broker acknowledged ``published``: an accepted marker
+        never exists for an event Kafka did not take.
+        """
+        now = time.time()
+        self._store.remember(
+            visits=[_visit_row(v) for m in mapped for v in m.visits],
+            stays=[
+                StayRow(
+                    m.patient_id,
+                    m.encounter_id,
+                    m.admitted_at.isoformat(),
+                    orjson.dumps(m.record.columns()).decode(),
+                )
+                for m in mapped
+                if m.admitted_at is not None
+            ],
+            accepted=[
+                AcceptedRow(
+                    delivery=delivery,
+                    encounter_id=event.encounter_id,
+                    patient_id=event.patient_id,
+                    event_json=event.to_bytes().decode(),
+                    accepted_at=now,
+                )
+                for event, delivery in published
+            ],
+        )

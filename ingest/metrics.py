@@ -28,5 +28,9 @@ PUBLISH_FAILURES = Counter(
 )
 REDIS_FAILURES = Counter(
     "readmit_ingest_redis_failures_total",
-    "Requests refused because the history store (Redis) failed (answered 503).",
+    "Requests refused because Redis (score reads, token replay guard) failed (answered 503).",
+)
+REPUBLISHED_LOST = Counter(
+    "readmit_ingest_republished_lost_total",
+    "Resent encounter versions published again because the broker no longer held the event.",
 )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer.future import RecordMetadata
 
 from readmit.errors import ServiceUnavailable
 from readmit.events import FEATURES_TOPIC, FeatureEvent
@@ -49,18 +50,19 @@ class EventPublisher:
                     log.debug("producer close failed", exc_info=True)
                 self._producer = None
 
-    def publish(self, events: Sequence[FeatureEvent]) -> None:
-        """Send all events and wait for every acknowledgement, or raise ServiceUnavailable."""
+    def publish(self, events: Sequence[FeatureEvent]) -> list[RecordMetadata]:
+        """Send all events and wait for every acknowledgement, or raise ServiceUnavailable.
+
+        Returns each event's acknowledgement (topic, partition, offset), in order."""
         if not events:
-            return
+            return []
         try:
             producer = self._get()
             futures = [
                 producer.send(self._topic, key=ev.patient_id.encode(), value=ev.to_bytes())
                 for ev in events
             ]
-            for fut in futures:
-                fut.get(timeout=self._timeout)
+            return [fut.get(timeout=self._timeout) for fut in futures]
         except ServiceUnavailable:
             self._reset()
             raise

@@ -9,18 +9,21 @@ earlier, and a late Observation re-scores its (already finished) stay.
 
 What is kept, to bound memory: every Patient (small, needed to resolve later
 references), and every clinical resource that arrived outside a complete Bundle (one
-holding its own Patient). Keys (hash ``Type/id`` → resource JSON):
-``{p}patient-res:{patient_id}`` expires after READMIT_HISTORY_TTL_SECONDS,
-``{p}loose-res:{patient_id}`` after READMIT_SCORE_TTL_SECONDS.
+holding its own Patient). They are kept in the state database (``patient_state``,
+table ``loose_resource``, one row per patient and ``Type/id``), so a Redis flush cannot
+strip a discharge of the demographics sent a week earlier: Patients for
+READMIT_HISTORY_TTL_SECONDS, clinical resources for READMIT_SCORE_TTL_SECONDS.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import redis
+
+from patient_state.store import PatientStateStore, ResourceRow
 
 Resource = dict[str, Any]
 
@@ -61,15 +64,10 @@ def _patient_id(resource: Resource, urls: dict[str, str]) -> str | None:
 
 
 class ResourceStore:
-    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int, patient_ttl_s: int) -> None:
-        self._r = client
-        self._p = prefix
+    def __init__(self, store: PatientStateStore, ttl_s: int, patient_ttl_s: int) -> None:
+        self._store = store
         self._ttl = ttl_s
         self._patient_ttl = patient_ttl_s
-
-    def _keys(self, patient_id: str) -> tuple[str, str]:
-        """(Patient resource key, loose clinical resources key): they expire differently."""
-        return f"{self._p}patient-res:{patient_id}", f"{self._p}loose-res:{patient_id}"
 
     @staticmethod
     def _index(doc: Resource) -> tuple[list[tuple[str, Resource]], bool]:
@@ -97,15 +95,10 @@ class ResourceStore:
             return doc
         patients = sorted({pid for pid, _ in kept})
         present = {f"{r.get('resourceType')}/{r.get('id')}" for _, r in resources_of(doc)}
-        pipe = self._r.pipeline(transaction=False)
-        for pid in patients:
-            for key in self._keys(pid):
-                pipe.hgetall(key)
         extra = [
-            orjson.loads(raw)
-            for stored in pipe.execute()
-            for ref, raw in stored.items()
-            if ref.decode() not in present
+            orjson.loads(row.resource_json)
+            for row in self._store.resources(patients)
+            if row.ref not in present
         ]
         if not extra:
             return doc
@@ -124,13 +117,19 @@ class ResourceStore:
         kept, complete = self._index(doc)
         if not kept:
             return
-        pipe = self._r.pipeline(transaction=False)
+        now = time.time()
+        rows = []
         for pid, res in kept:
             is_patient = res.get("resourceType") == "Patient"
             if complete and not is_patient:
                 continue
-            patient_key, loose_key = self._keys(pid)
-            key = patient_key if is_patient else loose_key
-            pipe.hset(key, f"{res['resourceType']}/{res['id']}", orjson.dumps(res))
-            pipe.expire(key, self._patient_ttl if is_patient else self._ttl)
-        pipe.execute()
+            rows.append(
+                ResourceRow(
+                    patient_id=pid,
+                    ref=f"{res['resourceType']}/{res['id']}",
+                    is_patient=is_patient,
+                    resource_json=orjson.dumps(res).decode(),
+                    expires_at=now + (self._patient_ttl if is_patient else self._ttl),
+                )
+            )
+        self._store.keep_resources(rows)

@@ -16,9 +16,11 @@ from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import MappedEncounter, map_document
 from fhir_mappings.worklist_context import WorklistContext, contexts_by_encounter
 from ingest import metrics
-from ingest.history_store import RedisHistory
+from ingest.event_log import EventLog
+from ingest.history_store import DurableHistory
 from ingest.publisher import EventPublisher
 from ingest.resource_store import ResourceStore
+from patient_state.store import Delivery
 from readmit.events import FeatureEvent
 
 log = logging.getLogger(__name__)
@@ -57,26 +59,56 @@ def _entry_index(exc: FhirMappingError) -> int | None:
 
 class IngestService:
     def __init__(
-        self, history: RedisHistory, publisher: EventPublisher, resources: ResourceStore
+        self,
+        history: DurableHistory,
+        publisher: EventPublisher,
+        resources: ResourceStore,
+        event_log: EventLog,
     ) -> None:
         self.history = history
         self.publisher = publisher
         self.resources = resources
+        self.event_log = event_log
+
+    def _already_accepted(self, mapped: list[MappedEncounter]) -> list[bool]:
+        """Which encounter versions were accepted and are still in the broker's log.
+
+        A version whose event the broker lost (an embedded memory broker restarted) is
+        published again: the EHR's resend is the only copy left.
+        """
+        known = self.history.deliveries([m.input_key for m in mapped])
+        seen = []
+        for m in mapped:
+            delivery = known.get(m.input_key)
+            held = delivery is not None and self.event_log.holds(delivery)
+            if delivery is not None and not held:
+                metrics.REPUBLISHED_LOST.inc()
+                log.warning("accepted event missing from the broker; publishing the resend")
+            seen.append(held)
+        return seen
 
     def accept(self, document: dict[str, Any]) -> Accepted:
         """Map a document and publish its new index encounters; raises typed errors.
 
         Order matters for at-least-once: publish first (waiting for acks), then mark as
-        accepted. A crash between the two republishes on the client's retry, and the
-        scorer's input_key deduplication absorbs the repeat.
+        accepted, with where the broker stored each event. A crash between the two
+        republishes on the client's retry, and the scorer's input_key deduplication
+        absorbs the repeat.
         """
         complete = self.resources.complete(document)
         mapped = map_document(complete, history=self.history)
-        seen = self.history.accepted([m.input_key for m in mapped])
+        seen = self._already_accepted(mapped)
         fresh = [m for m, dup in zip(mapped, seen, strict=True) if not dup]
         contexts = contexts_by_encounter(complete) if fresh else {}
-        self.publisher.publish([to_event(m, contexts.get(m.encounter_id)) for m in fresh])
-        self.history.remember(mapped)
+        events = [to_event(m, contexts.get(m.encounter_id)) for m in fresh]
+        acks = self.publisher.publish(events)
+        self.history.remember(
+            mapped,
+            [
+                (ev, Delivery(ev.input_key, ack.topic, ack.partition, ack.offset))
+                for ev, ack in zip(events, acks, strict=True)
+            ],
+        )
         self.resources.remember(document)
         metrics.EVENTS_PUBLISHED.inc(len(fresh))
         metrics.DUPLICATES.inc(len(mapped) - len(fresh))

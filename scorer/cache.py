@@ -12,7 +12,10 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 * ``{p}ward:{ward}:high`` — sorted set of encounter ids in band ``high`` scored by
   probability: the ward's live high-risk list (removed when a newer score is lower).
 
-Only the scorer writes; everyone else reads through :class:`ScoreCache`.
+Only the scorer writes (and ``readmit rescore --force`` drops scores to recompute);
+everyone else reads through :class:`ScoreCache`. Everything here can be recomputed
+from the state database (``patient_state``): after a flush, ``readmit rescore --since``
+refills it.
 """
 
 from __future__ import annotations
@@ -97,6 +100,14 @@ class ScoreCache:
         for key, gone in not_high.items():
             pipe.zrem(key, *gone)
         pipe.execute()
+
+    def forget(self, encounter_ids: Sequence[str]) -> None:
+        """Drop encounters' latest scores so their next input is scored again
+        (``readmit rescore --force``); patient histories and ward lists follow the rescore."""
+        for i in range(0, len(encounter_ids), 500):
+            keys = [self.score_key(e) for e in encounter_ids[i : i + 500]]
+            if keys:
+                self._r.delete(*keys)
 
     def ping(self) -> bool:
         try:

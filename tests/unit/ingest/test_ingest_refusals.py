@@ -24,9 +24,12 @@ class ExplodingPublisher:
 
 
 @pytest.fixture
-def client():
+def client(tmp_path):
     settings = Settings(
-        ingest_tokens=TOKEN, max_request_bytes=2048, redis_url="redis://127.0.0.1:1/0"
+        ingest_tokens=TOKEN,
+        max_request_bytes=2048,
+        redis_url="redis://127.0.0.1:1/0",
+        state_dir=tmp_path,
     )
     app = create_app(settings, publisher=ExplodingPublisher())
     with TestClient(app) as c:
@@ -118,4 +121,5 @@ def test_capability_statement_is_public_and_truthful(client):
 def test_readyz_reports_dependencies_down(client):
     resp = client.get("/readyz")
     assert resp.status_code == 503
-    assert resp.json()["checks"] == {"kafka": False, "redis": False}
+    # the state database (SQLite here) answers; Kafka and Redis do not
+    assert resp.json()["checks"] == {"kafka": False, "database": True, "redis": False}

@@ -1,0 +1,119 @@
+"""Versioned schema of the state database, applied in order, each version once.
+
+Every process that uses the store (ingest at start, ``readmit rescore``) calls
+:func:`migrate`; on PostgreSQL an advisory lock serialises concurrent starters (several
+ingest replicas rolling out) and DDL is transactional, so a version is either applied
+whole or not at all. A new version is appended to :data:`MIGRATIONS`; applied ones are
+never edited. Statements are portable between PostgreSQL and SQLite (TEXT, BIGINT,
+DOUBLE PRECISION, BOOLEAN); timestamps are ISO-8601 text where the mapper needs the
+original value back, epoch seconds where the store selects ranges.
+
+``scope`` is READMIT_TOPIC_PREFIX: deployments (and tests) sharing one database keep
+their state apart, as they do in Kafka and Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from patient_state.database import Cursor, StateDatabase
+
+ADVISORY_LOCK_KEY = 7_271_200_512
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "visits, index stays, accepted versions, loose resources",
+        (
+            """CREATE TABLE visit (
+                scope TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                encounter_id TEXT NOT NULL,
+                class_code TEXT NOT NULL,
+                start_at TEXT NOT NULL,
+                end_at TEXT,
+                is_index BOOLEAN NOT NULL,
+                PRIMARY KEY (scope, patient_id, encounter_id)
+            )""",
+            """CREATE TABLE index_stay (
+                scope TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                encounter_id TEXT NOT NULL,
+                admitted_at TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (scope, patient_id, encounter_id)
+            )""",
+            """CREATE TABLE accepted_version (
+                scope TEXT NOT NULL,
+                input_key TEXT NOT NULL,
+                encounter_id TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                kafka_partition INTEGER NOT NULL,
+                kafka_offset BIGINT NOT NULL,
+                accepted_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (scope, input_key)
+            )""",
+            "CREATE INDEX accepted_version_by_time ON accepted_version (scope, accepted_at)",
+            """CREATE TABLE loose_resource (
+                scope TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                ref TEXT NOT NULL,
+                is_patient BOOLEAN NOT NULL,
+                resource TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (scope, patient_id, ref)
+            )""",
+            "CREATE INDEX loose_resource_by_expiry ON loose_resource (expires_at)",
+        ),
+    ),
+)
+
+_TABLE = """CREATE TABLE IF NOT EXISTS patient_state_migration (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at DOUBLE PRECISION NOT NULL
+)"""
+
+
+def _apply(cur: Cursor, db: StateDatabase) -> list[int]:
+    if not db.sqlite:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+    cur.execute(_TABLE)
+    done = {row[0] for row in cur.execute("SELECT version FROM patient_state_migration").fetchall()}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            cur.execute(statement)
+        cur.execute(
+            "INSERT INTO patient_state_migration (version, name, applied_at) VALUES (%s, %s, %s)",
+            (migration.version, migration.name, time.time()),
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def migrate(db: StateDatabase) -> list[int]:
+    """Bring the schema up to date; the versions applied now (empty when current)."""
+    return db.run(lambda cur: _apply(cur, db))
+
+
+def current_version(db: StateDatabase) -> int:
+    def read(cur: Cursor) -> int:
+        cur.execute(_TABLE)
+        row = cur.execute("SELECT MAX(version) FROM patient_state_migration").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    return db.run(read)

@@ -1,0 +1,119 @@
+"""The state store on SQLite (the embedded default): migrations, round trips, scopes,
+reconnecting after a broken connection, and the rescore selection rules."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from patient_state.database import StateDatabase, UnsupportedStateDatabase
+from patient_state.migrations import MIGRATIONS, current_version, migrate
+from patient_state.rescore import latest_versions
+from patient_state.store import (
+    AcceptedRow,
+    Delivery,
+    PatientStateStore,
+    ResourceRow,
+    StayRow,
+    VisitRow,
+    open_store,
+)
+from readmit.cli.rescore import BadTime, parse_time
+from readmit.errors import ServiceUnavailable
+
+
+def _accepted(key: str, encounter: str, at: float, offset: int = 0) -> AcceptedRow:
+    return AcceptedRow(Delivery(key, "t.features", 0, offset), encounter, "p1", "{}", at)
+
+
+def test_migrations_apply_once_and_record_their_version(tmp_path: Path) -> None:
+    db = StateDatabase("", tmp_path)
+    assert migrate(db) == [m.version for m in MIGRATIONS]
+    assert migrate(db) == []
+    assert current_version(db) == MIGRATIONS[-1].version
+
+
+def test_only_postgresql_or_empty_is_accepted(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedStateDatabase):
+        StateDatabase("mysql://x@y/z", tmp_path)
+
+
+def test_history_accepted_and_resources_round_trip_per_scope(tmp_path: Path) -> None:
+    a = open_store("", tmp_path, "a.")
+    b = PatientStateStore(a.db, "b.")
+    visit = VisitRow("p1", "e1", "IMP", "2026-01-01T00:00:00+00:00", None, True)
+    stay = StayRow("p1", "e1", "2026-01-01T00:00:00+00:00", '{"x": 1}')
+    a.remember([visit], [stay], [_accepted("e1#v1", "e1", 10.0, offset=7)])
+    a.remember([visit], [stay], [])  # idempotent upserts
+    assert a.visits("p1") == [visit]
+    assert a.stays("p1") == [stay]
+    assert a.deliveries(["e1#v1", "e1#v2"]) == {"e1#v1": Delivery("e1#v1", "t.features", 0, 7)}
+    assert b.visits("p1") == []
+    assert b.deliveries(["e1#v1"]) == {}
+    live = ResourceRow("p1", "Patient/p1", True, '{"id": "p1"}', expires_at=2e9)
+    gone = ResourceRow("p1", "Condition/c1", False, '{"id": "c1"}', expires_at=1.0)
+    a.keep_resources([live, gone])
+    assert a.resources(["p1"], now=100.0) == [live]
+    assert a.prune(now=100.0) == 1
+
+
+def test_a_broken_connection_is_replaced_once(tmp_path: Path) -> None:
+    class Severed:
+        """What a database restart leaves behind: a connection that only fails."""
+
+        def cursor(self) -> None:
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+
+        def close(self) -> None:
+            pass
+
+    store = open_store("", tmp_path, "s.")
+    store.db._idle.append(Severed())
+    assert store.visits("nobody") == []
+
+
+def test_a_database_that_stays_away_is_service_unavailable(tmp_path: Path) -> None:
+    db = StateDatabase("", tmp_path)
+
+    def broken(_: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(ServiceUnavailable) as info:
+        db.run(broken)
+    assert info.value.service == "database"
+    assert db.ping()
+
+
+def test_rescore_takes_the_latest_version_of_each_encounter_oldest_first() -> None:
+    rows = [
+        _accepted("e1#v1", "e1", 1.0),
+        _accepted("e2#v1", "e2", 2.0),
+        _accepted("e1#v2", "e1", 3.0),
+    ]
+    assert [r.delivery.input_key for r in latest_versions(rows)] == ["e2#v1", "e1#v2"]
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 1e6)), max_size=30))
+def test_rescore_selection_is_one_per_encounter_and_the_newest(
+    versions: list[tuple[str, float]],
+) -> None:
+    rows = [_accepted(f"{e}#{i}", e, at) for i, (e, at) in enumerate(versions)]
+    chosen = latest_versions(rows)
+    assert sorted(r.encounter_id for r in chosen) == sorted({e for e, _ in versions})
+    for r in chosen:
+        assert r.accepted_at == max(at for e, at in versions if e == r.encounter_id)
+
+
+def test_rescore_times() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert parse_time("6h", now) == now - timedelta(hours=6)
+    assert parse_time("90m", now) == now - timedelta(minutes=90)
+    assert parse_time("2026-12-01T08:00") == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    for bad in ("yesterday", "99999999d", "-5h"):
+        with pytest.raises(BadTime):
+            parse_time(bad, now)
