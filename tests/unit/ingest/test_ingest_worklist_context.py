@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from fhir_mappings.prior_visits import InMemoryHistory
@@ -16,10 +17,10 @@ from readmit.settings import PROJECT_ROOT
 class _History(InMemoryHistory):
     """Nothing accepted before; what ingest remembers is not under test here."""
 
-    def accepted(self, input_keys: Sequence[str]) -> list[bool]:
-        return [False] * len(input_keys)
+    def deliveries(self, input_keys: Sequence[str]) -> dict[str, Any]:
+        return {}
 
-    def remember(self, mapped: Any) -> None:
+    def remember(self, mapped: Any, deliveries: Any = ()) -> None:
         return None
 
 
@@ -27,8 +28,9 @@ class _Publisher:
     def __init__(self) -> None:
         self.events: list[FeatureEvent] = []
 
-    def publish(self, events: list[FeatureEvent]) -> None:
+    def publish(self, events: list[FeatureEvent]) -> list[SimpleNamespace]:
         self.events.extend(events)
+        return [SimpleNamespace(topic="t", partition=0, offset=i) for i, _ in enumerate(events)]
 
 
 class _Resources:
@@ -46,7 +48,7 @@ def test_published_event_carries_the_context_and_survives_the_wire() -> None:
         if entry["resource"]["resourceType"] == "Patient":
             entry["resource"]["name"] = [{"family": "Okafor", "given": ["Chidi"]}]
     publisher = _Publisher()
-    service = IngestService(_History(), publisher, _Resources())  # type: ignore[arg-type]
+    service = IngestService(_History(), publisher, _Resources(), None)  # type: ignore[arg-type]
     service.accept(bundle)
     (event,) = publisher.events
     assert event.context is not None
