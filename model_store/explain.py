@@ -30,7 +30,7 @@ TOP_FACTORS: Final = 4
 MIN_CONTRIBUTION: Final = 0.01  # log-odds; smaller pushes are noise, not reasons
 
 CodeLabels = dict[str, dict[int, str]]
-_NOT_RECORDED: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
+NOT_RECORDED_IDS: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
 _DOSE_TEXT: Final = {"No": "not given", "Steady": "dose unchanged", "Up": "dose increased",
                      "Down": "dose decreased"}  # fmt: skip
 
@@ -129,7 +129,7 @@ def data_quality_note(column: str, value: Any, code_labels: CodeLabels, age: str
     """
     if column in _ID_PREFIX:
         text = _id_text(column, value, code_labels)
-        if text in _NOT_RECORDED:
+        if text in NOT_RECORDED_IDS:
             return f"{_ID_PREFIX[column]} not recorded"
         if int(value) in _NEONATAL_IDS[column] and age not in _CHILD_AGES:
             return f"{_ID_PREFIX[column]} recorded with a newborn code ({value}) on an adult stay"
@@ -155,7 +155,7 @@ def factor_label(column: str, value: Any, code_labels: CodeLabels) -> str:
         return _LAB_TEXT[column].get(str(value), f"{column} {value}")
     if column in _ID_PREFIX:
         text = _id_text(column, value, code_labels)
-        if text in _NOT_RECORDED:
+        if text in NOT_RECORDED_IDS:
             return f"{_ID_PREFIX[column]} not recorded"
         return f"{_ID_PREFIX[column]}: {text}"
     if column in MEDICATION_COLUMNS or column.replace("_", "-") in MEDICATION_COLUMNS:
