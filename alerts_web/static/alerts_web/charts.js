@@ -12,7 +12,7 @@
       data: {
         labels: data.factors.map((f) => f.label),
         datasets: [{
-          label: "Contribution to risk",
+          label: "Percentage points of risk",
           data: data.factors.map((f) => f.value),
           backgroundColor: data.factors.map((f) => (f.value >= 0 ? "#dc3545" : "#198754")),
         }],
