@@ -219,3 +219,23 @@ def test_pdf_states_that_risk_does_not_apply_after_death_or_hospice(tmp_path: Pa
 def test_report_files_are_named_by_patient_and_encounter() -> None:
     event = score_event(patient_id="pat/77", encounter_id="enc 1001")
     assert report_filename(event, "pdf") == "readmission-risk_patient-pat-77_encounter-enc-1001.pdf"
+
+
+def test_ops_history_rates_come_from_neighbouring_points() -> None:
+    from alerts_web.ops.history import series
+
+    def point(
+        t: float, consumed: float, dlq: float, lsum: float, lcount: float
+    ) -> dict[str, float]:
+        return {
+            "t": t, "lag": 5.0, "events_consumed_total": consumed, "dead_letters_total": dlq,
+            "latency_sum": lsum, "latency_count": lcount,
+        }  # fmt: skip
+
+    points = [point(0, 100, 1, 2.0, 10), point(10, 150, 3, 3.0, 20), point(20, 20, 3, 3.0, 20)]
+    out = series(points)
+    assert out["t"] == [10_000, 20_000]
+    assert out["events_per_second"] == [5.0, None]  # a restarted scorer gives a gap
+    assert out["dead_letters_per_min"] == [12.0, 0.0]
+    assert out["latency_ms"] == [100.0, None]  # 1 s over 10 events; no events: no value
+    assert out["lag"] == [5.0, 5.0]
