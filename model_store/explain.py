@@ -28,6 +28,7 @@ from readmit.events import Factor
 
 TOP_FACTORS: Final = 4
 MIN_CONTRIBUTION: Final = 0.01  # log-odds; smaller pushes are noise, not reasons
+MIN_POINTS: Final = 0.05  # percentage points of calibrated risk, as shown ("+0.1")
 
 CodeLabels = dict[str, dict[int, str]]
 NOT_RECORDED_IDS: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
@@ -244,12 +245,10 @@ def explain_rows(
             column = sources[index]
             if column in notes:
                 continue
-            factors.append(
-                Factor(
-                    feature=column,
-                    label=factor_label(column, values[row][positions[index]], code_labels),
-                    contribution=percentage_points(float(raw[row]), contribution, calibrate),
-                )
-            )
+            points = percentage_points(float(raw[row]), contribution, calibrate)
+            if points < MIN_POINTS:  # a push the calibrator flattens is no reason to show
+                continue
+            label = factor_label(column, values[row][positions[index]], code_labels)
+            factors.append(Factor(feature=column, label=label, contribution=points))
         out.append(Explanation(tuple(factors), tuple(notes.values())))
     return out
