@@ -15,7 +15,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from alerts_web.ops.history import start_sampler  # noqa: E402
 from alerts_web.wards.routing import websocket_urlpatterns  # noqa: E402
+from readmit.settings import get_settings  # noqa: E402
 
 # The app serves its own static files (no CDN, no separate web server in the demo).
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app
@@ -28,3 +30,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# The ops page's last-hour plots (alerts_web/ops/history.py): one sampler per web process.
+start_sampler(get_settings())

@@ -31,6 +31,8 @@ class ScoreResult:
     model_version: str
     factors: tuple[Factor, ...]
     interventions: tuple[Intervention, ...]
+    non_readmittable: bool = False
+    data_quality: tuple[str, ...] = ()
 
 
 _lock = threading.Lock()
@@ -93,4 +95,6 @@ def score_record(record: FeatureRecord) -> ScoreResult:
         model_version=model_version(model),
         factors=tuple(_as_factor(f) for f in prediction.factors),
         interventions=tuple(_as_intervention(i) for i in prediction.interventions),
+        non_readmittable=bool(getattr(prediction, "non_readmittable", False)),
+        data_quality=tuple(getattr(prediction, "data_quality", ())),
     )

@@ -3,17 +3,21 @@
 The model's encoded features are summed back to the dataset column they came from (a
 one-hot block, a derived count), then the columns that *raise* the risk most are named
 in plain clinical language with the patient's own value: "3 inpatient stays in the
-prior year", not ``number_inpatient=3``.
+prior year", not ``number_inpatient=3``; diagnoses by their ICD-9-CM title
+(``fhir_mappings.codes.icd9_titles``). Contributions are reported in percentage points
+of the calibrated risk. Gaps in the record (payer not recorded, a newborn code on an
+adult stay) are data quality, not risk factors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
-from fhir_mappings.codes.dataset_ids import ID_COLUMNS
+from fhir_mappings.codes.icd9_titles import diagnosis_title, display_code
 from fhir_mappings.features import (
     DAYS_SINCE_DISCHARGE_CAP,
     FEATURE_COLUMNS,
@@ -24,10 +28,12 @@ from readmit.events import Factor
 
 TOP_FACTORS: Final = 4
 MIN_CONTRIBUTION: Final = 0.01  # log-odds; smaller pushes are noise, not reasons
+MIN_POINTS: Final = 0.05  # percentage points of calibrated risk, as shown ("+0.1")
 
 CodeLabels = dict[str, dict[int, str]]
-_NOT_RECORDED: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
-_ID_SECTIONS: Final = ID_COLUMNS
+NOT_RECORDED_IDS: Final = frozenset({"NULL", "Not Available", "Not Mapped", "Unknown/Invalid"})
+_DOSE_TEXT: Final = {"No": "not given", "Steady": "dose unchanged", "Up": "dose increased",
+                     "Down": "dose decreased"}  # fmt: skip
 
 
 def _plural(n: int, word: str) -> str:
@@ -78,29 +84,85 @@ _LAB_TEXT: Final = {
 }
 
 
+_ID_PREFIX: Final = {
+    "admission_type_id": "Admission type",
+    "discharge_disposition_id": "Discharge disposition",
+    "admission_source_id": "Admission source",
+}
+# Dataset codes that describe a newborn: on an adult stay they are a coding error.
+_NEONATAL_IDS: Final[dict[str, frozenset[int]]] = {
+    "admission_type_id": frozenset({4}),
+    "discharge_disposition_id": frozenset({10}),
+    "admission_source_id": frozenset({11, 12, 13, 14, 23, 24}),
+}
+_CHILD_AGES: Final = frozenset({"[0-10)", "[10-20)"})
+_RANKS: Final = {"diag_1": "Primary", "diag_2": "Secondary", "diag_3": "Additional"}
+
+NOT_APPLICABLE_TEXT: Final = (
+    "30-day readmission risk does not apply: the patient died or was discharged to hospice."
+)
+
+
+def _id_text(column: str, value: Any, code_labels: CodeLabels) -> str:
+    return code_labels.get(column, {}).get(int(value), f"code {value}").strip()
+
+
+def diagnosis_text(column: str, code: str) -> str:
+    """ "Primary diagnosis: Congestive heart failure; nonhypertensive (ICD-9-CM 428)"."""
+    rank = _RANKS[column]
+    title = diagnosis_title(code)
+    if title is None:
+        return (
+            f"{rank} diagnosis not recorded"
+            if code == MISSING_CATEGORY
+            else (f"{rank} diagnosis ICD-9-CM {code} (unknown code)")
+        )
+    return f"{rank} diagnosis: {title} (ICD-9-CM {display_code(code)})"
+
+
+def data_quality_note(column: str, value: Any, code_labels: CodeLabels, age: str) -> str | None:
+    """Why this column's value is a gap in the record rather than a fact about the patient.
+
+    Administrative fields not recorded (payer, admission type/source, specialty,
+    disposition), diagnoses not recorded, and newborn codes on an adult stay say
+    something about the record, not the patient: they are reported as data quality,
+    never as a risk factor.
+    """
+    if column in _ID_PREFIX:
+        text = _id_text(column, value, code_labels)
+        if text in NOT_RECORDED_IDS:
+            return f"{_ID_PREFIX[column]} not recorded"
+        if int(value) in _NEONATAL_IDS[column] and age not in _CHILD_AGES:
+            return f"{_ID_PREFIX[column]} recorded with a newborn code ({value}) on an adult stay"
+        return None
+    if column in _RANKS and value == MISSING_CATEGORY:
+        return f"{_RANKS[column]} diagnosis not recorded"
+    if column == "payer_code" and value == MISSING_CATEGORY:
+        return "Payer not recorded"
+    if column == "medical_specialty" and value == MISSING_CATEGORY:
+        return "Admitting specialty not recorded"
+    return None
+
+
 def factor_label(column: str, value: Any, code_labels: CodeLabels) -> str:
-    """Plain-language description of one dataset column's value for this patient."""
+    """Plain-language description of one dataset column's value for this patient.
+
+    The one wording of a factor: the scorer's explanations carry it, and every surface
+    (pages, PDF, CSV, CDS cards, FHIR RiskAssessment) shows exactly this text.
+    """
     if column in _SIMPLE:
         return _SIMPLE[column](value)
     if column in _LAB_TEXT:
         return _LAB_TEXT[column].get(str(value), f"{column} {value}")
-    if column in _ID_SECTIONS:
-        text = code_labels.get(column, {}).get(int(value), f"code {value}").strip()
-        prefix = {
-            "admission_type_id": "Admission type",
-            "discharge_disposition_id": "Discharge disposition",
-            "admission_source_id": "Admission source",
-        }[column]
-        if text in _NOT_RECORDED:
-            return f"{prefix} not recorded"
-        return f"{prefix}: {text}"
+    if column in _ID_PREFIX:
+        text = _id_text(column, value, code_labels)
+        if text in NOT_RECORDED_IDS:
+            return f"{_ID_PREFIX[column]} not recorded"
+        return f"{_ID_PREFIX[column]}: {text}"
     if column in MEDICATION_COLUMNS or column.replace("_", "-") in MEDICATION_COLUMNS:
-        return f"{column.replace('_', '-')}: {str(value).lower()}"
-    if column in ("diag_1", "diag_2", "diag_3"):
-        from model_store.encoding import diagnosis_group
-
-        rank = {"diag_1": "Primary", "diag_2": "Secondary", "diag_3": "Additional"}[column]
-        return f"{rank} diagnosis {value} ({diagnosis_group(str(value))})"
+        return f"{column.replace('_', '-').capitalize()}: {_DOSE_TEXT.get(str(value), value)}"
+    if column in _RANKS:
+        return diagnosis_text(column, str(value))
     if column == "age":
         return f"Age {str(value).strip('[)').replace('-', ' to ')}"
     if column == "change":
@@ -118,35 +180,75 @@ def factor_label(column: str, value: Any, code_labels: CodeLabels) -> str:
     return f"{column.replace('_', ' ').capitalize()}: {value}"
 
 
-def top_factors(
+def contribution_text(points: float) -> str:
+    """A factor's contribution as every surface prints it: "+3.2 percentage points"."""
+    return f"{points:+.1f} percentage points"
+
+
+def factor_text(factor: Factor) -> str:
+    """ "Label (+3.2 percentage points)": the one line a factor takes in text surfaces."""
+    return f"{factor.label} ({contribution_text(factor.contribution)})"
+
+
+def percentage_points(
+    raw: float, log_odds: float, calibrate: Callable[[np.ndarray], np.ndarray]
+) -> float:
+    """How much this push raises the calibrated risk, in percentage points.
+
+    The risk as scored minus the risk with this column's log-odds contribution taken
+    away (through the same calibrator), so the number is on the scale the nurse sees.
+    """
+    margin = float(np.log(raw) - np.log1p(-raw))
+    without = 1.0 / (1.0 + np.exp(-(margin - log_odds)))
+    both = calibrate(np.array([raw, without], dtype=np.float64))
+    return round(100.0 * float(both[0] - both[1]), 2)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    factors: tuple[Factor, ...]
+    data_quality: tuple[str, ...]
+
+
+def explain_rows(
     contributions: np.ndarray,
     sources: list[str],
     values: Sequence[Any],
     code_labels: CodeLabels,
+    raw: np.ndarray,
+    calibrate: Callable[[np.ndarray], np.ndarray],
     k: int = TOP_FACTORS,
-) -> list[tuple[Factor, ...]]:
-    """Per row, the ``k`` columns that raised the risk most, labelled for a clinician.
+) -> list[Explanation]:
+    """Per row, the ``k`` columns that raised the risk most, and the record's data gaps.
 
-    ``contributions`` is (rows, columns-of-``sources``); ``values[i]`` is row i's value
-    tuple in FEATURE_COLUMNS order (the patient's own values go into the labels).
+    ``contributions`` is (rows, columns-of-``sources``) in log-odds; ``values[i]`` is row
+    i's value tuple in FEATURE_COLUMNS order; ``raw`` the uncalibrated probabilities.
+    Columns whose value is a gap in the record (see :func:`data_quality_note`) are never
+    reported as factors.
     """
     positions = [FEATURE_COLUMNS.index(source) for source in sources]
-    k = min(k, contributions.shape[1])
-    top = np.argsort(-contributions, axis=1)[:, :k]
-    out: list[tuple[Factor, ...]] = []
-    for row, order in enumerate(top.tolist()):
-        factors = []
+    age_at = FEATURE_COLUMNS.index("age")
+    raw = np.clip(raw, 1e-9, 1 - 1e-9)
+    out: list[Explanation] = []
+    for row, order in enumerate(np.argsort(-contributions, axis=1).tolist()):
+        age = str(values[row][age_at])
+        notes = {
+            column: note
+            for column, position in zip(sources, positions, strict=True)
+            if (note := data_quality_note(column, values[row][position], code_labels, age))
+        }
+        factors: list[Factor] = []
         for index in order:
             contribution = float(contributions[row, index])
-            if contribution < MIN_CONTRIBUTION:
+            if contribution < MIN_CONTRIBUTION or len(factors) == k:
                 break
             column = sources[index]
-            factors.append(
-                Factor(
-                    feature=column,
-                    label=factor_label(column, values[row][positions[index]], code_labels),
-                    contribution=round(contribution, 4),
-                )
-            )
-        out.append(tuple(factors))
+            if column in notes:
+                continue
+            points = percentage_points(float(raw[row]), contribution, calibrate)
+            if points < MIN_POINTS:  # a push the calibrator flattens is no reason to show
+                continue
+            label = factor_label(column, values[row][positions[index]], code_labels)
+            factors.append(Factor(feature=column, label=label, contribution=points))
+        out.append(Explanation(tuple(factors), tuple(notes.values())))
     return out

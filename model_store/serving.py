@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from fhir_mappings.features import FeatureRecord
+from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 from model_store.bands import BandThresholds
 from model_store.calibration import Calibrator
 from model_store.encoding import FeatureEncoder, _record_values
 from model_store.encounter_clock import EncounterClock
-from model_store.explain import CodeLabels, top_factors
+from model_store.explain import CodeLabels, Explanation, explain_rows
 from model_store.interventions import recommend
 from model_store.models import FittedModel
 from readmit.events import Factor, Intervention, RiskBand
@@ -35,10 +35,31 @@ _ONE_COMPILE_AT_A_TIME = threading.Lock()
 
 @dataclass(frozen=True)
 class Prediction:
+    """One scored record.
+
+    ``non_readmittable``: the discharge disposition (death, hospice: the dataset's
+    ``NON_READMITTABLE_DISPOSITIONS``) makes a 30-day readmission impossible, so the
+    risk does not apply. Such a prediction carries the model's number for the audit
+    trail but no factors and no interventions, and no surface may present it as a risk
+    (:attr:`risk_applies`). ``data_quality``: gaps in the record that are not risk
+    factors ("Payer not recorded").
+    """
+
     probability: float
     band: RiskBand
     factors: tuple[Factor, ...]
     interventions: tuple[Intervention, ...]
+    non_readmittable: bool = False
+    data_quality: tuple[str, ...] = ()
+
+    @property
+    def risk_applies(self) -> bool:
+        return not self.non_readmittable
+
+
+def is_non_readmittable(record: FeatureRecord) -> bool:
+    """The one rule: readmission risk does not apply after death or hospice."""
+    return record.discharge_disposition_id in NON_READMITTABLE_DISPOSITIONS
 
 
 @dataclass
@@ -124,29 +145,52 @@ class ScoringModel:
 
         ``explain_bands`` limits the (costly: TreeSHAP is ~2.5 ms a row for the 800-tree
         champion) explanations to scores in those bands; the others carry no factors, and
-        their interventions follow from the band alone.
+        their interventions follow from the band alone. Non-readmittable records are
+        never explained and get no interventions (see :class:`Prediction`).
         """
         if not records:
             return []
         trained = self.trained
         values = [_record_values(r) for r in records]
         matrix = trained.encoder.encode_tuples(values)
-        probabilities = trained.predict_matrix(matrix)
+        raw = trained.model.raw_proba(matrix)
+        probabilities = trained.calibrator.transform(raw)
         bands = [trained.bands.band(float(p)) for p in probabilities]
-        factors: list[tuple[Factor, ...]] = [()] * len(records)
+        closed = [is_non_readmittable(r) for r in records]
+        explained: list[Explanation | None] = [None] * len(records)
         if explain:
-            rows = [i for i, b in enumerate(bands) if explain_bands is None or b in explain_bands]
+            rows = [
+                i
+                for i, b in enumerate(bands)
+                if not closed[i] and (explain_bands is None or b in explain_bands)
+            ]
             if rows:
-                contributions = trained.model.contributions(matrix[rows], trained.groups)
-                explained = top_factors(
-                    contributions, trained.sources, [values[i] for i in rows], trained.code_labels
+                found = explain_rows(
+                    trained.model.contributions(matrix[rows], trained.groups),
+                    trained.sources,
+                    [values[i] for i in rows],
+                    trained.code_labels,
+                    raw[rows],
+                    trained.calibrator.transform,
                 )
-                for i, found in zip(rows, explained, strict=True):
-                    factors[i] = found
-        out: list[Prediction] = []
-        for i, record in enumerate(records):
-            interventions = recommend(
-                bands[i], factors[i], a1c_result=record.A1Cresult, age=record.age
-            )
-            out.append(Prediction(float(probabilities[i]), bands[i], factors[i], interventions))
-        return out
+                for i, explanation in zip(rows, found, strict=True):
+                    explained[i] = explanation
+        return [
+            self._prediction(record, float(probabilities[i]), bands[i], explained[i], closed[i])
+            for i, record in enumerate(records)
+        ]
+
+    @staticmethod
+    def _prediction(
+        record: FeatureRecord,
+        probability: float,
+        band: RiskBand,
+        explanation: Explanation | None,
+        non_readmittable: bool,
+    ) -> Prediction:
+        if non_readmittable:
+            return Prediction(probability, band, (), (), non_readmittable=True)
+        factors = explanation.factors if explanation else ()
+        interventions = recommend(band, factors, a1c_result=record.A1Cresult, age=record.age)
+        quality = explanation.data_quality if explanation else ()
+        return Prediction(probability, band, factors, interventions, data_quality=quality)

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         "http://127.0.0.1:9464/metrics",
         description="Scorer /metrics URLs the web ops page scrapes, comma separated.",
     )
+    ops_sample_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="How often the web process samples lag, throughput, latency and dead "
+        "letters for the ops page's last-hour plots (0: no sampling).",
+    )
     web_allowed_hosts: str = Field(
         "127.0.0.1,localhost", description="Host names the web app answers to, comma separated."
     )

@@ -28,7 +28,6 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
-from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
 from model_store.registry import Registry
 from model_store.serving import Prediction, ScoringModel
 from readmit.backoff import Backoff
@@ -93,7 +92,7 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
         factors=pred.factors,
         interventions=pred.interventions,
         discharged_at=event.discharged_at,
-        non_readmittable=event.record.discharge_disposition_id in NON_READMITTABLE_DISPOSITIONS,
+        non_readmittable=pred.non_readmittable,
         context=event.context,
         record=event.record,
     )

@@ -24,9 +24,10 @@ from alerts_web.alerts.models import (
     AlertAction,
     CloseReason,
 )
-from alerts_web.alerts.reports import RiskReport, render_csv, render_pdf
+from alerts_web.alerts.reports import RiskReport, render_csv, render_pdf, report_filename
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.wards.access import can_see_ward, visible_wards
+from model_store.explain import NOT_APPLICABLE_TEXT
 from readmit.events import Factor, Intervention, RiskBand, ScoreEvent
 
 
@@ -86,8 +87,9 @@ def _encounter_visible(request: HttpRequest, encounter_id: str) -> bool:
 def encounter(request: HttpRequest, encounter_id: str) -> HttpResponse:
     report, alerts = _report(request, encounter_id)
     ev = report.event
+    factors = () if ev.non_readmittable else ev.factors
     chart = {
-        "factors": [{"label": f.label, "value": f.contribution} for f in ev.factors[:10]],
+        "factors": [{"label": f.label, "value": f.contribution} for f in factors[:10]],
         "history": [
             {"t": p.at.isoformat(), "p": p.probability}
             for p in report.history
@@ -112,6 +114,7 @@ def encounter(request: HttpRequest, encounter_id: str) -> HttpResponse:
         "row": alerts[0] if alerts else None,
         "stays": _other_stays(request, alerts[0]) if alerts else [],
         "close_reasons": [(r.value, CloseReason(r).label) for r in PERSON_CLOSE_REASONS],
+        "not_applicable": NOT_APPLICABLE_TEXT if ev.non_readmittable else "",
     }
     return render(request, "alerts/encounter.html", context)
 
@@ -138,14 +141,16 @@ def _download(body: bytes | str, content_type: str, filename: str) -> HttpRespon
 @require_GET
 def encounter_pdf(request: HttpRequest, encounter_id: str) -> HttpResponse:
     report, _ = _report(request, encounter_id)
-    return _download(render_pdf(report), "application/pdf", "readmission-risk.pdf")
+    name = report_filename(report.event, "pdf")
+    return _download(render_pdf(report), "application/pdf", name)
 
 
 @login_required
 @require_GET
 def encounter_csv(request: HttpRequest, encounter_id: str) -> HttpResponse:
     report, _ = _report(request, encounter_id)
-    return _download(render_csv(report), "text/csv; charset=utf-8", "readmission-risk.csv")
+    name = report_filename(report.event, "csv")
+    return _download(render_csv(report), "text/csv; charset=utf-8", name)
 
 
 @login_required

@@ -7,7 +7,13 @@ from typing import Any
 from rest_framework import serializers
 
 from alerts_web.alerts.models import Alert
-from alerts_web.feature_fields import FieldSpec, default_value, field_specs
+from alerts_web.feature_fields import (
+    DiagnosisCodeError,
+    FieldSpec,
+    default_value,
+    diagnosis_input,
+    field_specs,
+)
 
 
 class FactorSerializer(serializers.Serializer):
@@ -24,15 +30,20 @@ class InterventionSerializer(serializers.Serializer):
 
 
 class ScoreSerializer(serializers.Serializer):
+    """A cached score. When the risk does not apply (death, hospice) ``probability`` and
+    ``band`` are null, ``risk_applies`` false and ``statement`` says why."""
+
     encounter_id = serializers.CharField()
     patient_id = serializers.CharField()
     ward = serializers.CharField()
-    probability = serializers.FloatField()
-    band = serializers.ChoiceField(choices=("low", "medium", "high"))
+    probability = serializers.FloatField(allow_null=True)
+    band = serializers.ChoiceField(choices=("low", "medium", "high"), allow_null=True)
     model_version = serializers.CharField()
     computed_at = serializers.DateTimeField()
     discharged_at = serializers.DateTimeField(allow_null=True)
     non_readmittable = serializers.BooleanField()
+    risk_applies = serializers.BooleanField()
+    statement = serializers.CharField(allow_null=True)
     factors = FactorSerializer(many=True)
     interventions = InterventionSerializer(many=True)
 
@@ -81,8 +92,20 @@ def _api_field(spec: FieldSpec) -> serializers.Field:
         return serializers.IntegerField(
             min_value=spec.min_value, max_value=spec.max_value, default=default
         )
+    if spec.kind == "diagnosis":
+        return DiagnosisSerializerField(max_length=16, default=default, help_text=spec.label)
     assert spec.pattern is not None
     return serializers.RegexField(spec.pattern, max_length=64, default=default)
+
+
+class DiagnosisSerializerField(serializers.CharField):
+    """ICD-9-CM through fhir_mappings.codes, returned in the dataset's spelling."""
+
+    def to_internal_value(self, data: Any) -> str:
+        try:
+            return diagnosis_input(super().to_internal_value(data))
+        except DiagnosisCodeError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class FeatureRecordSerializer(serializers.Serializer):
@@ -107,8 +130,11 @@ class FeatureRecordSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
-    probability = serializers.FloatField()
-    band = serializers.CharField()
+    probability = serializers.FloatField(allow_null=True)
+    band = serializers.CharField(allow_null=True)
     model_version = serializers.CharField()
+    risk_applies = serializers.BooleanField()
+    statement = serializers.CharField(allow_null=True)
     factors = FactorSerializer(many=True)
     interventions = InterventionSerializer(many=True)
+    data_quality = serializers.ListField(child=serializers.CharField())

@@ -24,11 +24,28 @@ from alerts_web.api.serializers import (
     PredictionSerializer,
     ScoreSerializer,
 )
-from alerts_web.feature_fields import record_from_values
+from alerts_web.feature_fields import (
+    InsufficientInformation,
+    check_minimum_information,
+    record_from_values,
+)
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.scoring import ModelUnavailable, score_record
+from model_store.explain import NOT_APPLICABLE_TEXT
+from readmit.events import ScoreEvent
 
 PERMISSIONS = (IsAuthenticated, HasRequiredScope)
+
+
+def score_body(event: ScoreEvent) -> dict[str, Any]:
+    """A score as the API states it: no probability or band where the risk does not apply."""
+    body = event.model_dump()
+    applies = not event.non_readmittable
+    body["risk_applies"] = applies
+    body["statement"] = None if applies else NOT_APPLICABLE_TEXT
+    if not applies:
+        body.update(probability=None, band=None, factors=[], interventions=[])
+    return body
 
 
 class EncounterScoreView(APIView):
@@ -42,7 +59,7 @@ class EncounterScoreView(APIView):
         event = latest_score(encounter_id)
         if event is None or not may_see_ward(request.user, event.ward):
             raise NotFound("No score for this encounter.")
-        return Response(ScoreSerializer(event.model_dump()).data)
+        return Response(ScoreSerializer(score_body(event)).data)
 
 
 class PatientScoresView(generics.GenericAPIView):
@@ -118,17 +135,25 @@ class PredictView(APIView):
         serializer.is_valid(raise_exception=True)
         record = record_from_values(serializer.validated_data, encounter_id="api-predict")
         try:
+            check_minimum_information(record)
+        except InsufficientInformation as exc:
+            raise ValidationError({k: [v] for k, v in exc.fields.items()}) from exc
+        try:
             result = score_record(record)
         except ModelUnavailable as exc:
             return Response(
                 {"error": "model_unavailable", "detail": exc.reason},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+        applies = not result.non_readmittable
         body = {
-            "probability": result.probability,
-            "band": result.band,
+            "probability": result.probability if applies else None,
+            "band": result.band if applies else None,
             "model_version": result.model_version,
+            "risk_applies": applies,
+            "statement": None if applies else NOT_APPLICABLE_TEXT,
             "factors": [f.model_dump() for f in result.factors],
             "interventions": [i.model_dump() for i in result.interventions],
+            "data_quality": list(result.data_quality),
         }
         return Response(PredictionSerializer(body).data)

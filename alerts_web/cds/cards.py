@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
+from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
 from readmit.events import ScoreEvent
 
 SERVICE_ID: Final = "readmission-risk"
@@ -91,6 +92,8 @@ def prefetch_conflict(prefetch: dict[str, Any], patient_id: str, encounter_id: s
 
 
 def _summary(event: ScoreEvent) -> str:
+    if event.non_readmittable:
+        return "30-day readmission risk does not apply (death or hospice)"
     text = f"{event.band.capitalize()} 30-day readmission risk: {event.probability:.0%}"
     if event.factors:
         text += f" — top factor: {event.factors[0].label}"
@@ -98,10 +101,12 @@ def _summary(event: ScoreEvent) -> str:
 
 
 def _detail(event: ScoreEvent) -> str:
+    if event.non_readmittable:
+        return f"{NOT_APPLICABLE_TEXT}\n\nModel version `{event.model_version}`."
     lines = [f"**Predicted probability:** {event.probability:.1%} ({event.band})", ""]
     if event.factors:
-        lines.append("**Top contributing factors**")
-        lines += [f"- {f.label} ({f.contribution:+.3f})" for f in event.factors[:5]]
+        lines.append("**Top contributing factors** (percentage points of risk)")
+        lines += [f"- {factor_text(f)}" for f in event.factors[:5]]
     lines += ["", f"Model version `{event.model_version}`."]
     return "\n".join(lines)
 
@@ -130,13 +135,15 @@ def _suggestion(event: ScoreEvent, intervention: Any) -> dict[str, Any]:
 
 
 def risk_card(event: ScoreEvent, patient_page_url: str) -> dict[str, Any]:
+    """The card; an *info* card without suggestions when the risk does not apply."""
+    applies = not event.non_readmittable
     return {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"readmit-card/{event.input_key}")),
         "summary": _summary(event),
         "detail": _detail(event),
-        "indicator": BAND_INDICATOR[event.band],
+        "indicator": BAND_INDICATOR[event.band] if applies else "info",
         "source": {"label": SOURCE_LABEL, "topic": {"code": "readmission-risk"}},
-        "suggestions": [_suggestion(event, i) for i in event.interventions],
+        "suggestions": [_suggestion(event, i) for i in event.interventions] if applies else [],
         "selectionBehavior": "any",
         "links": [
             {"label": "Open readmission risk page", "url": patient_page_url, "type": "absolute"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
 from readmit.events import ScoreEvent
 
 FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -26,8 +27,6 @@ def resource_id(encounter_id: str) -> str | None:
 
 def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
     rid = resource_id(event.encounter_id)
-    risk_code = BAND_TO_RISK[event.band]
-    factors = "; ".join(f"{f.label} ({f.contribution:+.3f})" for f in event.factors)
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
         "meta": {"lastUpdated": event.computed_at.isoformat()},
@@ -45,53 +44,53 @@ def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
             {"reference": f"Encounter/{event.encounter_id}"},
             {"reference": f"Patient/{event.patient_id}"},
         ],
-        "prediction": [
-            {
-                "outcome": {
-                    "coding": [
-                        {
-                            "system": "http://snomed.info/sct",
-                            "code": "417005",
-                            "display": "Hospital re-admission",
-                        }
-                    ],
-                    "text": "Unplanned readmission within 30 days of discharge",
-                },
-                "probabilityDecimal": round(event.probability, 6),
-                "qualitativeRisk": {
-                    "coding": [
-                        {
-                            "system": RISK_PROBABILITY_SYSTEM,
-                            "code": risk_code,
-                            "display": risk_code.capitalize() + " likelihood",
-                        }
-                    ],
-                    "text": event.band,
-                },
-                "whenRange": {
-                    "high": {
-                        "value": 30,
-                        "unit": "days",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "d",
-                    }
-                },
-                "rationale": f"Top factors: {factors}" if factors else "No explanation available",
-            }
-        ],
+        "prediction": [_prediction(event)],
     }
     if rid is not None:
         resource["id"] = rid
-    if event.interventions:
+    if event.interventions and not event.non_readmittable:
         resource["mitigation"] = " | ".join(
             f"{i.title} [{INTERVENTION_SYSTEM}#{i.code}]: {i.rationale}"
             for i in event.interventions
         )
     if event.non_readmittable:
-        resource["note"] = [
-            {"text": "Discharge disposition makes a readmission impossible (death/hospice)."}
-        ]
+        resource["note"] = [{"text": NOT_APPLICABLE_TEXT}]
     return resource
+
+
+_OUTCOME: Final = {
+    "coding": [
+        {"system": "http://snomed.info/sct", "code": "417005", "display": "Hospital re-admission"}
+    ],
+    "text": "Unplanned readmission within 30 days of discharge",
+}
+_WITHIN_30_DAYS: Final = {
+    "high": {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+}
+
+
+def _prediction(event: ScoreEvent) -> dict[str, Any]:
+    """The prediction; without probability or qualitativeRisk when the risk does not apply."""
+    if event.non_readmittable:
+        return {"outcome": _OUTCOME, "whenRange": _WITHIN_30_DAYS, "rationale": NOT_APPLICABLE_TEXT}
+    risk_code = BAND_TO_RISK[event.band]
+    factors = "; ".join(factor_text(f) for f in event.factors)
+    return {
+        "outcome": _OUTCOME,
+        "probabilityDecimal": round(event.probability, 6),
+        "qualitativeRisk": {
+            "coding": [
+                {
+                    "system": RISK_PROBABILITY_SYSTEM,
+                    "code": risk_code,
+                    "display": risk_code.capitalize() + " likelihood",
+                }
+            ],
+            "text": event.band,
+        },
+        "whenRange": _WITHIN_30_DAYS,
+        "rationale": f"Top factors: {factors}" if factors else "No explanation available",
+    }
 
 
 def searchset(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:

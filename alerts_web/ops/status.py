@@ -34,6 +34,7 @@ CONSUMED = _family(scorer_metrics.EVENTS_CONSUMED)
 SCORED = _family(scorer_metrics.EVENTS_SCORED)
 DEAD_LETTERS = _family(scorer_metrics.DEAD_LETTERS)
 MODEL_INFO = _family(scorer_metrics.MODEL_INFO)
+END_TO_END = _family(scorer_metrics.END_TO_END_SECONDS)
 _RATE_KEY = "ops:last-sample"
 
 
@@ -44,6 +45,8 @@ class ScorerSample:
     consumed: float = 0.0
     scored: float = 0.0
     dead_letters: float = 0.0
+    latency_sum: float = 0.0  # end-to-end seconds, histogram _sum and _count
+    latency_count: float = 0.0
     model_versions: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -58,6 +61,10 @@ def parse_metrics(url: str, text: str) -> ScorerSample:
                 sample.scored += s.value
             elif s.name == f"{DEAD_LETTERS}_total":
                 sample.dead_letters += s.value
+            elif s.name == f"{END_TO_END}_sum":
+                sample.latency_sum += s.value
+            elif s.name == f"{END_TO_END}_count":
+                sample.latency_count += s.value
             elif s.name == MODEL_INFO and s.value == 1 and "version" in s.labels:
                 sample.model_versions.append(s.labels["version"])
     return sample
@@ -153,9 +160,12 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "", depth: int = 2) -
 def ops_status(settings: Settings) -> dict[str, Any]:
     urls = [u.strip() for u in settings.scorer_metrics_urls.split(",") if u.strip()]
     scorers = [scrape(u) for u in urls]
-    consumed = sum(s.consumed for s in scorers if s.up)
+    up = [s for s in scorers if s.up]
+    consumed = sum(s.consumed for s in up)
     lags, lag_error = lag_rows(settings)
     return {
+        "latency_sum": sum(s.latency_sum for s in up),
+        "latency_count": sum(s.latency_count for s in up),
         "generated_at": time.time(),
         "scorers": [asdict(s) for s in scorers],
         "events_consumed_total": consumed,

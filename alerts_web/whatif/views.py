@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from alerts_web.alerts.gauge import gauge
-from alerts_web.feature_fields import record_from_values
 from alerts_web.scoring import ModelUnavailable, score_record
 from alerts_web.whatif.forms import WhatIfForm
+from model_store.explain import NOT_APPLICABLE_TEXT
 
 
 @login_required
@@ -20,14 +20,15 @@ def whatif(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = WhatIfForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and form.record is not None:
             try:
-                result = score_record(record_from_values(form.cleaned_data))
+                result = score_record(form.record)
             except ModelUnavailable as exc:
                 context["model_error"] = exc.reason
                 status = 503
             else:
                 context["result"] = result
+                context["not_applicable"] = NOT_APPLICABLE_TEXT
                 context["gauge"] = gauge(result.probability)
                 context["chart"] = {
                     "factors": [

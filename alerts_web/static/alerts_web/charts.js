@@ -12,7 +12,7 @@
       data: {
         labels: data.factors.map((f) => f.label),
         datasets: [{
-          label: "Contribution to risk",
+          label: "Percentage points of risk",
           data: data.factors.map((f) => f.value),
           backgroundColor: data.factors.map((f) => (f.value >= 0 ? "#dc3545" : "#198754")),
         }],
@@ -27,9 +27,17 @@
         scales: {
           y: {
             ticks: {
+              autoSkip: false,
+              font: { size: 11 },
+              // whole labels, wrapped into lines of about 34 characters (never cut)
               callback: (value, index) => {
-                const label = data.factors[index].label;
-                return label.length > 38 ? label.slice(0, 37) + "…" : label;
+                const lines = [];
+                for (const word of data.factors[index].label.split(" ")) {
+                  const last = lines.length - 1;
+                  if (last >= 0 && (lines[last] + " " + word).length <= 34) lines[last] += " " + word;
+                  else lines.push(word);
+                }
+                return lines;
               },
             },
           },

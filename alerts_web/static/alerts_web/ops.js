@@ -4,6 +4,26 @@
   const $ = (id) => document.getElementById(id);
   function td(text) { const c = document.createElement("td"); c.textContent = text == null ? "—" : text; return c; }
   function fmt(v, digits) { return v == null ? "—" : Number(v).toFixed(digits); }
+  const charts = {};
+  function plot(history) {
+    if (typeof Chart === "undefined" || !history) return;
+    const labels = history.t.map((t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    document.querySelectorAll("#ops-plots canvas").forEach((canvas) => {
+      const key = canvas.id.replace("plot-", "");
+      if (!charts[key]) {
+        charts[key] = new Chart(canvas, {
+          type: "line",
+          data: { labels: [], datasets: [{ data: [], borderColor: "#0d6efd", pointRadius: 0, spanGaps: false, tension: 0.2 }] },
+          options: { animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true }, x: { ticks: { maxTicksLimit: 6 } } } },
+        });
+      }
+      charts[key].data.labels = labels;
+      charts[key].data.datasets[0].data = history[key];
+      charts[key].update();
+    });
+  }
+  const initial = document.getElementById("ops-history");
+  if (initial) plot(JSON.parse(initial.textContent));
   async function refresh() {
     try {
       const r = await fetch(window.READMIT_OPS_URL, { headers: { Accept: "application/json" } });
@@ -30,6 +50,7 @@
       const m = s.model || {};
       $("ops-model-metrics").textContent = m.error ? m.error :
         (m.version || "") + "\n" + Object.entries(m.metrics || {}).map(([k, v]) => k + ": " + v).join("\n");
+      plot(s.history);
       $("ops-updated").textContent = new Date().toLocaleTimeString();
     } catch (e) { /* keep the last numbers; next tick retries */ }
   }

@@ -134,7 +134,13 @@ def test_key_restricted_to_a_ward(scored: dict[str, Any], api_key: Any, wards: A
 
 def test_predict_with_the_real_model(api_key: Any, real_model: Any) -> None:
     key = api_key("predict")
-    record = {"age": "[70-80)", "number_inpatient": 4, "glyburide-metformin": "Steady"}
+    record = {
+        "age": "[70-80)",
+        "number_inpatient": 4,
+        "glyburide-metformin": "Steady",
+        "diag_1": "38",  # the dataset's own spelling of 038 septicaemia
+        "number_diagnoses": 6,
+    }
     response = Client().post(
         reverse("api:predict"), record, content_type="application/json", **_auth(key)
     )
@@ -144,6 +150,37 @@ def test_predict_with_the_real_model(api_key: Any, real_model: Any) -> None:
     assert body["band"] in ("low", "medium", "high")
     assert body["model_version"]
     assert body["factors"]
+    assert body["risk_applies"] is True
+    assert "Payer not recorded" in body["data_quality"]
+    assert all("not recorded" not in f["label"] for f in body["factors"])
+
+
+def test_predict_refuses_a_record_too_empty_to_score(api_key: Any, real_model: Any) -> None:
+    key = api_key("predict")
+    response = Client().post(
+        reverse("api:predict"), {}, content_type="application/json", **_auth(key)
+    )
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"age", "diag_1", "number_diagnoses"}
+
+
+def test_predict_after_death_says_the_risk_does_not_apply(api_key: Any, real_model: Any) -> None:
+    key = api_key("predict")
+    record = {
+        "age": "[70-80)",
+        "diag_1": "428",
+        "number_diagnoses": 9,
+        "discharge_disposition_id": "11",
+    }
+    response = Client().post(
+        reverse("api:predict"), record, content_type="application/json", **_auth(key)
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["risk_applies"] is False
+    assert (body["probability"], body["band"]) == (None, None)
+    assert body["factors"] == body["interventions"] == []
+    assert "does not apply" in body["statement"]
 
 
 def test_predict_bad_input_names_the_fields(api_key: Any) -> None:

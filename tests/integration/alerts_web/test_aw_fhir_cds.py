@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
@@ -153,3 +154,29 @@ def test_cds_bad_requests_and_auth(scored: Any, api_key: Any) -> None:
         url, _hook(scored), content_type="application/json", **_bearer(api_key("fhir:read"))
     )
     assert wrong.status_code == 403
+
+
+def test_after_death_or_hospice_every_integration_surface_says_not_applicable(
+    wards: Any, cache: Any, event_factory: Any, api_key: Any
+) -> None:
+    """The issue's case: band high with non_readmittable set (an event scored before the
+    rule moved into the prediction still carries factors and interventions)."""
+    event = event_factory("ward-a", non_readmittable=True)
+    assert event.band == "high"
+    assert event.interventions
+    cache.write([event])
+    key = api_key("cds", "fhir:read", "scores:read")
+    (card,) = Client().post(
+        "/cds-services/readmission-risk", _hook(event), content_type="application/json",
+        **_bearer(key),
+    ).json()["cards"]  # fmt: skip
+    assert card["indicator"] == "info"
+    assert card["suggestions"] == []
+    resource = Client().get(f"/fhir/RiskAssessment/{event.encounter_id}", **_bearer(key)).json()
+    assert "qualitativeRisk" not in resource["prediction"][0]
+    assert "mitigation" not in resource
+    assert "does not apply" in resource["note"][0]["text"]
+    url = reverse("api:encounter-score", args=[event.encounter_id])
+    score = Client().get(url, **_bearer(key)).json()
+    assert (score["risk_applies"], score["band"], score["probability"]) == (False, None, None)
+    assert score["interventions"] == []

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from kafka import KafkaProducer
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from alerts_web.ops import views as ops_views
 from readmit.embedded.services import free_port
@@ -29,6 +29,9 @@ def scorer_metrics_url() -> str:
     dlq = Counter("readmit_scorer_dead_letters", "d", ["reason"], registry=registry)
     dlq.labels(reason="undecodable").inc(2)
     Gauge("readmit_model_info", "m", ["version"], registry=registry).labels(version="lr-9").set(1)
+    latency = Histogram("readmit_end_to_end_seconds", "e", registry=registry)
+    latency.observe(0.2)
+    latency.observe(0.4)
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     yield f"http://127.0.0.1:{port}/metrics"
@@ -80,3 +83,32 @@ def test_unreachable_broker_is_reported_not_a_500(
     status = client.get(reverse("ops:status")).json()
     assert "no broker answers" in status["lag_error"]
     assert status["lag"] == []
+
+
+def test_ops_page_plots_the_sampled_hour(
+    staff: User,
+    service_settings: Settings,
+    scorer_metrics_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.cache import cache
+
+    from alerts_web.ops import history
+    from alerts_web.ops.status import ops_status
+
+    settings = service_settings.model_copy(update={"scorer_metrics_urls": scorer_metrics_url})
+    monkeypatch.setattr(ops_views, "get_settings", lambda: settings)
+    monkeypatch.setattr(history, "HISTORY_KEY", f"ops:history:test:{free_port()}")
+    status = ops_status(settings)
+    assert status["latency_count"] == 2
+    history.record({**status, "latency_count": 0, "latency_sum": 0}, now=1000.0)
+    history.record(status, now=1015.0)
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("ops:page")).content.decode()
+    for key, _ in ops_views.PLOTS:
+        assert f'id="plot-{key}"' in page
+    assert "vendor/chart.js/chart.umd.min.js" in page
+    series = client.get(reverse("ops:status")).json()["history"]
+    assert series["latency_ms"] == [300.0]  # (0.2 s + 0.4 s) / 2
+    cache.delete(history.HISTORY_KEY)

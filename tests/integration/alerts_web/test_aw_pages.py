@@ -171,7 +171,7 @@ def test_whatif_scores_with_the_real_model(client_a: Client, real_model: Any) ->
     page = client_a.get(reverse("whatif:form"))
     form = page.context["form"]
     data = {name: str(field.initial) for name, field in form.fields.items()}
-    data.update({"age": "[80-90)", "number_inpatient": "6", "time_in_hospital": "9"})
+    data.update({"age": "[80-90)", "number_inpatient": "6", "time_in_hospital": "9", "diag_1": "8"})
     response = client_a.post(reverse("whatif:form"), data)
     assert response.status_code == 200
     result = response.context["result"]
@@ -191,6 +191,30 @@ def test_whatif_invalid_values_get_field_messages_not_500(client_a: Client) -> N
     html = response.content.decode()
     assert 'data-field="time_in_hospital"' in html
     assert 'data-field="diag_1"' in html
+    # every aria-describedby names elements that exist; invalid fields are marked
+    import re
+
+    ids = set(re.findall(r' id="([^"]+)"', html))
+    described = re.findall(r'aria-describedby="([^"]+)"', html)
+    assert described
+    assert {ref for refs in described for ref in refs.split()} <= ids
+    assert 'id="id_diag_1-error"' in html
+    assert html.count('aria-invalid="true"') == 2
+    assert 'href="#id_diag_1"' in html  # the error summary links to the field
+
+
+def test_whatif_after_death_states_that_risk_does_not_apply(
+    client_a: Client, real_model: Any
+) -> None:
+    page = client_a.get(reverse("whatif:form"))
+    data = {name: str(field.initial) for name, field in page.context["form"].fields.items()}
+    data.update({"age": "[70-80)", "diag_1": "428", "discharge_disposition_id": "13"})
+    response = client_a.post(reverse("whatif:form"), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="not-applicable"' in html
+    assert "risk-gauge" not in html
+    assert "Recommended interventions" not in html
 
 
 def test_ops_page_is_staff_only(client_a: Client, staff: User) -> None:

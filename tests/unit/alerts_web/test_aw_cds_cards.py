@@ -103,3 +103,19 @@ def test_indicator_follows_band(band: str, indicator: str) -> None:
 def test_summary_never_exceeds_140_characters(label: str) -> None:
     event = score_event(factors=(Factor(feature="f", label=label, contribution=0.1),))
     assert len(risk_card(event, "https://x/")["summary"]) <= SUMMARY_MAX
+
+
+def test_no_warning_or_critical_card_when_the_risk_does_not_apply() -> None:
+    # an event from before the rule moved into the prediction still carries factors and
+    # interventions: the card must not present them
+    card = risk_card(score_event(non_readmittable=True), "https://example.org/p")
+    assert card["indicator"] == "info"
+    assert card["suggestions"] == []
+    assert "does not apply" in card["summary"]
+    assert "Follow-up" not in card["detail"]
+    assert len(card["summary"]) <= SUMMARY_MAX
+
+
+def test_card_factors_are_in_percentage_points() -> None:
+    card = risk_card(score_event(), "https://example.org/p")
+    assert "3 inpatient stays last year (+0.4 percentage points)" in card["detail"]

@@ -56,3 +56,14 @@ def test_searchset_bundle_and_operation_outcome_are_valid() -> None:
         operation_outcome("required", "Search by encounter.", expression="encounter")
     )
     assert outcome.issue[0].expression == ["encounter"]
+
+
+def test_risk_assessment_says_not_applicable_after_death_or_hospice() -> None:
+    resource = risk_assessment(score_event(non_readmittable=True))
+    RiskAssessment.model_validate(resource)
+    (prediction,) = resource["prediction"]
+    assert "qualitativeRisk" not in prediction
+    assert "probabilityDecimal" not in prediction
+    assert "does not apply" in prediction["rationale"]
+    assert "mitigation" not in resource
+    assert "does not apply" in resource["note"][0]["text"]

@@ -5,17 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 from aw_fakes import score_event
 
 from alerts_web.alerts.feed import FeedCounts, is_alerting, parse_message
 from alerts_web.alerts.gauge import gauge
-from alerts_web.alerts.reports import CSV_COLUMNS, RiskReport, render_csv, render_pdf
+from alerts_web.alerts.reports import (
+    CSV_COLUMNS,
+    RiskReport,
+    render_csv,
+    render_pdf,
+    report_filename,
+)
 from alerts_web.log_redaction import RedactRequestPath
 from alerts_web.ops.status import flatten_metrics, parse_metrics
 from alerts_web.scores import HistoryPoint
+from readmit.settings import PROJECT_ROOT
+
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 
 def _report(note: str = "called family") -> RiskReport:
@@ -129,3 +141,115 @@ def test_manifest_metrics_are_flattened_two_levels() -> None:
         {"test": {"roc_auc": 0.712345, "curve": [1, 2]}, "n": 5, "deep": {"a": {"b": 1}}}
     )
     assert flat == {"test.roc_auc": 0.7123, "n": 5}
+
+
+def _long_factor_report(**overrides: object) -> RiskReport:
+    from readmit.events import Factor
+
+    long_label = (
+        "Primary diagnosis: Diabetes with other specified manifestations, type I [juvenile "
+        "type], uncontrolled (ICD-9-CM 250.83)"
+    )
+    factors = (
+        Factor(feature="diag_1", label=long_label, contribution=6.4),
+        Factor(
+            feature="number_inpatient",
+            label="3 inpatient stays in the prior year",
+            contribution=3.1,
+        ),
+        Factor(feature="age", label="Age 80 to 90", contribution=0.2),
+    )
+    event = score_event(factors=factors, **overrides)
+    done = SimpleNamespace(
+        at=event.computed_at,
+        actor="nurse.jones",
+        kind="intervention_done",
+        note="",
+        intervention_code="med-rec",
+        assignee=None,
+        get_kind_display=lambda: "Intervention done",
+    )
+    return RiskReport(event=event, history=[], actions=[done])
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def test_pdf_is_a_hand_over_document(tmp_path: Path) -> None:
+    report = _long_factor_report()
+    pdf = render_pdf(report)
+    text = " ".join(_pdf_text(pdf, tmp_path).split())
+    assert "type I [juvenile type], uncontrolled (ICD-9-CM 250.83)" in text  # never cut
+    assert "+6.4 percentage points" in text
+    assert "0 to 6.4 points" in text  # the bars' axis starts at 0
+    assert "Done nurse.jones" in text  # who did the intervention
+    assert "Not done" in text
+    assert "Page 1 of 1" in text
+    assert "all times UTC" in text
+    assert "Intervention done: 1" in text  # audit summary
+    assert "med-rec" not in text  # titles, not codes
+    # rendered to PNG: the page is drawn, not blank (and looked at by a person)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", str(tmp_path / "report.pdf"), str(tmp_path / "page")],
+        check=True,
+    )
+    (png,) = sorted(tmp_path.glob("page*.png"))
+    assert png.stat().st_size > 10_000
+    if os.environ.get("READMIT_UPDATE_SCREENSHOTS"):
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "80", "-singlefile", str(tmp_path / "report.pdf"),
+             str(SCREENSHOTS / "handover-pdf")],
+            check=True,
+        )  # fmt: skip
+
+
+def test_pdf_header_carries_the_demographics_the_fhir_input_sent(tmp_path: Path) -> None:
+    from readmit.events import WorklistContext
+
+    context = WorklistContext(
+        patient_name="Okafor, Chidi", mrn="MRN-881", sex="female", age_years=71, bed="12B"
+    )
+    text = " ".join(_pdf_text(render_pdf(_long_factor_report(context=context)), tmp_path).split())
+    for shown in ("Name Okafor, Chidi", "MRN MRN-881", "Age 71", "Sex female", "Bed 12B"):
+        assert shown in text
+    assert "Demographics not available" not in text
+    bare = " ".join(_pdf_text(render_pdf(_long_factor_report()), tmp_path).split())
+    assert "Demographics not available" in bare
+
+
+def test_pdf_states_that_risk_does_not_apply_after_death_or_hospice(tmp_path: Path) -> None:
+    text = " ".join(
+        _pdf_text(render_pdf(_long_factor_report(non_readmittable=True)), tmp_path).split()
+    )
+    assert "risk does not apply" in text
+    assert "percentage points" not in text
+    assert "Recommended interventions" not in text
+
+
+def test_report_files_are_named_by_patient_and_encounter() -> None:
+    event = score_event(patient_id="pat/77", encounter_id="enc 1001")
+    assert report_filename(event, "pdf") == "readmission-risk_patient-pat-77_encounter-enc-1001.pdf"
+
+
+def test_ops_history_rates_come_from_neighbouring_points() -> None:
+    from alerts_web.ops.history import series
+
+    def point(
+        t: float, consumed: float, dlq: float, lsum: float, lcount: float
+    ) -> dict[str, float]:
+        return {
+            "t": t, "lag": 5.0, "events_consumed_total": consumed, "dead_letters_total": dlq,
+            "latency_sum": lsum, "latency_count": lcount,
+        }  # fmt: skip
+
+    points = [point(0, 100, 1, 2.0, 10), point(10, 150, 3, 3.0, 20), point(20, 20, 3, 3.0, 20)]
+    out = series(points)
+    assert out["t"] == [10_000, 20_000]
+    assert out["events_per_second"] == [5.0, None]  # a restarted scorer gives a gap
+    assert out["dead_letters_per_min"] == [12.0, 0.0]
+    assert out["latency_ms"] == [100.0, None]  # 1 s over 10 events; no events: no value
+    assert out["lag"] == [5.0, 5.0]

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fhir_mappings.features import FeatureRecord
+from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 from model_store import dataset
-from model_store.serving import Prediction, ScoringModel
+from model_store.explain import factor_label
+from model_store.serving import Prediction, ScoringModel, is_non_readmittable
 from model_store.train import pipeline_predict_proba
 
 
@@ -47,7 +48,10 @@ def test_score_bands_factors_and_interventions(
         contributions = [f.contribution for f in prediction.factors]
         assert contributions == sorted(contributions, reverse=True)
         assert all(f.label and "=" not in f.label for f in prediction.factors)
-        if prediction.band == "low":
+        if prediction.non_readmittable:
+            assert prediction.factors == ()
+            assert prediction.interventions == ()
+        elif prediction.band == "low":
             assert prediction.interventions == ()
         else:
             assert prediction.interventions
@@ -97,3 +101,85 @@ def test_a_forest_compiled_in_the_background_scores_the_same(
     assert "compiled" in forest._fast
     np.testing.assert_allclose(model.predict_proba(records), before, rtol=0, atol=1e-9)
     assert champion.compile_in_background() is None  # logistic regression: nothing to compile
+
+
+@pytest.mark.parametrize("disposition", sorted(NON_READMITTABLE_DISPOSITIONS))
+def test_risk_does_not_apply_after_death_or_hospice(
+    champion: ScoringModel, records: list[FeatureRecord], disposition: int
+) -> None:
+    heavy = records[0].model_copy(
+        update={"number_inpatient": 9, "discharge_disposition_id": disposition}
+    )
+    (prediction,) = champion.score([heavy])
+    assert is_non_readmittable(heavy)
+    assert prediction.non_readmittable
+    assert not prediction.risk_applies
+    assert prediction.factors == ()
+    assert prediction.interventions == ()
+    alive = champion.score([heavy.model_copy(update={"discharge_disposition_id": 1})])[0]
+    assert alive.risk_applies
+    assert alive.factors
+
+
+def test_contributions_are_percentage_points_of_the_calibrated_risk(
+    champion: ScoringModel, records: list[FeatureRecord]
+) -> None:
+    heavy = records[0].model_copy(update={"number_inpatient": 9, "prior_encounters": 6})
+    (prediction,) = champion.score([heavy])
+    assert prediction.factors
+    total = sum(f.contribution for f in prediction.factors)
+    # each factor is a share of the risk in points: positive, and together not more than
+    # the whole risk (they are the pushes *above* the population's baseline)
+    assert all(0 < f.contribution <= 100 * prediction.probability for f in prediction.factors)
+    assert total < 100
+
+
+def test_administrative_gaps_are_data_quality_not_factors(
+    champion: ScoringModel, records: list[FeatureRecord]
+) -> None:
+    gaps = records[0].model_copy(
+        update={
+            "payer_code": "?",
+            "admission_type_id": 6,
+            "medical_specialty": "?",
+            "age": "[70-80)",
+        }
+    )
+    predictions = champion.score([gaps, *records[:300]])
+    assert {
+        "Payer not recorded",
+        "Admission type not recorded",
+        "Additional diagnosis not recorded",
+    } <= set(predictions[0].data_quality)
+    for prediction in predictions:
+        labels = [f.label for f in prediction.factors]
+        assert not any("not recorded" in label for label in labels), labels
+        assert not any(label.startswith("Neonate") for label in labels), labels
+
+
+def test_newborn_codes_on_an_adult_stay_are_data_quality(
+    champion: ScoringModel, records: list[FeatureRecord]
+) -> None:
+    adult = records[0].model_copy(update={"age": "[60-70)", "discharge_disposition_id": 10})
+    (prediction,) = champion.score([adult])
+    assert any("newborn code (10) on an adult stay" in n for n in prediction.data_quality)
+    assert all(f.feature != "discharge_disposition_id" for f in prediction.factors)
+
+
+@pytest.mark.parametrize(
+    ("column", "code", "words"),
+    [
+        (
+            "diag_1",
+            "428",
+            "Primary diagnosis: Congestive heart failure; nonhypertensive (ICD-9-CM 428)",
+        ),
+        ("diag_2", "276", "Secondary diagnosis: Fluid and electrolyte disorders (ICD-9-CM 276)"),
+        ("diag_3", "V58", "Additional diagnosis: Other aftercare (ICD-9-CM V58)"),
+        ("diag_1", "38", "Primary diagnosis: Septicemia (except in labor) (ICD-9-CM 038)"),
+        ("diag_1", "250.13", "Diabetes with ketoacidosis, type I [juvenile type], uncontrolled"),
+        ("diag_1", "?", "Primary diagnosis not recorded"),
+    ],
+)
+def test_diagnoses_are_named_by_their_icd9_titles(column: str, code: str, words: str) -> None:
+    assert words in factor_label(column, code, {})

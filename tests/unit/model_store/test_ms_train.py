@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
-from model_store.models import UnknownModelError
+from model_store.models import GRIDS, UnknownModelError
 from model_store.registry import Registry
-from model_store.train import ensure_champion, prepare, train_models
+from model_store.train import ensure_champion, prepare, train_models, training_steps
 from readmit.settings import Settings
 
 
@@ -58,10 +58,16 @@ def test_ensure_champion_keeps_a_loadable_champion(registry_root: Path) -> None:
     assert ensure_champion(settings) == Registry(registry_root).champion_version()
 
 
-def test_ensure_champion_trains_a_baseline_when_missing(small_csv: Path, tmp_path: Path) -> None:
+def test_ensure_champion_trains_lightgbm_when_missing(
+    small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = Settings(model_dir=tmp_path / "models", data_path=small_csv)
     version = ensure_champion(settings)
-    assert version.startswith("lr-")
+    assert version.startswith("lgbm-")
+    bar = capsys.readouterr().err
+    assert f"{training_steps(('lgbm',), quick=True)}/{training_steps(('lgbm',), quick=True)}" in bar
+    manifest = Registry(tmp_path / "models").load(version).manifest
+    assert manifest["hyperparameters"] == GRIDS["lgbm"][0]
     assert Registry(tmp_path / "models").load_champion().version == version
     assert ensure_champion(settings) == version  # second call: nothing retrained
     assert len(Registry(tmp_path / "models").list()) == 1
