@@ -66,7 +66,7 @@ def test_a_correction_that_makes_it_high_again_reopens_the_alert(
     assert trail[0].startswith(
         "Rescored at 40% (high risk; readmission risk does not apply), was 60%"
     )
-    assert "discharge disposition id: Discharged to home → Expired" in trail[0]
+    assert "Discharge disposition: Discharged to home → Expired" in trail[0]
     assert "Alert closed automatically" in trail[0]
     assert "was 40%" in trail[1]
     assert "Expired → Discharged to home" in trail[1]
