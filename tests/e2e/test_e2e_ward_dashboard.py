@@ -64,6 +64,7 @@ def web_database(postgres_dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 def stack(
+    non_demo_secrets: dict[str, Any],
     kafka_bootstrap: str,
     redis_url: str,
     registry_root: Path,
@@ -83,6 +84,7 @@ def stack(
         scorer_metrics_port=free_port(),
         embedded=False,
         replay_rate=0,
+        **non_demo_secrets,
     )
     settings.scorer_metrics_urls = f"http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
     with Stack(settings, scorers=1, start_broker=False) as running:

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   const ward = JSON.parse(document.getElementById("ward-code").textContent);
+  // URL templates as JSON data, not an inline script: the CSP allows no inline script.
+  const urls = JSON.parse(document.getElementById("dashboard-urls").textContent);
   const body = document.getElementById("alerts-body");
   const statusBadge = document.getElementById("live-status");
   const muteBox = document.getElementById("mute");
@@ -65,7 +67,7 @@
   function actionForm(alert, kind, label, cls) {
     const form = template.cloneNode(true);
     form.removeAttribute("id");
-    form.action = window.READMIT.actionUrl.replace("/0/", "/" + alert.id + "/").replace("KIND", kind);
+    form.action = urls.actionUrl.replace("/0/", "/" + alert.id + "/").replace("KIND", kind);
     const btn = document.createElement("button");
     btn.type = "submit";
     btn.className = "btn btn-sm " + cls;
@@ -87,7 +89,7 @@
     tr.appendChild(risk);
     const enc = document.createElement("td");
     const link = document.createElement("a");
-    link.href = window.READMIT.encounterUrl.replace("ENCOUNTER", encodeURIComponent(alert.encounter_id));
+    link.href = urls.encounterUrl.replace("ENCOUNTER", encodeURIComponent(alert.encounter_id));
     link.textContent = alert.encounter_id;
     enc.appendChild(link);
     tr.appendChild(enc);
