@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from alerts_web.csv_cells import FormulaSafeWriter
 from alerts_web.scores import HistoryPoint
 from readmit.events import ScoreEvent
 
@@ -136,7 +136,7 @@ def render_csv(report: RiskReport) -> str:
     """One tidy table: the score, its factors, interventions, history and audit trail."""
     ev = report.event
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = FormulaSafeWriter(out)
     writer.writerow(CSV_COLUMNS)
     base = [ev.encounter_id, ev.patient_id, ev.ward]
     stamp = ev.computed_at.isoformat()
