@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         SecretStr("dev-read-token"),
         description="Bearer token for reading scores from the ingest-side score endpoint.",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token Prometheus sends to the ingest API's /metrics (a scrape "
+        "config `authorization: credentials_file:`). Empty: /metrics answers anonymously in "
+        "the embedded run only; with READMIT_EMBEDDED=false it then refuses every caller.",
+    )
     django_secret_key: SecretStr = Field(
         SecretStr("insecure-embedded-only-change-me"),
         description="Django SECRET_KEY; must be set in any real deployment.",
