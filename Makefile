@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings
 
 LOCKS  := requirements/build.lock requirements/dev.lock
-.PHONY: up test install lint typecheck unit test-tools assets clean lock
+.PHONY: up test install lint typecheck unit test-tools assets clean lock audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" -q
 
-test: install test-tools lint typecheck
+# Known vulnerabilities in the exact locked versions (PyPI's advisory data, via pip-audit);
+# a finding fails the run: upgrade inside pyproject's ranges with `make lock`.
+audit: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off --disable-pip --require-hashes -r requirements/dev.lock
+
+test: install test-tools lint typecheck audit
 	$(BIN)/pytest -q
 
 clean:

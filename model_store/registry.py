@@ -10,8 +10,9 @@ Layout under ``root``::
 joblib/pickle executes code on load, so a file is only unpickled after its signature
 verifies with the configured public key (``READMIT_MODEL_VERIFY_KEY``, kept apart from
 this directory), its sha256 matches the manifest and the manifest's feature-set hash
-matches the running code's ``fhir_mappings.features.feature_set_hash()``. The champion pointer is replaced
-atomically, so a scorer polling :meth:`Registry.champion_version` never reads half a name.
+matches the running code's ``fhir_mappings.features.feature_set_hash()``. The champion
+pointer is replaced atomically, so a scorer polling :meth:`Registry.champion_version`
+never reads half a name.
 """
 
 from __future__ import annotations

@@ -184,6 +184,9 @@ class Settings(BaseSettings):
         description="Where the embedded run keeps its generated signing key; outside the "
         "registry directory on purpose (whoever can write models must not hold the key).",
     )
+    session_max_age_seconds: int = Field(
+        8 * 60 * 60, description="Web login lifetime (a shift); ward sockets close with it."
+    )
     debug: bool = Field(False, description="Django DEBUG; never on in production.")
     max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")
 

@@ -149,9 +149,7 @@ def test_actions_are_pushed_as_updates(nurse_a: User, event_factory: Any) -> Non
 IDLE_S = 12  # more than two of channels-redis' 5 s blocking pops on an idle layer
 
 
-def test_idle_ward_socket_stays_open_and_still_delivers(
-    nurse_a: User, event_factory: Any
-) -> None:
+def test_idle_ward_socket_stays_open_and_still_delivers(nurse_a: User, event_factory: Any) -> None:
     """A ward screen left open with no news keeps its socket (redis-py 8 dropped it every 5 s).
 
     ``receive_nothing`` fails on anything the server sends meanwhile, a close included; the

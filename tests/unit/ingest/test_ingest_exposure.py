@@ -46,7 +46,9 @@ def production() -> Iterator[TestClient]:
     yield from _client(metrics_token=SCRAPE)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/fhir/metadata", "/fhir/.well-known/smart-configuration"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/fhir/metadata", "/fhir/.well-known/smart-configuration"]
+)
 def test_public_endpoints_answer_anyone(production: TestClient, path: str) -> None:
     assert production.get(path).status_code == 200
 

@@ -67,7 +67,7 @@ def test_a_signature_by_another_key_is_refused(copied: tuple[Path, str]) -> None
 def test_an_unsigned_version_is_refused(copied: tuple[Path, str]) -> None:
     root, version = copied
     (root / version / SIGNATURE).unlink()
-    with pytest.raises(UnsignedArtifactError, match="no signature.json"):
+    with pytest.raises(UnsignedArtifactError, match=r"no signature\.json"):
         Registry(root).promote(version)
 
 

@@ -65,5 +65,7 @@ def test_allowed_hosts_must_be_given_explicitly() -> None:
 
 
 def test_static_demo_token_is_allowed_only_if_static_tokens_are_off() -> None:
-    settings = Settings(**{**SAFE, "ingest_tokens": "dev-ingest-token", "ingest_static_tokens": False})
+    settings = Settings(
+        **{**SAFE, "ingest_tokens": "dev-ingest-token", "ingest_static_tokens": False}
+    )
     assert settings.ingest_static_tokens is False
