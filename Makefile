@@ -62,9 +62,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" -q
 
 # Known vulnerabilities in the exact locked versions (PyPI's advisory data, via pip-audit);
-# a finding fails the run: upgrade inside pyproject's ranges with `make lock`.
+# a finding fails the run: upgrade inside pyproject's ranges with `make lock`. --strict also
+# fails when a package could not be looked up: an audit that checked nothing is no pass.
+AUDIT_STRICT ?= --strict
 audit: $(STAMP)
-	$(BIN)/pip-audit --progress-spinner off --disable-pip --require-hashes -r requirements/dev.lock
+	$(BIN)/pip-audit $(AUDIT_STRICT) --progress-spinner off --disable-pip --require-hashes \
+		-r requirements/dev.lock
 
 test: install test-tools lint typecheck audit
 	$(BIN)/pytest -q

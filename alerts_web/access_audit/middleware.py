@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
 
 from alerts_web.access_audit.models import Channel, PatientDataAccess
 
@@ -49,7 +50,7 @@ def _subject(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, str]:
     if request.method == "POST" and request.content_type == "application/json":
         try:
             context = json.loads(request.body or b"{}").get("context") or {}
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RawPostDataException):
             context = {}
         if isinstance(context, dict):
             subject["patient_id"] = subject["patient_id"] or str(context.get("patientId") or "")
@@ -98,8 +99,10 @@ class AccessAuditMiddleware:
         return response
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
-        # Read the body before the view consumes the stream (CDS Hooks' context).
-        if request.method == "POST":
+        # Read a JSON body before the view consumes the stream (CDS Hooks' context).
+        match = request.resolver_match
+        audited = match is not None and match.view_name in AUDITED_ROUTES
+        if audited and request.method == "POST" and request.content_type == "application/json":
             _ = request.body
 
     @staticmethod
