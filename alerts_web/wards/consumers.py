@@ -19,9 +19,11 @@ from django.utils import timezone
 from alerts_web.alerts.models import Alert, AlertStatus
 from alerts_web.wards.access import visible_wards
 from alerts_web.wards.models import Ward
+from alerts_web.wards.revocation import user_group
 
 SNAPSHOT_LIMIT = 200
 CLOSE_FORBIDDEN = 4403
+CLOSE_REVOKED = 4401  # logged out, session expired or unassigned: log in / reconnect
 
 
 def _parse_since(query: bytes) -> datetime | None:
@@ -57,8 +59,23 @@ def _snapshot(ward: Ward, since: datetime | None) -> list[dict[str, Any]]:
     return out
 
 
+@database_sync_to_async
+def _session_expiry(scope: dict[str, Any]) -> datetime | None:
+    """The stored session's end (database sessions), not "now + age" recomputed here."""
+    from django.contrib.sessions.models import Session
+
+    session = scope.get("session")
+    if session is None or not session.session_key:
+        return None
+    row = Session.objects.filter(session_key=session.session_key).first()
+    return row.expire_date if row is not None else timezone.now()
+
+
 class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     ward: Ward | None = None
+    expires: datetime | None = None
+    user_group: str | None = None
+    revoked = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -68,6 +85,9 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(self.ward.group_name, self.channel_name)
+        self.user_group = user_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        self.expires = await _session_expiry(self.scope)
         await self.accept()
         since = _parse_since(self.scope.get("query_string", b""))
         await self.send_json(
@@ -81,12 +101,26 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.ward is not None:
             await self.channel_layer.group_discard(self.ward.group_name, self.channel_name)
+        if self.user_group is not None:
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """Logout closes at once; anything else re-checks the ward assignment."""
+        code = self.scope["url_route"]["kwargs"]["code"]
+        if event.get("reason") == "logout" or await _ward_for(self.scope.get("user"), code) is None:
+            self.revoked = True
+            await self.close(code=CLOSE_REVOKED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
 
     async def alert_message(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
+        if self.expires is not None and timezone.now() >= self.expires:
+            await self.close(code=CLOSE_REVOKED)  # no patient data past the session's end
+            return
         await self.send_json(
             {
                 "type": event.get("kind", "alert"),
