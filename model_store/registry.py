@@ -88,10 +88,12 @@ class BadSignatureError(ModelRegistryError):
     """The signature does not verify with the configured key: never unpickled."""
 
     def __init__(self, version: str, signed_by: str, expected: str) -> None:
-        super().__init__(
-            f"model {version}: signature (key {signed_by}) does not verify with "
-            f"READMIT_MODEL_VERIFY_KEY (key {expected}); refusing to load it"
+        why = (
+            "the manifest or artifact changed after signing"
+            if signed_by == expected
+            else f"signed by key {signed_by}, READMIT_MODEL_VERIFY_KEY is key {expected}"
         )
+        super().__init__(f"model {version}: signature does not verify ({why}); refusing to load it")
         self.version = version
         self.signed_by = signed_by
         self.expected = expected
