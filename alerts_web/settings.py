@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "alerts_web.cds",
     "alerts_web.ops",
     "alerts_web.whatif",
+    "alerts_web.access_audit",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +46,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who read which patient (database rows, never logs) and Cache-Control: no-store.
+    "alerts_web.access_audit.middleware.AccessAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "alerts_web.outage.OutageMiddleware",  # innermost: Redis/database down -> 503, not 500
@@ -108,6 +111,18 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# A shift, then log in again; closing the browser ends the session (shared ward PCs).
+SESSION_COOKIE_AGE = _S.session_max_age_seconds
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Behind the TLS-terminating reverse proxy (README "Security"): it must set
+# X-Forwarded-Proto and strip any the client sent. Outside the embedded demo (plain HTTP
+# on 127.0.0.1) cookies travel only over HTTPS and browsers are told to stay on HTTPS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not _S.embedded
+CSRF_COOKIE_SECURE = not _S.embedded
+SECURE_HSTS_SECONDS = 0 if _S.embedded else 60 * 60 * 24 * 365
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

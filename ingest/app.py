@@ -150,6 +150,10 @@ def create_app(
     scores = ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds)
     authority = SmartAuthority(settings, replay_guard=client)
     read_tokens = frozenset({settings.api_token.get_secret_value()})
+    metrics_tokens = frozenset({settings.metrics_token.get_secret_value()} - {""})
+    # Public: health, FHIR metadata and SMART discovery. Everything else needs a token;
+    # /metrics anonymously only in the embedded demo (README "Security": the table).
+    open_metrics = settings.embedded and not metrics_tokens
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -164,6 +168,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
 
     @app.middleware("http")
@@ -349,8 +354,16 @@ def create_app(
         )
 
     @app.get("/metrics")
-    def prometheus() -> PlainTextResponse:
+    def prometheus(request: Request) -> PlainTextResponse:
+        if not open_metrics:
+            require_token(request, metrics_tokens)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> Response:
+        """The API description, for integrators holding the read token (not anonymous)."""
+        require_token(request, read_tokens)
+        return Response(orjson.dumps(app.openapi()), media_type="application/json")
 
     return app
 

@@ -190,6 +190,43 @@ def promote_command(version: str, registry: Path = typer.Option(None, "--registr
     typer.echo(f"champion: {version}")
 
 
+@models_app.command("verify")
+def verify_command(registry: Path = typer.Option(None, "--registry")) -> None:
+    """Check every version's signature, sha256 and feature set (nothing is unpickled).
+
+    Exit 1 if any version would be refused: run it after copying a registry or rotating
+    READMIT_MODEL_VERIFY_KEY.
+    """
+    from model_store.registry import ModelRegistryError, Registry
+    from readmit.errors import ReadmitError
+
+    reg = Registry(_registry_root(registry))
+    versions = sorted(p.parent.name for p in reg.root.glob("*/manifest.json"))
+    if not versions:
+        _fail(f"no models in {reg.root}")
+    refused = 0
+    for version in versions:
+        try:
+            reg.verify(version)
+        except (ModelRegistryError, ReadmitError) as exc:
+            refused += 1
+            typer.echo(f"REFUSED  {version}: {exc}")
+        else:
+            typer.echo(f"ok       {version}")
+    if refused:
+        raise typer.Exit(1)
+
+
+@models_app.command("keygen")
+def keygen_command() -> None:
+    """Print a new Ed25519 pair: the private key for training, the public one for serving."""
+    from model_store.signing import new_key_pair
+
+    private, public = new_key_pair()
+    typer.echo(f"READMIT_MODEL_SIGNING_KEY={private}")
+    typer.echo(f"READMIT_MODEL_VERIFY_KEY={public}")
+
+
 def register_model_commands(app: typer.Typer) -> None:
     """Attach the top-level model commands (train, predict, report) to the main CLI."""
     app.command("train")(train_command)

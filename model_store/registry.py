@@ -4,16 +4,21 @@ Layout under ``root``::
 
     <version>/model.joblib      the TrainedModel
     <version>/manifest.json     what it is, what it was trained on, how good it is
+    <version>/signature.json    Ed25519 signature over manifest + artifact (model_store/signing.py)
     champion                    one line: the version the scorer serves
 
-joblib/pickle executes code on load, so a file is only unpickled after its sha256
-matches the manifest and the manifest's feature-set hash matches the running code's
-``fhir_mappings.features.feature_set_hash()``. The champion pointer is replaced
-atomically, so a scorer polling :meth:`Registry.champion_version` never reads half a name.
+joblib/pickle executes code on load, so a file is only unpickled after its signature
+verifies with the configured public key (``READMIT_MODEL_VERIFY_KEY``, kept apart from
+this directory), its sha256 matches the manifest and the manifest's feature-set hash
+matches the running code's ``fhir_mappings.features.feature_set_hash()``. The champion
+pointer is replaced atomically, so a scorer polling :meth:`Registry.champion_version`
+never reads half a name.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -22,11 +27,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from fhir_mappings.features import FEATURE_SET_NAME, feature_set_hash
+from model_store import signing
 from model_store.serving import ScoringModel, TrainedModel
 
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
+SIGNATURE = "signature.json"
 CHAMPION = "champion"
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -66,6 +75,30 @@ class TamperedArtifactError(ModelRegistryError):
         self.actual = actual
 
 
+class UnsignedArtifactError(ModelRegistryError):
+    """No readable signature: the version was not registered by a trusted trainer."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(f"model {version}: {reason}; refusing to load it")
+        self.version = version
+        self.reason = reason
+
+
+class BadSignatureError(ModelRegistryError):
+    """The signature does not verify with the configured key: never unpickled."""
+
+    def __init__(self, version: str, signed_by: str, expected: str) -> None:
+        why = (
+            "the manifest or artifact changed after signing"
+            if signed_by == expected
+            else f"signed by key {signed_by}, READMIT_MODEL_VERIFY_KEY is key {expected}"
+        )
+        super().__init__(f"model {version}: signature does not verify ({why}); refusing to load it")
+        self.version = version
+        self.signed_by = signed_by
+        self.expected = expected
+
+
 class FeatureSetMismatchError(ModelRegistryError):
     def __init__(self, version: str, trained: str, running: str) -> None:
         super().__init__(
@@ -95,8 +128,32 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class Registry:
-    def __init__(self, root: Path) -> None:
+    """Keys default to the process's settings (model_store/signing.py): a caller that only
+    reads never needs to pass them, and a test can pass its own."""
+
+    def __init__(
+        self,
+        root: Path,
+        verify_key: Ed25519PublicKey | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
         self.root = Path(root)
+        self._verify_key = verify_key
+        self._signing_key = signing_key
+
+    def verify_key(self) -> Ed25519PublicKey:
+        if self._verify_key is None:
+            from readmit.settings import get_settings
+
+            self._verify_key = signing.verify_key(get_settings())
+        return self._verify_key
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        if self._signing_key is None:
+            from readmit.settings import get_settings
+
+            self._signing_key = signing.signing_key(get_settings())
+        return self._signing_key
 
     # ------------------------------------------------------------------ reading
     def champion_version(self) -> str | None:
@@ -142,22 +199,49 @@ class Registry:
             raise NoChampionError(self.root)
         return self.load(version)
 
-    def load(self, version: str) -> ScoringModel:
-        """Verify the artifact (sha256, feature set) and only then unpickle it."""
-        import joblib
+    def verify(self, version: str) -> dict[str, Any]:
+        """Check signature, sha256 and feature set without unpickling; returns the manifest.
 
+        The signature is checked over the exact manifest bytes and the artifact's actual
+        sha256, so neither file can be swapped without the private key.
+        """
         manifest = self.manifest(version)
-        artifact = self.root / version / ARTIFACT
+        directory = self.root / version
+        artifact = directory / ARTIFACT
         if not artifact.exists():
             raise UnknownVersionError(version, self.root)
-        expected = str(manifest.get("artifact_sha256", ""))
         actual = sha256_file(artifact)
+        self._check_signature(version, (directory / MANIFEST).read_bytes(), actual)
+        expected = str(manifest.get("artifact_sha256", ""))
         if actual != expected:
             raise TamperedArtifactError(version, expected, actual)
         running = feature_set_hash()
         trained = str(manifest.get("feature_set", {}).get("hash", ""))
         if trained != running:
             raise FeatureSetMismatchError(version, trained, running)
+        return manifest
+
+    def _check_signature(self, version: str, manifest_bytes: bytes, artifact_sha: str) -> None:
+        path = self.root / version / SIGNATURE
+        try:
+            data = json.loads(path.read_text())
+            value = base64.b64decode(str(data["signature"]), validate=True)
+            signed_by = str(data.get("key_id", "?"))
+        except FileNotFoundError as exc:
+            raise UnsignedArtifactError(version, f"no {SIGNATURE}") from exc
+        except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise UnsignedArtifactError(version, f"unreadable {SIGNATURE}") from exc
+        key = self.verify_key()
+        message = signing.signed_message(version, manifest_bytes, artifact_sha)
+        if not signing.verifies(key, value, message):
+            raise BadSignatureError(version, signed_by, signing.key_id(key))
+
+    def load(self, version: str) -> ScoringModel:
+        """Verify the artifact (signature, sha256, feature set) and only then unpickle it."""
+        import joblib
+
+        manifest = self.verify(version)
+        artifact = self.root / version / ARTIFACT
         model = joblib.load(artifact)
         if not isinstance(model, TrainedModel):
             raise CorruptManifestError(artifact, "artifact is not a TrainedModel")
@@ -170,6 +254,7 @@ class Registry:
 
         version = str(manifest["version"])
         self._check_version_name(version)
+        key = self.signing_key()  # before anything is written: no unsigned half-version
         directory = self.root / version
         directory.mkdir(parents=True, exist_ok=False)
         artifact = directory / ARTIFACT
@@ -177,7 +262,11 @@ class Registry:
         manifest = dict(manifest)
         manifest["feature_set"] = {"name": FEATURE_SET_NAME, "hash": feature_set_hash()}
         manifest["artifact_sha256"] = sha256_file(artifact)
-        _atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        text = json.dumps(manifest, indent=2, default=str)
+        message = signing.signed_message(version, text.encode(), manifest["artifact_sha256"])
+        signature = signing.sign(key, message)
+        _atomic_write(directory / SIGNATURE, json.dumps(signature.to_json(), indent=2))
+        _atomic_write(directory / MANIFEST, text)
         return version
 
     def promote(self, version: str) -> None:

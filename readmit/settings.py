@@ -12,10 +12,43 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from readmit.errors import ReadmitError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that are public (this file, .env.example, the README): the embedded demo may use
+# them, nothing else may. A "change-me" placeholder is as public as a default.
+DEMO_SECRET_VALUES = frozenset(
+    {
+        "insecure-embedded-access-token-secret",
+        "insecure-embedded-only-change-me",
+        "dev-read-token",
+        "dev-ingest-token",
+    }
+)
+PLACEHOLDER_MARK = "change-me"
+MIN_SECRET_CHARS = 32
+MIN_TOKEN_CHARS = 20
+
+
+class UnsafeSettings(ReadmitError):
+    """Refusal to run outside the embedded demo with a setting an attacker could know.
+
+    Not a ValueError on purpose: pydantic would bury it in a multi-line validation report,
+    and the operator should see exactly one line naming the variable to fix.
+    """
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"refusing to start: {variable} {reason} (READMIT_EMBEDDED=false)")
+        self.variable = variable
+        self.reason = reason
+
+
+def _is_public(value: str) -> bool:
+    return value in DEMO_SECRET_VALUES or PLACEHOLDER_MARK in value.lower()
 
 
 class Settings(BaseSettings):
@@ -129,9 +162,36 @@ class Settings(BaseSettings):
         SecretStr("dev-read-token"),
         description="Bearer token for reading scores from the ingest-side score endpoint.",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token Prometheus sends to the ingest API's /metrics (a scrape "
+        "config `authorization: credentials_file:`). Empty: /metrics answers anonymously in "
+        "the embedded run only; with READMIT_EMBEDDED=false it then refuses every caller.",
+    )
     django_secret_key: SecretStr = Field(
         SecretStr("insecure-embedded-only-change-me"),
         description="Django SECRET_KEY; must be set in any real deployment.",
+    )
+    model_verify_key: str = Field(
+        "",
+        description="Ed25519 public key (base64 of the 32 raw bytes) every model artifact must "
+        "be signed with before it is unpickled; public, so it may sit in a ConfigMap, but kept "
+        "apart from the registry's storage. Empty: the public half of the signing key (embedded "
+        "run). `readmit models keygen` prints a pair.",
+    )
+    model_signing_key: SecretStr = Field(
+        SecretStr(""),
+        description="Ed25519 private key (base64 of the 32 raw bytes) that signs artifacts at "
+        "registration (training only). Empty: a key generated once in "
+        "READMIT_MODEL_SIGNING_KEY_FILE (embedded run).",
+    )
+    model_signing_key_file: Path = Field(
+        PROJECT_ROOT / "var" / "keys" / "model-signing.key",
+        description="Where the embedded run keeps its generated signing key; outside the "
+        "registry directory on purpose (whoever can write models must not hold the key).",
+    )
+    session_max_age_seconds: int = Field(
+        8 * 60 * 60, description="Web login lifetime (a shift); ward sockets close with it."
     )
     debug: bool = Field(False, description="Django DEBUG; never on in production.")
     max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")
@@ -144,6 +204,50 @@ class Settings(BaseSettings):
     redis_port: int = Field(6379, description="Port for an embedded Redis when none answers.")
     replay_rate: float = Field(2.0, description="Bundles/s the demo replay posts in `readmit up`.")
     log_level: str = Field("INFO", description="Log level of every component.")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_outside_embedded(self) -> Settings:
+        """Outside the embedded demo, every secret must be one only the operator knows.
+
+        The embedded run (zero configuration on a laptop) keeps its public demo values;
+        anything with READMIT_EMBEDDED=false refuses to start on the first unsafe setting.
+        """
+        if self.embedded:
+            return self
+        secrets = {
+            "READMIT_ACCESS_TOKEN_SECRET": (self.access_token_secret, MIN_SECRET_CHARS),
+            "READMIT_DJANGO_SECRET_KEY": (self.django_secret_key, 50),
+            "READMIT_API_TOKEN": (self.api_token, MIN_TOKEN_CHARS),
+        }
+        for variable, (secret, min_chars) in secrets.items():
+            value = secret.get_secret_value()
+            if _is_public(value):
+                raise UnsafeSettings(variable, "is a public default or placeholder; set a secret")
+            if len(value) < min_chars:
+                raise UnsafeSettings(variable, f"is shorter than {min_chars} characters")
+        if self.ingest_static_tokens:
+            for token in self.ingest_token_set:
+                if _is_public(token):
+                    raise UnsafeSettings(
+                        "READMIT_INGEST_TOKENS", "holds a public demo token or placeholder"
+                    )
+                if len(token) < MIN_TOKEN_CHARS:
+                    raise UnsafeSettings(
+                        "READMIT_INGEST_TOKENS", f"holds a token shorter than {MIN_TOKEN_CHARS}"
+                    )
+        if self.debug:
+            raise UnsafeSettings("READMIT_DEBUG", "is on; it shows settings and patient data")
+        hosts = {h.strip() for h in self.web_allowed_hosts.split(",") if h.strip()}
+        if "web_allowed_hosts" not in self.model_fields_set or not hosts or "*" in hosts:
+            raise UnsafeSettings(
+                "READMIT_WEB_ALLOWED_HOSTS", "must name the web app's host names explicitly"
+            )
+        if not self.model_verify_key.strip() or _is_public(self.model_verify_key):
+            raise UnsafeSettings(
+                "READMIT_MODEL_VERIFY_KEY",
+                "is not set; give the public key models are verified with",
+            )
+        return self
 
     def topic(self, name: str) -> str:
         """Full topic name; prefixed so several deployments can share a cluster."""

@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,27 @@ def registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def non_demo_secrets() -> dict[str, Any]:
+    """What READMIT_EMBEDDED=false demands (readmit/settings.py refuses public defaults):
+    fresh secrets, the host names, and the public half of the local model-signing key that
+    trained ``registry_root``."""
+    import secrets
+
+    from model_store.signing import encode_public, verify_key
+
+    return {
+        "access_token_secret": secrets.token_urlsafe(40),
+        "django_secret_key": secrets.token_urlsafe(50),
+        "api_token": secrets.token_urlsafe(24),
+        "ingest_tokens": secrets.token_urlsafe(24),
+        "web_allowed_hosts": "127.0.0.1,localhost,testserver",
+        "model_verify_key": encode_public(verify_key(Settings())),
+    }
+
+
+@pytest.fixture(scope="session")
 def service_settings(
+    non_demo_secrets: dict[str, Any],
     kafka_bootstrap: str,
     redis_url: str,
     registry_root: Path,
@@ -122,4 +143,5 @@ def service_settings(
         state_dir=tmp_path_factory.mktemp("state"),
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
         embedded=False,
+        **non_demo_secrets,
     )

@@ -6,7 +6,6 @@ is escaped there; the CSV neutralises spreadsheet formulas.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import Counter
@@ -25,6 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from alerts_web.csv_cells import FormulaSafeWriter
 from alerts_web.scores import HistoryPoint
 from model_store.explain import NOT_APPLICABLE_TEXT, contribution_text
 from readmit.events import ScoreEvent
@@ -267,7 +267,7 @@ def render_csv(report: RiskReport) -> str:
     """One tidy table: the score, its factors, interventions, history and audit trail."""
     ev = report.event
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = FormulaSafeWriter(out)
     writer.writerow(CSV_COLUMNS)
     base = [ev.encounter_id, ev.patient_id, ev.ward]
     stamp = ev.computed_at.isoformat()

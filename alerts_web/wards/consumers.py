@@ -22,9 +22,11 @@ from django.utils import timezone
 from alerts_web.wards import worklist
 from alerts_web.wards.access import visible_wards
 from alerts_web.wards.models import Ward
+from alerts_web.wards.revocation import user_group
 
 SNAPSHOT_PAGE = worklist.PAGE_SIZES[-1]
 CLOSE_FORBIDDEN = 4403
+CLOSE_REVOKED = 4401  # logged out, session expired or unassigned: log in / reconnect
 
 
 def _parse_since(query: bytes) -> datetime | None:
@@ -58,10 +60,25 @@ def _snapshot(user: Any, wards: list[Ward], since: datetime | None) -> dict[str,
     }
 
 
+@database_sync_to_async
+def _session_expiry(scope: dict[str, Any]) -> datetime | None:
+    """The stored session's end (database sessions), not "now + age" recomputed here."""
+    from django.contrib.sessions.models import Session
+
+    session = scope.get("session")
+    if session is None or not session.session_key:
+        return None
+    row = Session.objects.filter(session_key=session.session_key).first()
+    return row.expire_date if row is not None else timezone.now()
+
+
 class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     """One ward's live worklist; subclasses choose which wards."""
 
     wards: list[Ward]
+    expires: datetime | None = None
+    user_group: str | None = None
+    revoked = False
 
     def ward_code(self) -> str | None:
         return str(self.scope["url_route"]["kwargs"]["code"])
@@ -74,6 +91,9 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
             return
         for ward in self.wards:
             await self.channel_layer.group_add(ward.group_name, self.channel_name)
+        self.user_group = user_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        self.expires = await _session_expiry(self.scope)
         await self.accept()
         since = _parse_since(self.scope.get("query_string", b""))
         snapshot = await _snapshot(user, self.wards, since)
@@ -84,12 +104,32 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for ward in getattr(self, "wards", ()):
             await self.channel_layer.group_discard(ward.group_name, self.channel_name)
+        if self.user_group is not None:
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """Logout closes at once; anything else re-checks which wards the user may see.
+
+        A ward socket closes when its ward is no longer visible; the planners' socket
+        closes when any ward it listens to was taken away (its snapshot would be stale).
+        """
+        if event.get("reason") != "logout":
+            still = {w.pk for w in await _visible(self.scope.get("user"), self.ward_code())}
+            if {w.pk for w in self.wards} <= still and still:
+                return
+        self.revoked = True
+        await self.close(code=CLOSE_REVOKED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
 
     async def alert_message(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
+        if self.expires is not None and timezone.now() >= self.expires:
+            await self.close(code=CLOSE_REVOKED)  # no patient data past the session's end
+            return
         await self.send_json(
             {
                 "type": event.get("kind", "alert"),

@@ -54,6 +54,12 @@ def up(
     try:
         typer.echo("")
         typer.secho("readmit is up", fg=typer.colors.GREEN, bold=True)
+        if settings.embedded:
+            typer.secho(
+                "  DEMO: READMIT_EMBEDDED=true uses public tokens and keys; never real patients "
+                "(README 'Security')",
+                fg=typer.colors.YELLOW,
+            )
         typer.echo(f"  web (dashboards, REST, FHIR, CDS Hooks): {settings.web_url}")
         typer.echo(f"  FHIR ingest:                             {settings.ingest_url}/fhir")
         typer.echo(f"  Kafka bootstrap:                         {settings.kafka_bootstrap}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -31,6 +32,7 @@ def web_database(postgres_dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 def stack_with(
+    non_demo_secrets: dict[str, Any],
     kafka_bootstrap: str,
     redis_url: str,
     registry_root: Path,
@@ -54,6 +56,7 @@ def stack_with(
             scorer_metrics_port=free_port(),
             embedded=False,
             replay_rate=0,
+            **non_demo_secrets,
         )
         settings.scorer_metrics_urls = f"http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
         stack = Stack(settings, scorers=scorers, start_broker=False).start()

@@ -5,7 +5,8 @@
 // (sound unless muted, a flash, the tab title) and announced politely to screen readers.
 (function () {
   "use strict";
-  const cfg = window.READMIT;
+  // configuration as a JSON data block, not an inline script: the CSP allows no inline script
+  const cfg = JSON.parse(document.getElementById("dashboard-config").textContent);
   const ward = JSON.parse(document.getElementById("ward-code").textContent) || null;
   const body = document.getElementById("alerts-body");
   const badge = document.getElementById("live-status");

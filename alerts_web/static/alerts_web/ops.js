@@ -2,6 +2,8 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  // The URL comes as JSON data, not an inline script: the CSP allows no inline script.
+  const statusUrl = JSON.parse($("ops-status-url").textContent);
   function td(text) { const c = document.createElement("td"); c.textContent = text == null ? "—" : text; return c; }
   function fmt(v, digits) { return v == null ? "—" : Number(v).toFixed(digits); }
   const charts = {};
@@ -26,7 +28,7 @@
   if (initial) plot(JSON.parse(initial.textContent));
   async function refresh() {
     try {
-      const r = await fetch(window.READMIT_OPS_URL, { headers: { Accept: "application/json" } });
+      const r = await fetch(statusUrl, { headers: { Accept: "application/json" } });
       if (!r.ok) return;
       const s = await r.json();
       $("ops-rate").textContent = fmt(s.events_per_second, 1);

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from ingest.app import create_app
 from readmit.embedded.services import ManagedProcess, free_port
@@ -97,10 +98,11 @@ def _scorer_samples(url: str) -> dict[str, set[str]]:
 
 
 def _ingest_samples(settings: Settings) -> dict[str, set[str]]:
+    settings = settings.model_copy(update={"metrics_token": SecretStr("scrape-" + "x" * 24)})
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/fhir/metadata").status_code == 200
-        response = client.get("/metrics")
+        response = client.get("/metrics", headers={"Authorization": "Bearer scrape-" + "x" * 24})
     assert response.status_code == 200
     return scrape(response.text)
 

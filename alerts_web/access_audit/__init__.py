@@ -1,0 +1,1 @@
+"""Who read which patient's data: one row per read, in the database, never in the logs."""
