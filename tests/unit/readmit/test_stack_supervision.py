@@ -40,7 +40,8 @@ def test_a_crashed_child_is_restarted_and_the_others_keep_running(tmp_path: Path
     stack = _stack(tmp_path, ("scorer-0", sleeper), ("ingest", sleeper))
     try:
         scorer, ingest = stack.processes
-        assert scorer.proc is not None and ingest.proc is not None
+        assert scorer.proc is not None
+        assert ingest.proc is not None
         first_pid, ingest_pid = scorer.proc.pid, ingest.proc.pid
         os.kill(first_pid, signal.SIGKILL)
         scorer.proc.wait()
@@ -51,7 +52,8 @@ def test_a_crashed_child_is_restarted_and_the_others_keep_running(tmp_path: Path
 
         _until(restarted)
         assert stack.supervision["scorer-0"].restarts == 1
-        assert ingest.alive and ingest.proc.pid == ingest_pid
+        assert ingest.alive
+        assert ingest.proc.pid == ingest_pid
     finally:
         stack.stop()
 
