@@ -169,3 +169,38 @@ def test_kill_minus_nine_of_one_of_two_scorers(stream_settings, tmp_path):
 
 def test_sigterm_of_one_of_two_scorers(stream_settings, tmp_path):
     _one_of_two_scorers_dies(stream_settings, tmp_path, signal.SIGTERM, "ft-")
+
+
+def test_poison_events_go_to_the_dlq_with_a_reason(stream_settings, tmp_path):
+    from readmit.events import DEAD_LETTER_TOPIC
+
+    good = feature_events(300, skip=26000, tag="fp-")
+    bad_age = orjson.loads(good[0].to_bytes())
+    bad_age.update(encounter_id="fp-age", input_key="fp-age|v1")
+    bad_age["record"].update(encounter_id="fp-age", age="[900-910)")
+    bad_count = orjson.loads(good[1].to_bytes())
+    bad_count.update(encounter_id="fp-count", input_key="fp-count|v1")
+    bad_count["record"].update(encounter_id="fp-count", num_medications=-4)
+    payloads = [(e.patient_id.encode(), e.to_bytes()) for e in good]
+    payloads[100:100] = [(b"p", orjson.dumps(bad_age)), (b"p", orjson.dumps(bad_count))]
+    payloads.insert(200, (b"p", b"\x00not an event"))
+    scorer = Scorer(stream_settings, tmp_path, "scorer-p")
+    cache = _cache(stream_settings)
+    try:
+        wait_for(lambda: scorer.probe("/readyz")[0] == 200, 60, "scorer ready")
+        with ProbeLog(scorer) as probes:
+            produce(stream_settings, payloads, FEATURES_TOPIC)
+            wait_for(lambda: _scored(cache, good) == len(good), 60, "every good event scored")
+            dead = read_topic(stream_settings, DEAD_LETTER_TOPIC, expect=3)
+            wait_for(lambda: scorer.probe("/readyz")[0] == 200, 30, "scorer ready")
+        reasons = sorted(orjson.loads(d)["reason"] for d in dead)
+        print(
+            f"\npoison: inputs {len(payloads)}, scored {_scored(cache, good)}/{len(good)}, "
+            f"dlq {reasons}, unscored poison {cache.latest('fp-age') is None}; {probes.summary()}"
+        )
+        assert reasons == ["out_of_range", "undecodable", "unknown_category"]
+        assert cache.latest("fp-age") is None
+        assert cache.latest("fp-count") is None
+        assert all(alive == 200 for _, _, alive, _ in probes.samples)
+    finally:
+        scorer.proc.stop()
