@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from readmit.errors import ServiceUnavailable
-from readmit.kafka_clients import discard, log_end_offsets, make_probe_consumer
+from readmit.kafka_clients import check_broker, discard, log_end_offsets, make_probe_consumer
 from readmit.settings import Settings
 from scorer import metrics
 
@@ -56,6 +56,7 @@ def read_lag(probe: KafkaConsumer, topic: str) -> list[PartitionLag]:
 def consumer_lag(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
     """Lag of ``group`` on every partition of ``topic`` (committed None = never committed)."""
     settings = Settings(kafka_bootstrap=bootstrap)
+    check_broker(settings)  # one refused connection says it at once (the client retries ~30 s)
     probe = make_probe_consumer(settings, group)
     try:
         return read_lag(probe, topic)
