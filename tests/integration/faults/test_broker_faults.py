@@ -68,3 +68,26 @@ def test_broker_restart_under_load(stream_settings, tmp_path):
     finally:
         scorer.proc.stop()
         broker.stop()
+
+
+def test_lag_counts_every_record_of_the_last_batch(stream_settings):
+    """Tansu reports the last batch's base offset + 1 as the log end: lag read low."""
+    from kafka import KafkaProducer, TopicPartition
+
+    from readmit.kafka_clients import log_end_offsets, make_probe_consumer
+    from scorer.lag import consumer_lag
+
+    topic = stream_settings.topic(FEATURES_TOPIC)
+    producer = KafkaProducer(bootstrap_servers=stream_settings.kafka_bootstrap, linger_ms=100)
+    for i in range(25):  # one batch
+        producer.send(topic, value=b"%d" % i, partition=0)
+    producer.flush()
+    producer.close()
+    probe = make_probe_consumer(stream_settings, None)
+    try:
+        ends = log_end_offsets(probe, [TopicPartition(topic, 0)])
+    finally:
+        probe.close()
+    lag = consumer_lag(stream_settings.kafka_bootstrap, stream_settings.scorer_group, topic)
+    assert ends[TopicPartition(topic, 0)] == 25
+    assert [row.lag for row in lag if row.partition == 0] == [25]
