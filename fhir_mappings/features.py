@@ -152,6 +152,26 @@ VALUE_SETS: Final[dict[str, tuple[str, ...]]] = {
     **{m: (MEDICATION_NOT_GIVEN, "Steady", "Up", "Down") for m in MEDICATION_COLUMNS},
 }
 
+# Inclusive bounds of the integer columns a record may carry. Wider than the dataset's
+# observed ranges (stays of 1-14 days there) so that no real FHIR discharge is refused,
+# narrow enough to catch a producer's bug (negative counts, units mixed up, overflow).
+# The three administrative ids are checked against IDs_mapping.csv instead.
+INTEGER_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "time_in_hospital": (1, 365),
+    "num_lab_procedures": (0, 5000),
+    "num_procedures": (0, 500),
+    "num_medications": (0, 1000),
+    "number_outpatient": (0, 1000),
+    "number_emergency": (0, 1000),
+    "number_inpatient": (0, 1000),
+    "number_diagnoses": (0, 100),
+    "prior_encounters": (0, 10_000),
+    "prior_days_in_hospital": (0, 100_000),
+    "prior_max_inpatient": (0, 1000),
+    "prior_emergency_visits": (0, 100_000),
+    "days_since_last_discharge": (0, DAYS_SINCE_DISCHARGE_CAP),
+}
+
 # Discharge dispositions after which a 30-day readmission cannot happen (death, hospice):
 # excluded from training and evaluation, and scored with a flag at serving time.
 NON_READMITTABLE_DISPOSITIONS: Final = frozenset({11, 13, 14, 19, 20, 21})
@@ -249,3 +269,31 @@ def feature_set_hash() -> str:
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
+    """(out-of-range integers, values outside their closed vocabulary) of ``record``.
+
+    A model scores an unknown category as "unknown" and extrapolates an absurd count
+    without complaint (an age of ``[900-910)`` once raised a high-risk alert), so the
+    scorer refuses such a record instead. A column's default (its missing marker, e.g.
+    age ``?``) is always allowed. Each entry names the column and the value.
+    """
+    from fhir_mappings.codes.dataset_ids import id_tables
+
+    values = record.columns()
+    fields = FeatureRecord.model_fields
+    out_of_range = [
+        f"{column}={values[column]!r} not in [{low}, {high}]"
+        for column, (low, high) in INTEGER_RANGES.items()
+        if not low <= values[column] <= high
+    ]
+    unknown = []
+    for column, allowed in VALUE_SETS.items():
+        default = fields[column.replace("-", "_")].default
+        if values[column] not in allowed and values[column] != default:
+            unknown.append(f"{column}={values[column]!r}")
+    for column, table in id_tables().items():
+        if values[column] not in table and values[column] != fields[column].default:
+            unknown.append(f"{column}={values[column]!r}")
+    return out_of_range, unknown

@@ -19,7 +19,7 @@ from kafka.producer.future import RecordMetadata
 
 from readmit.errors import ServiceUnavailable
 from readmit.events import FEATURES_TOPIC, FeatureEvent
-from readmit.kafka_clients import make_producer
+from readmit.kafka_clients import broker_reachable, make_producer
 from readmit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,11 @@ class EventPublisher:
             ) from exc
 
     def ready(self) -> bool:
-        """True when a broker answers metadata requests (used by /readyz)."""
+        """True when a broker accepts connections and the topic's metadata is known
+        (used by /readyz). The connection is tried afresh each time: the producer's
+        cached metadata said "fine" for seconds after the broker had died."""
+        if not broker_reachable(self._settings):
+            return False
         try:
             producer = self._get()
             return bool(producer.partitions_for(self._topic))

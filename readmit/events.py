@@ -36,7 +36,14 @@ FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
 RiskBand = Literal["low", "medium", "high"]
-DeadLetterReason = Literal["undecodable", "schema_invalid", "unknown_version", "unscorable"]
+DeadLetterReason = Literal[
+    "undecodable",
+    "schema_invalid",
+    "unknown_version",
+    "out_of_range",  # an integer outside fhir_mappings.features.INTEGER_RANGES
+    "unknown_category",  # a value outside its closed vocabulary (VALUE_SETS, dataset ids)
+    "unscorable",
+]
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kafka import (
     ConsumerRebalanceListener,
@@ -50,6 +50,19 @@ def check_broker(settings: Settings, timeout_s: float = 3.0) -> None:
         except (OSError, ValueError):
             continue
     raise ServiceUnavailable("Kafka", f"no broker answers at {settings.kafka_bootstrap}")
+
+
+def broker_reachable(settings: Settings, timeout_s: float = 0.5) -> bool:
+    """Whether a bootstrap server accepts a TCP connection right now.
+
+    Readiness probes use it: a client's cached metadata stays "fine" for seconds after
+    the broker died, a refused connection is known at once.
+    """
+    try:
+        check_broker(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True
 
 
 def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
@@ -103,6 +116,52 @@ def make_consumer(
     return consumer
 
 
+def make_probe_consumer(settings: Settings, group: str | None) -> KafkaConsumer:
+    """A consumer that never joins ``group``: it reads offsets (committed, log end) for
+    lag and progress checks, from its own thread, so a slow broker never blocks a poll loop."""
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=_servers(settings),
+            group_id=group,
+            enable_auto_commit=False,
+            request_timeout_ms=5000,
+            fetch_max_wait_ms=100,
+            max_poll_records=100_000,
+            client_id=f"readmit-probe-{group}",
+        )
+    except KafkaError as exc:
+        raise ServiceUnavailable(
+            "Kafka", f"no broker answers at {settings.kafka_bootstrap}"
+        ) from exc
+
+
+def log_end_offsets(
+    probe: KafkaConsumer, partitions: Iterable[TopicPartition], timeout_ms: int = 3000
+) -> dict[TopicPartition, int]:
+    """The offset after each partition's last record, even on brokers that under-report it.
+
+    Tansu answers ListOffsets(latest) with the last *batch*'s base offset + 1, so a lag
+    computed from it reads low by up to one batch per partition. Fetching from the
+    reported end finds the records it left out (on Apache Kafka the fetch is empty and the
+    reported end stands). ``probe`` must not be a group member: this assigns and seeks it.
+    """
+    tps = list(partitions)
+    if not tps:
+        return {}
+    ends = {tp: int(off) for tp, off in probe.end_offsets(tps, timeout_ms=timeout_ms).items()}
+    probe.assign(tps)
+    for tp in tps:
+        probe.seek(tp, ends.get(tp, 0))
+    for _ in range(3):
+        polled = probe.poll(timeout_ms=200)
+        for tp, records in polled.items():
+            if records:
+                ends[tp] = max(ends.get(tp, 0), records[-1].offset + 1)
+        if not polled:
+            break
+    return ends
+
+
 def make_admin(settings: Settings) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(
@@ -132,6 +191,15 @@ def ensure_topics(settings: Settings, names: Iterable[str] = ALL_TOPICS) -> None
             log.info("created topics", extra={"topics": [t.name for t in new]})
     finally:
         admin.close()
+
+
+def discard(close: Callable[[], object], what: str) -> None:
+    """Close a client that is being replaced; one in a broken state may fail to close,
+    which must not stop its replacement."""
+    try:
+        close()
+    except Exception:
+        log.debug("%s close failed", what, exc_info=True)
 
 
 def rewind(consumer: KafkaConsumer, records: Iterable[ConsumerRecord]) -> None:

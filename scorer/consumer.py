@@ -16,18 +16,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
+from fhir_mappings.features import definition_violations
 from model_store.registry import Registry
 from model_store.serving import Prediction, ScoringModel
 from readmit.backoff import Backoff
@@ -42,7 +43,7 @@ from readmit.events import (
     FeatureEvent,
     ScoreEvent,
 )
-from readmit.kafka_clients import rewind
+from readmit.kafka_clients import discard, rewind
 from readmit.settings import Settings
 from scorer import metrics
 from scorer.cache import ScoreCache
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 2.0
 RELOAD_CHECK_S = 5.0
-LAG_REFRESH_S = 2.0
+# Kafka failing this long without one good batch: replace the clients, not just retry.
+KAFKA_REBUILD_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,11 @@ class Rejected:
 
 
 def decode(record: ConsumerRecord) -> FeatureEvent | Rejected:
-    """A message as a FeatureEvent, or why it cannot be one (never raises)."""
+    """A message as a FeatureEvent, or why it cannot be one (never raises).
+
+    Beyond the schema, the record must lie within the feature definition (ranges and
+    closed vocabularies): the model would score anything else without complaint.
+    """
     try:
         payload = orjson.loads(record.value)
     except (orjson.JSONDecodeError, TypeError) as exc:
@@ -74,10 +80,16 @@ def decode(record: ConsumerRecord) -> FeatureEvent | Rejected:
             record, "unknown_version", f"schema_version={payload.get('schema_version')!r}"
         )
     try:
-        return FeatureEvent.model_validate(payload)
+        event = FeatureEvent.model_validate(payload)
     except ValidationError as exc:
         fields = ",".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
         return Rejected(record, "schema_invalid", f"invalid fields: {fields}")
+    out_of_range, unknown = definition_violations(event.record)
+    if out_of_range:
+        return Rejected(record, "out_of_range", "; ".join(out_of_range)[:200])
+    if unknown:
+        return Rejected(record, "unknown_category", "; ".join(unknown)[:200])
+    return event
 
 
 def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) -> ScoreEvent:
@@ -166,28 +178,81 @@ class Scorer:
         return good, bad
 
 
+ConsumerFactory = Callable[[ConsumerRebalanceListener], KafkaConsumer]
+ProducerFactory = Callable[[], KafkaProducer]
+
+
+class Ownership(ConsumerRebalanceListener):
+    """Which partitions this process owns and since when, logged at every change.
+
+    Called on the poll thread during a rebalance; read by the health endpoint. ``member``
+    is true between an assignment and the next revocation: a member of a settled group
+    with no partitions is one the group has none to give (more scorers than partitions).
+    """
+
+    def __init__(self) -> None:
+        self.owned: frozenset[TopicPartition] = frozenset()
+        self.member = False
+        self.changed_at = time.monotonic()
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._set(frozenset(), member=False)
+        log.info("partitions revoked", extra={"partitions": _numbers(revoked)})
+
+    def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self._set(frozenset(), member=False)
+        log.warning("partitions lost", extra={"partitions": _numbers(lost)})
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._set(frozenset(assigned), member=True)
+        log.info("partitions assigned", extra={"partitions": _numbers(assigned)})
+
+    def left(self) -> None:
+        """The consumer was closed (shutdown or rebuilt): nothing is owned any more."""
+        self._set(frozenset(), member=False)
+
+    def _set(self, owned: frozenset[TopicPartition], *, member: bool) -> None:
+        self.owned, self.member, self.changed_at = owned, member, time.monotonic()
+
+
+def _numbers(partitions: set[TopicPartition]) -> list[int]:
+    return sorted(tp.partition for tp in partitions)
+
+
 class ScorerWorker:
-    """The consume → score → publish → cache → commit loop of one scorer process."""
+    """The consume → score → publish → cache → commit loop of one scorer process.
+
+    The loop only polls, scores and commits: lag and progress are read by a separate
+    monitor (``scorer.lag.LagMonitor``) so no slow broker call can stall the group
+    membership. Kafka clients are made by factories so the loop can replace them when
+    they are beyond repair (an idempotent producer in its fatal state after a broker
+    restart, a consumer that no longer gets an assignment) instead of retrying forever.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
         cache: ScoreCache,
         scorer: Scorer,
+        *,
+        new_consumer: ConsumerFactory,
+        new_producer: ProducerFactory,
         name: str = "scorer",
     ) -> None:
         self.settings = settings
-        self.consumer = consumer
-        self.producer = producer
         self.cache = cache
         self.scorer = scorer
         self.name = name
+        self.ownership = Ownership()
         self.stop_event = threading.Event()
-        self._backoff = Backoff(cap_s=MAX_BACKOFF_S)
-        self._lag_at = 0.0
         self.last_loop_at = time.monotonic()
+        self.rebuilds = 0
+        self._new_consumer = new_consumer
+        self._new_producer = new_producer
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._backoff = Backoff(cap_s=MAX_BACKOFF_S)
+        self._kafka_failing_since: float | None = None
         self._scored_topic = settings.topic(SCORED_TOPIC)
         self._dlq_topic = settings.topic(DEAD_LETTER_TOPIC)
 
@@ -203,29 +268,37 @@ class ScorerWorker:
         """One poll-and-process cycle; returns the number of messages handled."""
         self.last_loop_at = time.monotonic()
         self.scorer.maybe_reload()
-        polled = self.consumer.poll(
-            timeout_ms=self.settings.scorer_poll_timeout_ms,
-            max_records=self.settings.scorer_batch_max,
-        )
+        try:
+            consumer = self.consumer()
+            polled = consumer.poll(
+                timeout_ms=self.settings.scorer_poll_timeout_ms,
+                max_records=self.settings.scorer_batch_max,
+            )
+        except (KafkaError, ServiceUnavailable) as exc:
+            self._failed(exc, [])
+            return 0
         records = [r for batch in polled.values() for r in batch]
-        self._refresh_lag()
+        self._rejoin_if_orphaned()
         if not records:
             return 0
         try:
             self.process(records)
         except (redis.RedisError, KafkaError, ServiceUnavailable) as exc:
-            rewind(self.consumer, records)
-            pause = self._backoff.failed()
-            log.warning(
-                "batch failed; rewound and backing off",
-                extra={"error": type(exc).__name__, "backoff_s": pause},
-            )
-            if isinstance(exc, redis.RedisError):
-                metrics.REDIS_ERRORS.inc()
-            self.stop_event.wait(pause)
+            self._failed(exc, records)
             return 0
         self._backoff.succeeded()
+        self._kafka_failing_since = None
         return len(records)
+
+    def consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            self._consumer = self._new_consumer(self.ownership)
+        return self._consumer
+
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._new_producer()
+        return self._producer
 
     def process(self, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
@@ -246,25 +319,37 @@ class ScorerWorker:
         metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
         scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
         rejected.extend(Rejected(source[id(e)], "unscorable", why) for e, why in unscorable)
-        sends = [
-            self.producer.send(
-                self._scored_topic, key=ev.encounter_id.encode(), value=ev.to_bytes()
-            )
-            for ev in scored
-        ]
-        sends.extend(self._dead_letter(rej) for rej in rejected)
-        self.producer.flush(timeout=10)
-        for sent in sends:  # flush() does not raise for failed records; their futures do
-            sent.get(timeout=10)
+        self._publish(scored, rejected)
         self.cache.write(scored)
-        self.consumer.commit()
+        self.consumer().commit()
         now = datetime.now(UTC)
         for e in fresh:
             metrics.END_TO_END_SECONDS.observe(max(0.0, (now - e.emitted_at).total_seconds()))
         metrics.EVENTS_SCORED.inc(len(scored))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def _dead_letter(self, rej: Rejected) -> FutureRecordMetadata:
+    def _publish(self, scored: Sequence[ScoreEvent], rejected: Sequence[Rejected]) -> None:
+        """Scores and dead letters acknowledged by the broker, or raise.
+
+        A producer that failed is dropped and the retry gets a new one: kafka-python's
+        idempotent producer can reach a fatal state (InitProducerId after a broker
+        restart) from which every later send fails.
+        """
+        try:
+            producer = self.producer()
+            sends = [
+                producer.send(self._scored_topic, key=ev.encounter_id.encode(), value=ev.to_bytes())
+                for ev in scored
+            ]
+            sends.extend(self._dead_letter(producer, rej) for rej in rejected)
+            producer.flush(timeout=10)
+            for sent in sends:  # flush() does not raise for failed records; their futures do
+                sent.get(timeout=10)
+        except KafkaError:
+            self._drop_producer()
+            raise
+
+    def _dead_letter(self, producer: KafkaProducer, rej: Rejected) -> FutureRecordMetadata:
         letter = DeadLetter(
             reason=rej.reason,
             detail=rej.detail,
@@ -274,7 +359,7 @@ class ScorerWorker:
             consumer=self.name,
             payload=(rej.record.value or b"").decode("utf-8", errors="replace")[:100_000],
         )
-        sent = self.producer.send(self._dlq_topic, value=letter.to_bytes())
+        sent = producer.send(self._dlq_topic, value=letter.to_bytes())
         metrics.DEAD_LETTERS.labels(rej.reason).inc()
         log.warning(
             "message dead-lettered",
@@ -286,30 +371,62 @@ class ScorerWorker:
         )
         return sent
 
-    def _refresh_lag(self) -> None:
-        if time.monotonic() - self._lag_at < LAG_REFRESH_S:
+    def _failed(self, exc: Exception, records: Sequence[ConsumerRecord]) -> None:
+        """Rewind the batch, back off; after a long run of Kafka failures, new clients."""
+        if records and self._consumer is not None:
+            rewind(self._consumer, records)
+        if isinstance(exc, redis.RedisError):
+            metrics.REDIS_ERRORS.inc()
+        elif self._kafka_failing_since is None:
+            self._kafka_failing_since = time.monotonic()
+        elif time.monotonic() - self._kafka_failing_since > KAFKA_REBUILD_AFTER_S:
+            self._rebuild(f"Kafka failing for over {KAFKA_REBUILD_AFTER_S:.0f} s")
+        pause = self._backoff.failed()
+        log.warning(
+            "batch failed; rewound and backing off",
+            extra={"error": type(exc).__name__, "backoff_s": pause},
+        )
+        self.stop_event.wait(pause)
+
+    def _rejoin_if_orphaned(self) -> None:
+        """A consumer left without an assignment for long is rebuilt (it would sit idle
+        while its former partitions go unscored); a fresh one joins the group again."""
+        if self.ownership.member:
             return
-        self._lag_at = time.monotonic()
-        assigned = list(self.consumer.assignment())
-        if not assigned:
-            return
-        try:
-            ends = self.consumer.end_offsets(assigned)
-            for tp in assigned:
-                committed = self.consumer.committed(tp) or 0
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                    max(0, ends.get(tp, 0) - committed)
-                )
-        except KafkaError:
-            log.debug("lag refresh failed", exc_info=True)
+        if time.monotonic() - self.ownership.changed_at > self._rejoin_after_s():
+            self._rebuild("no partition assignment")
+
+    def _rejoin_after_s(self) -> float:
+        return 3 * self.settings.consumer_session_timeout_ms / 1000
+
+    def _rebuild(self, why: str) -> None:
+        self.rebuilds += 1
+        metrics.CLIENT_REBUILDS.inc()
+        log.warning("rebuilding Kafka clients", extra={"reason": why})
+        self._drop_producer()
+        if self._consumer is not None:
+            consumer = self._consumer
+            discard(lambda: consumer.close(autocommit=False, timeout_ms=2000), "consumer")
+            self._consumer = None
+        self.ownership.left()
+        self._kafka_failing_since = None
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            discard(self._producer.close, "producer")
+            self._producer = None
 
     def _shutdown(self) -> None:
         """Leave the group cleanly so partitions move to the other scorers at once."""
         try:
-            self.producer.flush(timeout=5)
+            if self._producer is not None:
+                self._producer.flush(timeout=5)
         finally:
-            self.consumer.close(autocommit=False)
-            self.producer.close(timeout=5)
+            if self._consumer is not None:
+                self._consumer.close(autocommit=False)
+            self.ownership.left()
+            if self._producer is not None:
+                self._producer.close(timeout=5)
             log.info("scorer stopped")
 
 

@@ -8,7 +8,7 @@ import signal
 from types import FrameType
 
 import redis
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 
 from model_store.registry import Registry
 from readmit.kafka_clients import ensure_topics, make_consumer, make_producer
@@ -16,20 +16,9 @@ from readmit.settings import Settings
 from scorer.cache import ScoreCache
 from scorer.consumer import Scorer, ScorerWorker, topics
 from scorer.health import HealthServer
+from scorer.lag import LagMonitor
 
 log = logging.getLogger(__name__)
-
-
-class LoggingRebalance(ConsumerRebalanceListener):
-    """Say which partitions this process owns; ops read it when lag is uneven."""
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info(
-            "partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)}
-        )
 
 
 def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
@@ -41,23 +30,31 @@ def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
         settings.explain_band_set,
         compile_trees=settings.scorer_compile_trees,
     )
-    consumer = make_consumer(
-        settings, settings.scorer_group, topics(settings), listener=LoggingRebalance()
-    )
-    producer = make_producer(settings, linger_ms=5)
+
+    def new_consumer(listener: ConsumerRebalanceListener) -> KafkaConsumer:
+        # a broker restarted empty has lost the topics too: recreate them (idempotent)
+        ensure_topics(settings)
+        return make_consumer(settings, settings.scorer_group, topics(settings), listener=listener)
+
     return ScorerWorker(
-        settings, consumer, producer, cache, scorer, name=name or f"scorer-{os.getpid()}"
+        settings,
+        cache,
+        scorer,
+        new_consumer=new_consumer,
+        new_producer=lambda: make_producer(settings, linger_ms=5),
+        name=name or f"scorer-{os.getpid()}",
     )
 
 
 def run(settings: Settings, metrics_port: int | None = None) -> None:
     """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group."""
     worker = build_worker(settings)
+    monitor = LagMonitor(settings, topics(settings)[0], lambda: worker.ownership.owned).start()
     port = settings.scorer_metrics_port if metrics_port is None else metrics_port
     health = None
     if port:
         host = "127.0.0.1" if settings.embedded else "0.0.0.0"
-        health = HealthServer(worker, host, port).start()
+        health = HealthServer(worker, monitor, host, port).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signum})
@@ -68,5 +65,6 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
     try:
         worker.run()
     finally:
+        monitor.stop()
         if health is not None:
             health.stop()

@@ -42,3 +42,7 @@ REDIS_ERRORS = Counter(
 MODEL_INFO = Gauge(
     "readmit_model_info", "The model version this scorer serves (value 1).", ["version"]
 )
+CLIENT_REBUILDS = Counter(
+    "readmit_scorer_client_rebuilds_total",
+    "Times the scorer replaced its Kafka clients after they stopped working.",
+)

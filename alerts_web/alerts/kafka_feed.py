@@ -24,11 +24,15 @@ from kafka.errors import KafkaError
 
 from alerts_web.alerts.feed import FeedCounts, broadcast, handle_messages
 from readmit.backoff import Backoff
+from readmit.errors import ServiceUnavailable
 from readmit.events import SCORED_TOPIC
-from readmit.kafka_clients import make_consumer, rewind
+from readmit.kafka_clients import discard, make_consumer, rewind
 from readmit.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Offset commits failing this long: the consumer is replaced (it rejoins the group).
+REBUILD_AFTER_S = 10.0
 
 
 def make_feed_consumer(settings: Settings) -> KafkaConsumer:
@@ -44,17 +48,30 @@ def run_feed(
     on_batch: Callable[[FeedCounts], None] | None = None,
     log_every_s: float = 30.0,
 ) -> FeedCounts:
-    """Consume until ``stop`` is set; returns the counts (for tests and the final log)."""
-    consumer = make_feed_consumer(settings)
+    """Consume until ``stop`` is set; returns the counts (for tests and the final log).
+
+    A Kafka failure (broker gone, restarted, the group forgotten) never ends the feed:
+    the consumer is replaced, after a back-off, and resumes from the committed offsets.
+    """
+    feed = _FeedConsumer(settings)
     counts = FeedCounts()
     backoff = Backoff()
     last_log = time.monotonic()
     try:
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=500, max_records=max_records)
+            try:
+                consumer = feed.get()
+                polled = consumer.poll(timeout_ms=500, max_records=max_records)
+            except (KafkaError, ServiceUnavailable) as exc:
+                feed.rebuild(exc, backoff, stop)
+                continue
             records = [rec for batch in polled.values() for rec in batch]
             if records and not _store_and_broadcast(consumer, records, counts, backoff, stop):
                 continue
+            if records:
+                feed.commit(consumer)
+            if feed.commits_failing_too_long():
+                feed.rebuild(KafkaError("offset commits keep failing"), backoff, stop)
             if records and on_batch is not None:
                 on_batch(counts)
             if time.monotonic() - last_log > log_every_s:
@@ -62,8 +79,53 @@ def run_feed(
                 last_log = time.monotonic()
     finally:
         _log_counts(counts)
-        consumer.close()
+        feed.close()
     return counts
+
+
+class _FeedConsumer:
+    """The feed's consumer, made on first use and replaced when it stops working."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.consumer: KafkaConsumer | None = None
+        self.commit_failing_since: float | None = None
+
+    def get(self) -> KafkaConsumer:
+        if self.consumer is None:
+            self.consumer = make_feed_consumer(self.settings)
+        return self.consumer
+
+    def commit(self, consumer: KafkaConsumer) -> None:
+        """Commit a stored batch; a failure is logged (a redelivery is a no-op) and timed."""
+        try:
+            consumer.commit()
+        except KafkaError as exc:
+            log.warning("offset commit failed", extra={"error": type(exc).__name__})
+            if self.commit_failing_since is None:
+                self.commit_failing_since = time.monotonic()
+            return
+        self.commit_failing_since = None
+
+    def commits_failing_too_long(self) -> bool:
+        since = self.commit_failing_since
+        return since is not None and time.monotonic() - since > REBUILD_AFTER_S
+
+    def rebuild(self, exc: Exception, backoff: Backoff, stop: threading.Event) -> None:
+        pause = backoff.failed()
+        log.warning(
+            "alert feed consumer failed; replacing it",
+            extra={"error": type(exc).__name__, "backoff_s": pause},
+        )
+        self.close()
+        stop.wait(pause)
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            consumer = self.consumer
+            discard(lambda: consumer.close(autocommit=False, timeout_ms=2000), "feed consumer")
+            self.consumer = None
+        self.commit_failing_since = None
 
 
 def _store_and_broadcast(
@@ -73,7 +135,8 @@ def _store_and_broadcast(
     backoff: Backoff,
     stop: threading.Event,
 ) -> bool:
-    """One batch; False when it must be retried (rewound, after a pause)."""
+    """Store and broadcast one batch; False when it must be retried (rewound, after a
+    pause). The caller commits its offsets."""
     batch = FeedCounts()
     try:
         with transaction.atomic():
@@ -96,10 +159,6 @@ def _store_and_broadcast(
         except Exception as exc:  # noqa: BLE001 - any channel-layer failure: stored anyway
             counts.broadcast_failed += 1
             log.warning("alert broadcast failed", extra={"error": type(exc).__name__})
-    try:
-        consumer.commit()
-    except KafkaError as exc:  # the batch is stored: a redelivery is a no-op
-        log.warning("offset commit failed", extra={"error": type(exc).__name__})
     return True
 
 

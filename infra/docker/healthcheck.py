@@ -47,7 +47,8 @@ def check(role: str) -> bool:
     if role == "ingest":
         return http_ok(f"http://127.0.0.1:{s.ingest_port}/healthz")
     if role == "scorer":
-        return http_ok(f"http://127.0.0.1:{s.scorer_metrics_port}/metrics")
+        # /healthz answers 503 when the poll loop is stuck (scorer/health.py)
+        return http_ok(f"http://127.0.0.1:{s.scorer_metrics_port}/healthz")
     if role == "web":
         allowed = [h.strip() for h in s.web_allowed_hosts.split(",") if h.strip()]
         host = allowed[0] if allowed and allowed[0] != "*" else "localhost"

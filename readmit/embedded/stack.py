@@ -5,6 +5,11 @@ this class, so "works on my laptop" and "works in the tests" mean the same proce
 with the same settings. Children get their configuration through READMIT_*
 environment variables rendered from one ``Settings`` object, run in their own process
 groups, and are stopped in reverse order; nothing outlives the parent.
+
+Once up, the stack supervises its children: one that exits is logged and started again
+after a doubling back-off, so one crashed scorer never takes the ward's alerts down with
+it. Only Ctrl-C stops the stack — or a child that keeps failing right after it starts
+(then restarting cannot help, and the error names it and its log).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from readmit.backoff import Backoff
 from readmit.embedded.services import (
     ManagedProcess,
     port_open,
@@ -32,6 +38,13 @@ from readmit.errors import ServiceUnavailable
 from readmit.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
+
+# A child that exits within this long of starting "failed at start"; this many such
+# failures in a row stop the stack. A child that ran longer is simply restarted.
+STARTUP_GRACE_S = 10.0
+MAX_START_FAILURES = 5
+RESTART_FIRST_S = 1.0
+RESTART_BACKOFF_CAP_S = 30.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -57,6 +70,19 @@ def web_available() -> bool:
 
 
 @dataclass
+class Supervised:
+    """Restart bookkeeping of one child."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    start_failures: int = 0
+    restart_at: float | None = None
+    restarts: int = 0
+    backoff: Backoff = field(
+        default_factory=lambda: Backoff(cap_s=RESTART_BACKOFF_CAP_S, first_s=RESTART_FIRST_S)
+    )
+
+
+@dataclass
 class Stack:
     settings: Settings
     scorers: int = 1
@@ -65,6 +91,7 @@ class Stack:
     log_dir: Path | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
     web_credentials: str = ""
+    supervision: dict[str, Supervised] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.log_dir is None:
@@ -204,6 +231,47 @@ class Stack:
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
 
+    def supervise(self) -> None:
+        """One round: restart children that exited (after their back-off); raise
+        ServiceUnavailable when one keeps failing at start."""
+        now = time.monotonic()
+        for proc in self.processes:
+            state = self.supervision.setdefault(proc.name, Supervised())
+            if proc.alive:
+                if state.start_failures and now - state.started_at > STARTUP_GRACE_S:
+                    state.start_failures = 0
+                    state.backoff.succeeded()
+                continue
+            if state.restart_at is None:
+                self._schedule_restart(proc, state, now)
+            elif now >= state.restart_at:
+                proc.stop()  # closes its log file; the process is already gone
+                proc.start()
+                state.started_at, state.restart_at = time.monotonic(), None
+                state.restarts += 1
+                log.warning(
+                    "child restarted", extra={"child": proc.name, "restarts": state.restarts}
+                )
+
+    def _schedule_restart(self, proc: ManagedProcess, state: Supervised, now: float) -> None:
+        code = proc.proc.returncode if proc.proc is not None else None
+        early = now - state.started_at < STARTUP_GRACE_S
+        state.start_failures = state.start_failures + 1 if early else 0
+        if not early:
+            state.backoff.succeeded()
+        if state.start_failures >= MAX_START_FAILURES:
+            raise ServiceUnavailable(
+                proc.name,
+                f"exited {state.start_failures} times within {STARTUP_GRACE_S:.0f} s of "
+                f"starting (last exit code {code}); see {self._log(proc.name)}",
+            )
+        delay = state.backoff.failed()
+        state.restart_at = now + delay
+        log.warning(
+            "child exited; restarting",
+            extra={"child": proc.name, "exit_code": code, "restart_in_s": round(delay, 2)},
+        )
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
             proc.stop()
@@ -216,13 +284,11 @@ class Stack:
         self.stop()
 
 
-def wait_for_interrupt(stack: Stack) -> None:
-    """Block until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
+def wait_for_interrupt(stack: Stack, interval_s: float = 0.5) -> None:
+    """Supervise the children until Ctrl-C / SIGTERM (or one keeps failing at start)."""
     try:
         while True:
-            for p in stack.processes:
-                if not p.alive:
-                    raise ServiceUnavailable(p.name, f"exited; see {stack._log(p.name)}")
-            time.sleep(0.5)
+            stack.supervise()
+            time.sleep(interval_s)
     except KeyboardInterrupt:
         return

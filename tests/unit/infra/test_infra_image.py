@@ -196,4 +196,4 @@ def test_health_check_passes_when_the_role_answers(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert paths == ["/healthz", "/metrics"]
+    assert paths == ["/healthz", "/healthz"]

@@ -54,3 +54,34 @@ def test_a_list_is_schema_invalid():
     out = decode(Msg(b"[1, 2]"))
     assert isinstance(out, Rejected)
     assert out.reason == "schema_invalid"
+
+
+def _with_record(**changes: object) -> bytes:
+    payload = orjson.loads(_event().to_bytes())
+    payload["record"].update(changes)
+    return orjson.dumps(payload)
+
+
+def test_an_unknown_category_is_refused_with_the_column_named():
+    out = decode(Msg(_with_record(age="[900-910)")))
+    assert isinstance(out, Rejected)
+    assert out.reason == "unknown_category"
+    assert "age='[900-910)'" in out.detail
+
+
+def test_an_unknown_dataset_id_is_refused():
+    out = decode(Msg(_with_record(admission_type_id=99)))
+    assert isinstance(out, Rejected)
+    assert out.reason == "unknown_category"
+
+
+def test_an_out_of_range_count_is_refused():
+    out = decode(Msg(_with_record(num_medications=-3)))
+    assert isinstance(out, Rejected)
+    assert out.reason == "out_of_range"
+    assert "num_medications=-3" in out.detail
+
+
+def test_missing_markers_are_within_the_definition():
+    out = decode(Msg(_with_record(age="?", weight="?", race="?")))
+    assert isinstance(out, FeatureEvent)

@@ -1,0 +1,206 @@
+"""Scorer faults with two scorer processes: kill -9 and SIGTERM of one, mid-stream.
+
+Each test counts inputs, lost, duplicated and the time until the survivor owns every
+partition and every input is scored, and records what the survivor's /readyz and
+/healthz said meanwhile (printed for the closing note with ``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from stream_support import feature_events, produce, read_topic, wait_for
+
+from readmit.embedded.services import ManagedProcess, free_port
+from readmit.embedded.stack import settings_env
+from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit.settings import PROJECT_ROOT, Settings
+from scorer.cache import ScoreCache
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+RECOVERY_BOUND_S = 45.0
+
+
+class Scorer:
+    """A real scorer process with its health port, and a log of what its probes said."""
+
+    def __init__(self, settings: Settings, log_dir: Path, name: str) -> None:
+        self.port = free_port()
+        self.proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", "readmit", "scorer", "--metrics-port", str(self.port)],
+            env=settings_env(settings),
+            log_path=log_dir / f"{name}.log",
+            cwd=PROJECT_ROOT,
+        ).start()
+
+    def probe(self, path: str) -> tuple[int, dict]:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=2)
+            return r.status_code, r.json()
+        except httpx.HTTPError:
+            return 0, {}
+
+    def owned(self) -> set[int]:
+        status, body = self.probe("/readyz")
+        return set(body.get("partitions", [])) if status else set()
+
+
+class ProbeLog:
+    """Polls a scorer's /readyz and /healthz in the background during a fault."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.samples: list[tuple[float, int, int, list[int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProbeLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            ready, body = self.scorer.probe("/readyz")
+            alive, _ = self.scorer.probe("/healthz")
+            self.samples.append(
+                (time.monotonic() - start, ready, alive, body.get("partitions", []))
+            )
+            self._stop.wait(0.25)
+
+    def summary(self) -> str:
+        ready = sum(1 for _, r, _, _ in self.samples if r == 200)
+        alive = sum(1 for _, _, a, _ in self.samples if a == 200)
+        n = len(self.samples)
+        return f"/readyz 200 in {ready}/{n} samples, /healthz 200 in {alive}/{n}"
+
+
+def _cache(settings: Settings) -> ScoreCache:
+    import redis
+
+    return ScoreCache(redis.Redis.from_url(settings.redis_url), settings.topic_prefix, 3600)
+
+
+def _scored(cache: ScoreCache, events) -> int:
+    return sum(cache.latest(e.encounter_id) is not None for e in events)
+
+
+def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: str) -> None:
+    events = feature_events(3000, skip=20000, tag=tag)
+    partitions = set(range(settings.topic_partitions))
+    a, b = Scorer(settings, tmp_path, "scorer-a"), Scorer(settings, tmp_path, "scorer-b")
+    cache = _cache(settings)
+    try:
+        wait_for(
+            lambda: a.owned() | b.owned() == partitions and bool(a.owned()) and bool(b.owned()),
+            60,
+            "both scorers own partitions",
+        )
+        produce(settings, [(e.patient_id.encode(), e.to_bytes()) for e in events], FEATURES_TOPIC)
+        wait_for(lambda: _scored(cache, events[::30]) > 10, 60, "scoring under way")
+        with ProbeLog(b) as probes:
+            assert a.proc.proc is not None
+            os.killpg(a.proc.proc.pid, sig)
+            killed_at = time.monotonic()
+            wait_for(
+                lambda: b.owned() == partitions, RECOVERY_BOUND_S, "survivor owns every partition"
+            )
+            owned_after = time.monotonic() - killed_at
+            wait_for(
+                lambda: _scored(cache, events) == len(events),
+                RECOVERY_BOUND_S,
+                "every input scored",
+            )
+            scored_after = time.monotonic() - killed_at
+            wait_for(lambda: b.probe("/readyz")[0] == 200, 30, "survivor ready")
+        wanted = {e.input_key for e in events}
+        read = read_topic(
+            settings,
+            SCORED_TOPIC,
+            0,
+            timeout=30,
+            until=lambda m: {orjson.loads(x)["input_key"] for x in m} >= wanted,
+        )
+        keys = [orjson.loads(m)["input_key"] for m in read]
+        lost = len(wanted - set(keys))
+        # a repeat on risk.scored is the killed scorer's in-flight batch (at-least-once);
+        # the alert feed stores one alert per (encounter, model); the cache holds one score
+        repeats = len(keys) - len(set(keys))
+        dup_scores = sum(
+            len([k for enc, k, _ in cache.patient_history(e.patient_id) if enc == e.encounter_id])
+            != 1
+            for e in events[::10]
+        )
+        print(
+            f"\n{signal.Signals(sig).name} of 1 of 2 scorers: inputs {len(events)}, lost {lost}, "
+            f"duplicated scores {dup_scores}, risk.scored repeats {repeats}, partitions owned "
+            f"again after {owned_after:.1f} s, all scored after {scored_after:.1f} s; survivor "
+            f"{probes.summary()}"
+        )
+        assert lost == 0
+        assert dup_scores == 0
+        assert b.proc.alive
+        assert all(alive == 200 for _, _, alive, _ in probes.samples), "survivor stayed alive"
+        if sig == signal.SIGTERM:
+            assert a.proc.proc.wait(timeout=20) == 0
+            assert repeats == 0, "a graceful stop commits its batch: nothing is repeated"
+    finally:
+        a.proc.stop()
+        b.proc.stop()
+
+
+def test_kill_minus_nine_of_one_of_two_scorers(stream_settings, tmp_path):
+    _one_of_two_scorers_dies(stream_settings, tmp_path, signal.SIGKILL, "f9-")
+
+
+def test_sigterm_of_one_of_two_scorers(stream_settings, tmp_path):
+    _one_of_two_scorers_dies(stream_settings, tmp_path, signal.SIGTERM, "ft-")
+
+
+def test_poison_events_go_to_the_dlq_with_a_reason(stream_settings, tmp_path):
+    from readmit.events import DEAD_LETTER_TOPIC
+
+    good = feature_events(300, skip=26000, tag="fp-")
+    bad_age = orjson.loads(good[0].to_bytes())
+    bad_age.update(encounter_id="fp-age", input_key="fp-age|v1")
+    bad_age["record"].update(encounter_id="fp-age", age="[900-910)")
+    bad_count = orjson.loads(good[1].to_bytes())
+    bad_count.update(encounter_id="fp-count", input_key="fp-count|v1")
+    bad_count["record"].update(encounter_id="fp-count", num_medications=-4)
+    payloads = [(e.patient_id.encode(), e.to_bytes()) for e in good]
+    payloads[100:100] = [(b"p", orjson.dumps(bad_age)), (b"p", orjson.dumps(bad_count))]
+    payloads.insert(200, (b"p", b"\x00not an event"))
+    scorer = Scorer(stream_settings, tmp_path, "scorer-p")
+    cache = _cache(stream_settings)
+    try:
+        wait_for(lambda: scorer.probe("/readyz")[0] == 200, 60, "scorer ready")
+        with ProbeLog(scorer) as probes:
+            produce(stream_settings, payloads, FEATURES_TOPIC)
+            wait_for(lambda: _scored(cache, good) == len(good), 60, "every good event scored")
+            dead = read_topic(stream_settings, DEAD_LETTER_TOPIC, expect=3)
+            wait_for(lambda: scorer.probe("/readyz")[0] == 200, 30, "scorer ready")
+        reasons = sorted(orjson.loads(d)["reason"] for d in dead)
+        print(
+            f"\npoison: inputs {len(payloads)}, scored {_scored(cache, good)}/{len(good)}, "
+            f"dlq {reasons}, unscored poison {cache.latest('fp-age') is None}; {probes.summary()}"
+        )
+        assert reasons == ["out_of_range", "undecodable", "unknown_category"]
+        assert cache.latest("fp-age") is None
+        assert cache.latest("fp-count") is None
+        assert all(alive == 200 for _, _, alive, _ in probes.samples)
+    finally:
+        scorer.proc.stop()
