@@ -42,6 +42,8 @@ def _parse_since(query: bytes) -> datetime | None:
 @database_sync_to_async
 def _visible(user: Any, code: str | None) -> list[Ward]:
     wards = visible_wards(user)
+    if code is not None and "\x00" in code:  # names no ward; PostgreSQL text cannot hold it
+        return []
     return list(wards.filter(code=code) if code is not None else wards)
 
 
