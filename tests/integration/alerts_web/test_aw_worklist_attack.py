@@ -154,3 +154,42 @@ def test_readmission_boundary_in_another_time_zone(wards: Any, event_factory: An
 def test_a_nul_in_a_page_address_is_not_found_not_500(client_a: Client, wards: Any) -> None:
     for name in ("alerts:encounter", "alerts:encounter-pdf", "alerts:encounter-csv"):
         assert client_a.get(reverse(name, args=["e\x00"])).status_code == 404, name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrations_merge_duplicate_rows_of_an_encounter() -> None:
+    """A database with rotation duplicates (two models, one encounter) migrates to one row
+    per encounter, the latest score kept, every audit row moved onto it."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("alerts", "0001_initial")])
+    old = executor.loader.project_state([("alerts", "0001_initial")]).apps
+    ward = old.get_model("wards", "Ward").objects.create(code="ward-m", name="M")
+    alert_model, action_model = (
+        old.get_model("alerts", "Alert"),
+        old.get_model("alerts", "AlertAction"),
+    )
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = [
+        alert_model.objects.create(
+            ward=ward,
+            encounter_id="e-dup",
+            patient_id="p",
+            model_version=f"m{i}",
+            input_key="k",
+            probability=p,
+            band="high",
+            computed_at=t0 + timedelta(minutes=i),
+            status=status,
+        )
+        for i, (p, status) in enumerate([(0.6, "acknowledged"), (0.8, "open"), (0.7, "open")])
+    ]
+    for row in rows:
+        action_model.objects.create(alert=row, kind="note", note=f"on {row.model_version}")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    kept = Alert.objects.get(encounter_id="e-dup")
+    assert (kept.model_version, kept.probability) == ("m2", 0.7)
+    assert sorted(a.note for a in kept.actions.all()) == ["on m0", "on m1", "on m2"]
