@@ -52,7 +52,10 @@ def _visible(user: Any, code: str | None) -> list[Ward]:
 def _still_visible(user: Any, ward_code: str) -> bool:
     """Whether the user may still see the ward, from the database (not the session's copy):
     a nurse taken off a ward, or a deactivated account, stops receiving its rows at once."""
-    fresh = get_user_model().objects.filter(pk=getattr(user, "pk", None)).first()
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return False
+    fresh = get_user_model().objects.filter(pk=pk).first()
     return fresh is not None and can_see_ward(fresh, ward_code)
 
 
