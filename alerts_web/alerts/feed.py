@@ -104,11 +104,37 @@ def parse_message(raw: bytes, counts: FeedCounts) -> ScoreEvent | None:
     if data.get("schema_version") != SCORE_EVENT_VERSION:
         counts.unknown_version += 1
         return None
+    if b"\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL (see _without_nul)
+        if any("\x00" in str(data.get(name, "")) for name in _IDENTIFIERS):
+            counts.invalid += 1
+            return None
+        data = _without_nul(data)
     try:
         return ScoreEvent.model_validate(data)
     except ValidationError:
         counts.invalid += 1
         return None
+
+
+_IDENTIFIERS: Final = ("encounter_id", "patient_id", "ward", "input_key", "model_version")
+
+
+def _without_nul(value: Any) -> Any:
+    """The message with every NUL character dropped from its texts.
+
+    Any producer may send one (FHIR strings allow it); PostgreSQL refuses NUL in text
+    (psycopg raises ValueError, which would stop the feed) and in jsonb (a DataError the
+    feed would retry forever, holding up every later alert). A name with a stray NUL is
+    still the patient's row; an identifier with one is not an identifier we can store,
+    so such a message is counted as invalid instead.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 # --- audit wording -------------------------------------------------------------------------

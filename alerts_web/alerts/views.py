@@ -49,6 +49,8 @@ def _event_from_alert(alert: Alert) -> ScoreEvent:
 
 
 def _visible_event(request: HttpRequest, encounter_id: str) -> tuple[ScoreEvent, list[Alert]]:
+    if "\x00" in encounter_id:  # names no encounter; PostgreSQL text cannot hold it
+        raise Http404("No score for this encounter.")
     alerts = list(
         Alert.objects.filter(encounter_id=encounter_id, ward__in=visible_wards(request.user))
         .select_related("ward", "assigned_to")

@@ -17,10 +17,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from alerts_web.wards import worklist
-from alerts_web.wards.access import visible_wards
+from alerts_web.wards.access import can_see_ward, visible_wards
 from alerts_web.wards.models import Ward
 from alerts_web.wards.revocation import user_group
 
@@ -44,7 +45,20 @@ def _parse_since(query: bytes) -> datetime | None:
 @database_sync_to_async
 def _visible(user: Any, code: str | None) -> list[Ward]:
     wards = visible_wards(user)
+    if code is not None and "\x00" in code:  # names no ward; PostgreSQL text cannot hold it
+        return []
     return list(wards.filter(code=code) if code is not None else wards)
+
+
+@database_sync_to_async
+def _still_visible(user: Any, ward_code: str) -> bool:
+    """Whether the user may still see the ward, from the database (not the session's copy):
+    a nurse taken off a ward, or a deactivated account, stops receiving its rows at once."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return False
+    fresh = get_user_model().objects.filter(pk=pk).first()
+    return fresh is not None and can_see_ward(fresh, ward_code)
 
 
 @database_sync_to_async
@@ -129,6 +143,9 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
             return
         if self.expires is not None and timezone.now() >= self.expires:
             await self.close(code=CLOSE_REVOKED)  # no patient data past the session's end
+            return
+        if not await _still_visible(self.scope.get("user"), event["alert"]["ward"]):
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.send_json(
             {

@@ -48,7 +48,8 @@ def _page(request: HttpRequest, ward: object | None) -> HttpResponse:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest, code: str) -> HttpResponse:
-    ward = visible_wards(request.user).filter(code=code).first()
+    # a code with NUL names no ward (PostgreSQL text cannot even be asked for one)
+    ward = None if "\x00" in code else visible_wards(request.user).filter(code=code).first()
     if ward is None:
         # 404, not 403: a nurse must not learn which other wards exist.
         raise Http404("No such ward.")

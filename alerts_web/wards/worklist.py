@@ -64,6 +64,10 @@ class WorklistQuery:
     def from_params(cls, params: QueryDict) -> WorklistQuery:
         ignored: list[str] = []
 
+        def text(name: str) -> str:
+            # PostgreSQL text cannot hold NUL: a hostile "%00" would otherwise be a 500
+            return params.get(name, "").replace("\x00", "")
+
         def choice(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:
             value = params.get(name, default)
             if value not in allowed:
@@ -76,8 +80,8 @@ class WorklistQuery:
             wards=tuple(dict.fromkeys(w for w in params.getlist("ward") if w)),
             status=choice("status", STATUS_FILTERS, "active"),
             band=choice("band", BAND_FILTERS, "high"),
-            assignee=params.get("assignee", "")[:150],
-            q=" ".join(params.get("q", "").split())[:SEARCH_LIMIT],
+            assignee=text("assignee")[:150],
+            q=" ".join(text("q").split())[:SEARCH_LIMIT],
             sort=sort,
             direction=choice("dir", ("asc", "desc"), DEFAULT_DIRECTION.get(sort, "asc")),
             page=_positive(params.get("page"), 1),
@@ -127,8 +131,8 @@ def _ordered(qs: QuerySet[Alert], query: WorklistQuery) -> QuerySet[Alert]:
 
 def run(wards: QuerySet[Ward], query: WorklistQuery, user: Any) -> dict[str, Any]:
     """The page of rows the query asks for, with the counts that make it honest."""
-    if query.wards:
-        wards = wards.filter(code__in=query.wards)
+    if query.wards:  # a code with NUL names no ward (and PostgreSQL text cannot hold it)
+        wards = wards.filter(code__in=[w for w in query.wards if "\x00" not in w])
     base = Alert.objects.filter(ward__in=wards)
     filtered = _filtered(base, query, user)
     by_status = dict(

@@ -386,5 +386,8 @@
     refresh,
   };
   restoreFilters();
+  // the rows come from the data endpoint, not the socket: a nurse behind a proxy that
+  // blocks WebSockets still gets the worklist (the badge says the connection is not live)
+  refresh();
   connect();
 })();

@@ -20,6 +20,7 @@ from alerts_web.alerts.feed import broadcast, store_event
 from alerts_web.alerts.models import Alert
 from alerts_web.asgi import application
 from alerts_web.wards.routing import websocket_urlpatterns
+from fhir_mappings.worklist_context import WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -166,6 +167,26 @@ def test_idle_ward_socket_stays_open_and_still_delivers(nurse_a: User, event_fac
         await database_sync_to_async(broadcast)(new)
         pushed = await ws.receive_json_from(timeout=TIMEOUT)
         assert (pushed["type"], pushed["alert"]["id"]) == ("alert", new.pk)
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_a_nurse_taken_off_the_ward_stops_receiving_its_rows(
+    nurse_a: User, wards: Any, event_factory: Any
+) -> None:
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(_as(nurse_a), "/ws/wards/ward-a/")
+        connected, _ = await ws.connect(timeout=TIMEOUT)
+        assert connected
+        assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "snapshot"
+        await database_sync_to_async(wards[0].nurses.remove)(nurse_a)
+        new = await database_sync_to_async(_alert)(
+            event_factory, "ward-a", context=WorklistContext(patient_name="Private, P")
+        )
+        await database_sync_to_async(broadcast)(new)
+        output = await ws.receive_output(timeout=TIMEOUT)
+        assert output == {"type": "websocket.close", "code": 4403}
         await ws.disconnect()
 
     run(scenario)
