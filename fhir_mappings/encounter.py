@@ -70,7 +70,35 @@ def specialty(encounter: dict[str, Any]) -> str | None:
     return text if text in SPECIALTY_SET else None
 
 
+# Encounter.diagnosis.use (diagnosis-role): the principal diagnosis of a stay is the
+# billing one, then the discharge diagnosis (established after study, UHDDS), then an
+# unspecified role; admission diagnosis, chief complaint and comorbidity come last.
+_ROLE_ORDER: Final = {"billing": 0, "DD": 1, "AD": 3, "CC": 4, "CM": 5}
+_ROLE_UNSPECIFIED: Final = 2
+
+
+def _role(entry: dict[str, Any]) -> int:
+    roles = [
+        _ROLE_ORDER.get(str(c.get("code")), _ROLE_UNSPECIFIED) for c in _codings(entry.get("use"))
+    ]
+    return min(roles, default=_ROLE_UNSPECIFIED)
+
+
 def ranked_diagnoses(encounter: dict[str, Any]) -> list[dict[str, Any]]:
-    """Encounter.diagnosis entries: ranked ones by rank, then unranked in document order."""
+    """Encounter.diagnosis entries, principal first.
+
+    ``rank`` is per role (R4: "ranking of the diagnosis for each role type"), so billing
+    entries come first (the coded claim list), then by rank with unranked entries after
+    the ranked ones; a rank tie between roles goes to the discharge diagnosis over the
+    admission one; otherwise document order.
+    """
     entries = list(encounter.get("diagnosis") or ())
-    return sorted(entries, key=lambda d: (d.get("rank") is None, d.get("rank") or 0))
+    return sorted(
+        entries,
+        key=lambda d: (
+            _role(d) != 0,
+            d.get("rank") is None,
+            d.get("rank") or 0,
+            _role(d),
+        ),
+    )

@@ -428,6 +428,13 @@ class _Mapper:
         return f"{encounter_id}#sha256:{digest}"
 
 
+def _problem_list_last(condition: Resource) -> bool:
+    """Sort key: the stay's encounter diagnoses before problem-list or uncategorised
+    Conditions linked to it (a chronic prediabetes entry is not the principal diagnosis
+    of a stay coded for diabetes); document order otherwise (the sort is stable)."""
+    return cond_rules.ENCOUNTER_DIAGNOSIS not in cond_rules.categories(condition)
+
+
 class _DiagnosisList:
     """Diagnoses in order, each Condition and each known ICD-9-CM code once."""
 
@@ -514,6 +521,8 @@ class _Stay:
             for entry in ranked:
                 condition = self.doc.resolve(entry.get("condition"), self.encounter)
                 if condition is not None:
+                    if not cond_rules.is_true(condition):
+                        continue
                     self.used.append(condition)
                 out.append(diagnosis_code(condition))
             return out[:MAX_DIAGNOSES]
@@ -530,7 +539,7 @@ class _Stay:
                 self.used.append(target)
                 found.add(diagnosis_code(target), target)
         linked = self._of("Condition")
-        for condition in linked:
+        for condition in sorted(linked, key=_problem_list_last):
             kinds = cond_rules.categories(condition)
             if cond_rules.is_true(condition) and (
                 not kinds or kinds & {cond_rules.ENCOUNTER_DIAGNOSIS, cond_rules.PROBLEM_LIST}

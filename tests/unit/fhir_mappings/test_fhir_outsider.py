@@ -1,0 +1,152 @@
+"""An outsider's FHIR (issue 13 review): shapes real EHRs send that the corpus does not
+carry — principal diagnosis order, refuted/stopped resources, reference spellings,
+dates with offsets — each checked against the clinically right feature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from fhir_mappings.features import FeatureRecord
+from fhir_mappings.mapper import map_document
+
+SCT = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1948-06-01"}
+
+
+def _encounter(eid: str = "stay", **extra: Any) -> dict:
+    return {"resourceType": "Encounter", "id": eid, "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": "2024-03-10T08:00:00-05:00", "end": "2024-03-14T10:00:00-05:00"},
+            **extra}  # fmt: skip
+
+
+def _condition(cid: str, code: str, system: str = ICD10, category: str | None = None,
+               **extra: Any) -> dict:  # fmt: skip
+    out = {"resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/p1"},
+           "code": {"coding": [{"system": system, "code": code}]}, **extra}  # fmt: skip
+    if category:
+        out["category"] = [{"coding": [{"system": CATEGORY, "code": category}]}]
+    return out
+
+
+def _verification(code: str) -> dict:
+    system = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _diagnosis(cid: str, rank: int | None = None, use: str | None = None) -> dict:
+    out: dict[str, Any] = {"condition": {"reference": f"Condition/{cid}"}}
+    if rank is not None:
+        out["rank"] = rank
+    if use is not None:
+        out["use"] = {"coding": [{"system": ROLE, "code": use}]}
+    return out
+
+
+def _bundle(*resources: dict) -> bytes:
+    return orjson.dumps({"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"http://ehr.example/fhir/{r['resourceType']}/{r['id']}",
+                       "resource": r} for r in resources]})  # fmt: skip
+
+
+def _record(*resources: dict) -> FeatureRecord:
+    mapped = map_document(_bundle(PATIENT, *resources))
+    (stay,) = [m for m in mapped if m.encounter_id == "stay"]
+    return stay.record
+
+
+LINKED = {"encounter": {"reference": "Encounter/stay"}}
+
+
+# --- principal diagnosis -----------------------------------------------------------------
+def test_encounter_diagnosis_of_the_stay_comes_before_its_problem_list_entries():
+    """A problem-list prediabetes listed (and linked) before the stay's encounter
+    diagnosis must not become diag_1: the encounter's own diagnosis is the principal."""
+    record = _record(
+        _encounter(),
+        _condition("pre", "R73.03", category="problem-list-item", **LINKED),
+        _condition("dm", "E11.65", category="encounter-diagnosis", **LINKED),
+    )
+    assert (record.diag_1, record.diag_2) == ("250.02", "790")
+
+
+def test_billing_diagnosis_rank_one_is_principal_even_when_listed_last():
+    record = _record(
+        _encounter(diagnosis=[_diagnosis("cp", 1, "AD"), _diagnosis("mi", 1, "billing")]),
+        _condition("cp", "R07.9"),
+        _condition("mi", "I21.4"),
+    )
+    assert (record.diag_1, record.diag_2) == ("410", "786")
+
+
+def test_discharge_diagnosis_wins_a_rank_tie_with_the_admission_diagnosis():
+    record = _record(
+        _encounter(diagnosis=[_diagnosis("cp", 1, "AD"), _diagnosis("hf", 1, "DD")]),
+        _condition("cp", "R07.9"),
+        _condition("hf", "I50.9"),
+    )
+    assert (record.diag_1, record.diag_2) == ("428", "786")
+
+
+def test_refuted_or_erroneous_condition_in_encounter_diagnosis_is_not_a_diagnosis():
+    record = _record(
+        _encounter(diagnosis=[_diagnosis("mi", 1), _diagnosis("hf", 2), _diagnosis("ckd", 3)]),
+        _condition("mi", "I21.4", verificationStatus=_verification("refuted")),
+        _condition("hf", "I50.9"),
+        _condition("ckd", "N18.3", verificationStatus=_verification("entered-in-error")),
+    )
+    assert (record.diag_1, record.diag_2, record.number_diagnoses) == ("428", "?", 1)
+
+
+def test_refuted_condition_of_the_stay_is_not_a_diagnosis():
+    record = _record(
+        _encounter(),
+        _condition("pe", "I26.99", category="encounter-diagnosis",
+                   verificationStatus=_verification("refuted"), **LINKED),
+        _condition("pn", "J18.9", category="encounter-diagnosis", **LINKED),
+    )  # fmt: skip
+    assert (record.diag_1, record.number_diagnoses) == ("486", 1)
+
+
+# --- references --------------------------------------------------------------------------
+def test_versioned_and_absolute_references_link_a_condition_to_the_stay():
+    record = _record(
+        _encounter(),
+        _condition("hf", "I50.9", category="encounter-diagnosis",
+                   encounter={"reference": "Encounter/stay/_history/2"}),
+        _condition("pn", "J18.9", category="encounter-diagnosis",
+                   encounter={"reference": "http://ehr.example/fhir/Encounter/stay"}),
+    )  # fmt: skip
+    assert (record.diag_1, record.diag_2, record.number_diagnoses) == ("428", "486", 2)
+
+
+# --- medications -------------------------------------------------------------------------
+def _insulin(oid: str, status: str, **extra: Any) -> dict:
+    return {"resourceType": "MedicationRequest", "id": oid, "status": status, "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "106892",
+                                                      "display": "Humulin 70/30"}]},
+            "subject": {"reference": "Patient/p1"}, "authoredOn": "2024-03-11",
+            **extra}  # fmt: skip
+
+
+def test_stopped_completed_or_erroneous_orders_of_the_stay_do_not_count():
+    for status in ("entered-in-error", "cancelled", "draft"):
+        record = _record(_encounter(), _insulin("ins", status, **LINKED))
+        assert (record.insulin, record.diabetesMed, record.num_medications) == ("No", "No", 0)
+
+
+def test_insulin_order_of_the_stay_is_on_insulin():
+    record = _record(_encounter(), _insulin("ins", "active", **LINKED))
+    assert (record.insulin, record.diabetesMed) == ("Steady", "Yes")
+
+
+def test_chronic_insulin_stopped_before_admission_does_not_count():
+    record = _record(_encounter(), _insulin("ins", "stopped", authoredOn="2023-01-01"))
+    assert record.insulin == "No"
