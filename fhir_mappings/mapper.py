@@ -26,7 +26,7 @@ from fhir_mappings import coverage as coverage_rules
 from fhir_mappings import encounter as enc_rules
 from fhir_mappings import medication as med_rules
 from fhir_mappings import patient as patient_rules
-from fhir_mappings.bundle import Document, Resource, load_json
+from fhir_mappings.bundle import Document, Resource, identifier_keys, load_json
 from fhir_mappings.codes.nubc import (
     ADMISSION_SOURCE_MISSING,
     ADMISSION_TYPE_MISSING,
@@ -108,11 +108,27 @@ def _resource_id(resource: Resource, document: Document) -> str:
     return url.rsplit(":", 1)[-1] or "unknown"
 
 
+def _distinct(encounters: list[Resource]) -> list[Resource]:
+    """The document's Encounters, one per visit: an Encounter sharing an identifier
+    (system and value: the visit number) with an earlier one in the document is the same
+    visit sent again under another id (an export merged from two feeds) and is dropped,
+    so it neither counts twice as a prior visit nor becomes its own history."""
+    seen: set[tuple[Any, str]] = set()
+    out = []
+    for encounter in encounters:
+        keys = identifier_keys(encounter)
+        if any(key in seen for key in keys):
+            continue
+        seen.update(keys)
+        out.append(encounter)
+    return out
+
+
 class _Mapper:
     def __init__(self, document: Document, history: EncounterHistory | None) -> None:
         self.doc = document
         self.history = history
-        self.encounters = document.of_type("Encounter")
+        self.encounters = _distinct(document.of_type("Encounter"))
         self.patient_of: dict[int, tuple[str, Resource | None]] = {}
         for encounter in self.encounters:
             found = self._patient(encounter)

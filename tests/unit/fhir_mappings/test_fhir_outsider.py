@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
+from fhir_mappings.condition import concept_code
 from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import map_document
 
@@ -150,3 +152,66 @@ def test_insulin_order_of_the_stay_is_on_insulin():
 def test_chronic_insulin_stopped_before_admission_does_not_count():
     record = _record(_encounter(), _insulin("ins", "stopped", authoredOn="2023-01-01"))
     assert record.insulin == "No"
+
+
+# --- SNOMED concepts of the STU3 Synthea sample (out of the R4 set the table was built on)
+@pytest.mark.parametrize(
+    ("concept", "icd9"),
+    [("85116003", "634"),  # Miscarriage in second trimester
+     ("267253006", "655"),  # Fetus with chromosomal abnormality
+     ("403192003", "949"),  # Third degree burn
+     ("86849004", "E950"),  # Suicidal deliberate poisoning
+     ("287182007", "E953"),  # Attempted suicide - suffocation
+     ("37849005", "752")],  # Congenital uterine anomaly
+)  # fmt: skip
+def test_snomed_concepts_unmapped_in_the_stu3_synthea_sample(concept, icd9):
+    assert concept_code({"coding": [{"system": SCT, "code": concept}]}) == (icd9, "snomed")
+
+
+# --- logical references and the same encounter under two ids ----------------------------
+VISIT_NUMBER = {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.3.698084.8", "value": "V123"}
+
+
+def test_reference_by_identifier_links_a_condition_to_the_stay():
+    """Epic/Cerner exports reference the visit by its visit number (a logical reference)."""
+    record = _record(
+        _encounter(identifier=[VISIT_NUMBER]),
+        _condition("hf", "I50.9", category="encounter-diagnosis",
+                   encounter={"type": "Encounter", "identifier": VISIT_NUMBER}),
+    )  # fmt: skip
+    assert (record.diag_1, record.number_diagnoses) == ("428", 1)
+
+
+def test_external_reference_falls_back_to_its_identifier():
+    record = _record(
+        _encounter(identifier=[VISIT_NUMBER]),
+        _condition("hf", "I50.9", category="encounter-diagnosis",
+                   encounter={"reference": "https://other.example/Encounter/9",
+                              "identifier": VISIT_NUMBER}),
+    )  # fmt: skip
+    assert record.diag_1 == "428"
+
+
+def test_identifier_of_another_type_or_ambiguous_does_not_link():
+    record = _record(
+        _encounter(identifier=[VISIT_NUMBER]),
+        _condition("hf", "I50.9", category="encounter-diagnosis",
+                   encounter={"type": "Patient", "identifier": VISIT_NUMBER}),
+    )  # fmt: skip
+    assert record.number_diagnoses == 0
+
+
+def _prior(eid: str, **extra: Any) -> dict:
+    period = {"start": "2024-01-01T08:00:00Z", "end": "2024-01-05T08:00:00Z"}
+    return _encounter(eid, period=period, **extra)
+
+
+def test_an_earlier_stay_sent_twice_under_two_ids_with_one_identifier_counts_once():
+    admission = [{"system": "urn:ehr:adm", "value": "ADM-1"}]
+    record = _record(_encounter(), _prior("prevA", identifier=admission),
+                     _prior("prevB", identifier=admission))  # fmt: skip
+    assert (record.number_inpatient, record.prior_encounters) == (1, 1)
+    other = [{"system": "urn:ehr:adm", "value": "ADM-2"}]
+    record = _record(_encounter(), _prior("prevA", identifier=admission),
+                     _prior("prevB", identifier=other))  # fmt: skip
+    assert (record.number_inpatient, record.prior_encounters) == (2, 2)
