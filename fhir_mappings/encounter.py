@@ -11,7 +11,7 @@ from fhir_mappings.codes.nubc import (
     read_code,
 )
 from fhir_mappings.codes.project_codesystems import SPECIALTY_SET, SPECIALTY_SYSTEM
-from fhir_mappings.dates import local_date
+from fhir_mappings.dates import is_partial, local_date
 
 INPATIENT: Final = frozenset({"IMP", "ACUTE", "NONAC"})
 EMERGENCY: Final = frozenset({"EMER"})
@@ -33,8 +33,11 @@ def is_index(encounter: dict[str, Any]) -> bool:
 
 
 def length_of_stay(encounter: dict[str, Any]) -> int | None:
-    """Calendar days from admission to discharge date (as written), at least 1."""
+    """Calendar days from admission to discharge date (as written), at least 1; unknown
+    when either is a partial date (a month is not its first day)."""
     period = encounter.get("period") or {}
+    if is_partial(period.get("start")) or is_partial(period.get("end")):
+        return None
     start, end = local_date(period.get("start")), local_date(period.get("end"))
     if start is None or end is None:
         return None

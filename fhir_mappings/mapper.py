@@ -34,7 +34,7 @@ from fhir_mappings.codes.nubc import (
 )
 from fhir_mappings.codes.wards import UNASSIGNED
 from fhir_mappings.condition import concept_code, diagnosis_code
-from fhir_mappings.dates import effective_time, local_date, parse_datetime
+from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
 from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
 from fhir_mappings.features import (
     MEDICATION_COLUMNS,
@@ -218,7 +218,7 @@ class _Mapper:
         encounter_id = _resource_id(encounter, self.doc)
         period = encounter.get("period") or {}
         admitted = parse_datetime(period.get("start"))
-        discharged = parse_datetime(period.get("end"))
+        discharged = latest_datetime(period.get("end"))
         if admitted and discharged and discharged < admitted:
             raise ImpossibleDates(
                 "discharge (period.end) is before admission (period.start)",

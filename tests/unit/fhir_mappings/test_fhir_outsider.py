@@ -215,3 +215,29 @@ def test_an_earlier_stay_sent_twice_under_two_ids_with_one_identifier_counts_onc
     record = _record(_encounter(), _prior("prevA", identifier=admission),
                      _prior("prevB", identifier=other))  # fmt: skip
     assert (record.number_inpatient, record.prior_encounters) == (2, 2)
+
+
+# --- partial dates and offsets -------------------------------------------------------------
+def test_a_partial_admission_or_discharge_date_gives_no_length_of_stay():
+    """``2024-03`` is a month, not the 1st: a 13-day stay would be invented."""
+    for period in (
+        {"start": "2024-03", "end": "2024-03-14"},
+        {"start": "2024-03-10", "end": "2024-03"},
+    ):
+        mapped = map_document(_bundle(PATIENT, _encounter(period=period)))
+        (stay,) = mapped
+        assert stay.record.time_in_hospital == 1
+        assert "time_in_hospital" in stay.missing
+
+
+def test_a_partial_discharge_in_the_admission_month_is_not_impossible():
+    (stay,) = map_document(
+        _bundle(PATIENT, _encounter(period={"start": "2024-03-10", "end": "2024"}))
+    )
+    assert stay.encounter_id == "stay"
+
+
+def test_offsets_are_compared_as_instants_and_days_counted_as_written():
+    period = {"start": "2024-03-10T23:30:00-05:00", "end": "2024-03-12T14:00:00+09:00"}
+    (stay,) = map_document(_bundle(PATIENT, _encounter(period=period)))
+    assert stay.record.time_in_hospital == 2
