@@ -187,6 +187,8 @@ class MedicationSummary:
     distinct: set[object] = field(default_factory=set)
 
     steady: set[int] = field(default_factory=set)
+    # column -> the latest chronic order of it running at admission (the home regimen)
+    home: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, resource: dict[str, Any], *, steady: bool = False) -> None:
         """Count one medication resource; ``steady``: a chronic order from before the
@@ -198,6 +200,8 @@ class MedicationSummary:
         if column is None:
             return
         when = _started(resource) or ""
+        if steady and (column not in self.home or when >= self.home[column][0]):
+            self.home[column] = (when, resource)
         previous = self.latest.get(column)
         if previous is None or when >= previous[0]:
             self.latest[column] = (when, resource)
@@ -225,6 +229,10 @@ class MedicationSummary:
         prior = None
         if resource.get("resourceType") == "MedicationRequest":
             prior = self.resolve(resource.get("priorPrescription"), resource)
+        if prior is None and column in self.home:
+            # No priorPrescription (Synthea, most EHR exports): the stay's order is
+            # compared with the home order of the same drug running at admission.
+            prior = self.home[column][1]
         if prior is None:
             return "Steady", False
         prior_column, _ = identify(prior, self.resolve)

@@ -241,3 +241,28 @@ def test_offsets_are_compared_as_instants_and_days_counted_as_written():
     period = {"start": "2024-03-10T23:30:00-05:00", "end": "2024-03-12T14:00:00+09:00"}
     (stay,) = map_document(_bundle(PATIENT, _encounter(period=period)))
     assert stay.record.time_in_hospital == 2
+
+
+# --- insulin against the home regimen ------------------------------------------------------
+def _units(per_day: float) -> list[dict]:
+    return [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+             "doseAndRate": [{"doseQuantity": {"value": per_day, "unit": "U",
+                                               "system": "http://unitsofmeasure.org",
+                                               "code": "[IU]"}}]}]  # fmt: skip
+
+
+def test_stay_insulin_order_is_compared_with_the_running_home_order():
+    """Synthea and many EHRs write no priorPrescription: the stay's insulin order at a
+    higher daily dose than the order running at admission is a dose increase."""
+    home = _insulin("home", "active", authoredOn="2023-01-01", dosageInstruction=_units(10))
+    for units, expected, change in ((20, "Up", "Ch"), (5, "Down", "Ch"), (10, "Steady", "No")):
+        stay = _insulin("new", "active", dosageInstruction=_units(units), **LINKED)
+        record = _record(_encounter(), home, stay)
+        assert (record.insulin, record.change, record.num_medications) == (expected, change, 1)
+
+
+def test_home_order_alone_stays_steady_and_a_stay_order_without_dose_is_steady():
+    home = _insulin("home", "active", authoredOn="2023-01-01", dosageInstruction=_units(10))
+    assert _record(_encounter(), home).insulin == "Steady"
+    record = _record(_encounter(), home, _insulin("new", "active", **LINKED))
+    assert (record.insulin, record.change) == ("Steady", "No")
