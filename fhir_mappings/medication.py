@@ -178,6 +178,17 @@ def running_during(resource: dict[str, Any], start: date, end: date) -> bool:
     return stopped is None or stopped >= start
 
 
+def given(resource: dict[str, Any]) -> bool:
+    """Whether a medication resource says the drug is (to be) given: not a status of
+    error/cancellation/non-administration, not a prohibition (``doNotPerform``: "hold
+    insulin" is not insulin) and not a mere ``proposal`` (a suggestion never ordered)."""
+    return (
+        resource.get("status") not in _NOT_GIVEN
+        and resource.get("doNotPerform") is not True
+        and resource.get("intent") != "proposal"
+    )
+
+
 @dataclass
 class MedicationSummary:
     """Accumulates the medication resources of one stay."""
@@ -193,7 +204,7 @@ class MedicationSummary:
     def add(self, resource: dict[str, Any], *, steady: bool = False) -> None:
         """Count one medication resource; ``steady``: a chronic order from before the
         stay (its direction is Steady whatever its own history says)."""
-        if resource.get("status") in _NOT_GIVEN:
+        if not given(resource):
             return
         column, key = identify(resource, self.resolve)
         self.distinct.add(key)

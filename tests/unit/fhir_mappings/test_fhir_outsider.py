@@ -266,3 +266,12 @@ def test_home_order_alone_stays_steady_and_a_stay_order_without_dose_is_steady()
     assert _record(_encounter(), home).insulin == "Steady"
     record = _record(_encounter(), home, _insulin("new", "active", **LINKED))
     assert (record.insulin, record.change) == ("Steady", "No")
+
+
+def test_an_order_not_to_give_insulin_or_a_mere_proposal_is_not_insulin():
+    """``doNotPerform: true`` is a prohibition ("hold insulin"); a ``proposal`` (e.g. a
+    decision-support suggestion) was never ordered. Neither puts the patient on insulin."""
+    for extra in ({"doNotPerform": True}, {"intent": "proposal"}):
+        for when in (LINKED, {"authoredOn": "2023-01-01"}):
+            record = _record(_encounter(), _insulin("ins", "active", **{**when, **extra}))
+            assert (record.insulin, record.diabetesMed, record.num_medications) == ("No", "No", 0)
