@@ -534,11 +534,13 @@ class _Stay:
         ranked = enc_rules.ranked_diagnoses(self.encounter)
         if ranked:
             out = []
+            listed: set[int] = set()  # a Condition under two roles (AD and DD) is one
             for entry in ranked:
                 condition = self.doc.resolve(entry.get("condition"), self.encounter)
                 if condition is not None:
-                    if not cond_rules.is_true(condition):
+                    if not cond_rules.is_true(condition) or id(condition) in listed:
                         continue
+                    listed.add(id(condition))
                     self.used.append(condition)
                 out.append(diagnosis_code(condition))
             return out[:MAX_DIAGNOSES]

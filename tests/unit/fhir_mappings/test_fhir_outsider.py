@@ -275,3 +275,14 @@ def test_an_order_not_to_give_insulin_or_a_mere_proposal_is_not_insulin():
         for when in (LINKED, {"authoredOn": "2023-01-01"}):
             record = _record(_encounter(), _insulin("ins", "active", **{**when, **extra}))
             assert (record.insulin, record.diabetesMed, record.num_medications) == ("No", "No", 0)
+
+
+def test_a_condition_listed_under_two_roles_is_one_diagnosis():
+    """The same Condition as admission and discharge diagnosis (common in EHR exports)."""
+    record = _record(
+        _encounter(diagnosis=[_diagnosis("hf", 1, "AD"), _diagnosis("hf", 1, "DD"),
+                              _diagnosis("dm", 2, "DD")]),
+        _condition("hf", "I50.9"),
+        _condition("dm", "E11.9"),
+    )  # fmt: skip
+    assert (record.diag_1, record.diag_2, record.number_diagnoses) == ("428", "250", 2)
