@@ -455,7 +455,7 @@ class _DiagnosisList:
     """Diagnoses in order, each Condition and each known ICD-9-CM code once."""
 
     def __init__(self) -> None:
-        self.codes: list[str | None] = []
+        self._entries: list[tuple[str | None, bool]] = []  # (code, is prediabetes)
         self._codes: set[str] = set()
         self._conditions: set[int] = set()
 
@@ -468,7 +468,16 @@ class _DiagnosisList:
             if code in self._codes:
                 return
             self._codes.add(code)
-        self.codes.append(code)
+        prediabetes = condition is not None and cond_rules.is_prediabetes(condition)
+        self._entries.append((code, prediabetes))
+
+    @property
+    def codes(self) -> list[str | None]:
+        """The list; prediabetes Conditions dropped when a diabetes code (250.xx) is on
+        it (ICD-10-CM R73 Excludes1 E08-E13: a problem list still carrying the old
+        prediabetes entry of a diabetic)."""
+        diabetic = any(code is not None and code.startswith("250") for code in self._codes)
+        return [code for code, pre in self._entries if not (diabetic and pre)]
 
 
 class _Stay:

@@ -200,6 +200,10 @@ SNOMED_TO_ICD9: Final[dict[str, str]] = {
     "37849005": "752",  # Congenital uterine anomaly
 }  # fmt: skip
 
+# Prediabetes / hyperglycaemia concepts: ICD-10-CM R73 "Excludes1 diabetes mellitus
+# (E08-E13)", so they are dropped from a list the mapper assembles that holds diabetes.
+SNOMED_PREDIABETES: Final = frozenset({"15777000", "714628002", "80394007"})
+
 # Last fallback, on code.text/display when no code system gave a code: ordered
 # (fragment, ICD-9-CM) pairs, the first fragment found in the lower-cased text wins.
 # Deliberately short: only unambiguous words for the groups the model relies on.

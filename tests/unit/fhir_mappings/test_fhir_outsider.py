@@ -69,14 +69,20 @@ LINKED = {"encounter": {"reference": "Encounter/stay"}}
 
 # --- principal diagnosis -----------------------------------------------------------------
 def test_encounter_diagnosis_of_the_stay_comes_before_its_problem_list_entries():
-    """A problem-list prediabetes listed (and linked) before the stay's encounter
-    diagnosis must not become diag_1: the encounter's own diagnosis is the principal."""
+    """A problem-list entry listed (and linked) before the stay's encounter diagnosis
+    must not become diag_1: the encounter's own diagnosis is the principal."""
+    record = _record(
+        _encounter(),
+        _condition("htn", "I10", category="problem-list-item", **LINKED),
+        _condition("dm", "E11.65", category="encounter-diagnosis", **LINKED),
+    )
+    assert (record.diag_1, record.diag_2) == ("250.02", "401")
     record = _record(
         _encounter(),
         _condition("pre", "R73.03", category="problem-list-item", **LINKED),
-        _condition("dm", "E11.65", category="encounter-diagnosis", **LINKED),
+        _condition("pn", "J18.9", category="encounter-diagnosis", **LINKED),
     )
-    assert (record.diag_1, record.diag_2) == ("250.02", "790")
+    assert (record.diag_1, record.diag_2) == ("486", "790")
 
 
 def test_billing_diagnosis_rank_one_is_principal_even_when_listed_last():
@@ -286,3 +292,18 @@ def test_a_condition_listed_under_two_roles_is_one_diagnosis():
         _condition("dm", "E11.9"),
     )  # fmt: skip
     assert (record.diag_1, record.diag_2, record.number_diagnoses) == ("428", "250", 2)
+
+
+def test_prediabetes_is_not_listed_with_diabetes_on_an_assembled_list():
+    """ICD-10-CM R73 Excludes1 E08-E13 (ICD-9-CM 790.2 excludes 250): a coder never
+    codes prediabetes next to diabetes, so a problem list still carrying the old
+    prediabetes entry must not put 790 in diag_1 of a diabetic."""
+    record = _record(
+        _encounter(),
+        _condition("pre", "714628002", SCT, onsetDateTime="2008-01-01"),
+        _condition("dm", "44054006", SCT, onsetDateTime="2012-01-01"),
+        _condition("htn", "38341003", SCT, onsetDateTime="2009-01-01"),
+    )
+    assert (record.diag_1, record.diag_2, record.number_diagnoses) == ("250", "401", 2)
+    only = _record(_encounter(), _condition("pre", "714628002", SCT, onsetDateTime="2008-01-01"))
+    assert only.diag_1 == "790"
