@@ -158,6 +158,7 @@ class Document:
         self.resources: list[Resource] = []
         self.full_urls: dict[int, str] = {}
         self._keys: dict[str, Resource] = {}
+        self._identified: dict[tuple[str, Any, str], list[Resource]] = defaultdict(list)
         self.by_type: dict[str, list[Resource]] = defaultdict(list)
         self.focus: list[dict[str, Any]] = []
         if data.get("resourceType") == "Bundle":
@@ -208,6 +209,8 @@ class Document:
                 self._keys.setdefault(tail, resource)
         if rid:
             self._keys.setdefault(f"{resource_type}/{rid}", resource)
+        for key in identifier_keys(resource):
+            self._identified[(resource_type, *key)].append(resource)
 
     def _read_focus(self) -> None:
         """Encounters a message or notification declares as its subject matter."""
@@ -251,7 +254,7 @@ class Document:
             return None
         target = ref.get("reference")
         if not isinstance(target, str) or not target:
-            return None
+            return self._by_identifier(ref)
         if target.startswith("#"):
             for contained in holder.get("contained") or ():
                 if contained.get("id") == target[1:]:
@@ -270,7 +273,25 @@ class Document:
                 resource_type=holder.get("resourceType"),
             )
         tail = _type_id(target)
-        return self._keys.get(tail) if tail else None
+        hit = self._keys.get(tail) if tail else None
+        return hit if hit is not None else self._by_identifier(ref)
+
+    def _by_identifier(self, ref: dict[str, Any]) -> Resource | None:
+        """A logical reference (``Reference.identifier``, e.g. a visit number) → the one
+        resource of the document carrying that identifier (system and value equal), of
+        ``Reference.type`` (else of the type the reference URL names) when given; none
+        or several → None (external)."""
+        ident = ref.get("identifier")
+        if not isinstance(ident, dict) or not isinstance(ident.get("value"), str):
+            return None
+        key = (ident.get("system"), ident["value"])
+        wanted = ref.get("type")
+        if not isinstance(wanted, str):
+            tail = _type_id(str(ref.get("reference") or ""))
+            wanted = tail.partition("/")[0] if tail else None
+        kinds = [wanted] if wanted else list(self.by_type)
+        hits = {id(r): r for kind in kinds for r in self._identified.get((kind, *key), ())}
+        return next(iter(hits.values())) if len(hits) == 1 else None
 
     def external_id(self, ref: dict[str, Any] | None) -> str | None:
         """The logical id a reference names when it is not in the document."""
@@ -293,6 +314,15 @@ class Document:
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
+
+
+def identifier_keys(resource: Resource) -> list[tuple[Any, str]]:
+    """(system, value) of each identifier of a resource that has a value."""
+    return [
+        (ident.get("system"), ident["value"])
+        for ident in resource.get("identifier") or ()
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str)
+    ]
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:

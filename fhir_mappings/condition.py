@@ -13,7 +13,12 @@ from typing import Any, Final
 
 from fhir_mappings.codes.icd9 import ICD9_SYSTEM, dataset_code
 from fhir_mappings.codes.icd10 import ICD10_WHO_SYSTEM, ICD10CM_SYSTEM, icd10_to_icd9
-from fhir_mappings.codes.snomed import SNOMED_SYSTEM, snomed_to_icd9, text_code
+from fhir_mappings.codes.snomed import (
+    SNOMED_PREDIABETES,
+    SNOMED_SYSTEM,
+    snomed_to_icd9,
+    text_code,
+)
 from fhir_mappings.dates import local_date
 
 ENCOUNTER_DIAGNOSIS: Final = "encounter-diagnosis"
@@ -60,6 +65,20 @@ def diagnosis_code(condition: dict[str, Any] | None) -> str | None:
     if not condition:
         return None
     return concept_code(condition.get("code"))[0]
+
+
+def is_prediabetes(condition: dict[str, Any]) -> bool:
+    """Prediabetes or hyperglycaemia (SNOMED CT concepts, ICD-10-CM R73, ICD-9-CM
+    790.2): excluded by a diabetes diagnosis (ICD-10-CM R73 Excludes1 E08-E13)."""
+    for coding in (condition.get("code") or {}).get("coding") or ():
+        system, code = coding.get("system"), str(coding.get("code") or "").replace(".", "")
+        if (
+            (system == SNOMED_SYSTEM and code in SNOMED_PREDIABETES)
+            or (system in (ICD10CM_SYSTEM, ICD10_WHO_SYSTEM) and code.upper().startswith("R73"))
+            or (system == ICD9_SYSTEM and code.startswith("7902"))
+        ):
+            return True
+    return False
 
 
 def categories(condition: dict[str, Any]) -> set[str]:

@@ -6,7 +6,8 @@ A dateTime without offset (or a bare date) is taken as UTC; calendar-day arithme
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import calendar
+from datetime import UTC, date, datetime, time
 
 
 def _first_day(value: str) -> str:
@@ -27,6 +28,24 @@ def parse_datetime(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def is_partial(value: str | None) -> bool:
+    """A year (``YYYY``) or a month (``YYYY-MM``): a range of days, not a day."""
+    return bool(value) and len(str(value)) in (4, 7)
+
+
+def latest_datetime(value: str | None) -> datetime | None:
+    """The last instant a (possibly partial) date/dateTime can stand for: ``2024-03``
+    -> 2024-03-31 23:59:59.999999 UTC; a full dateTime is itself."""
+    if not is_partial(value):
+        return parse_datetime(value)
+    first = parse_datetime(value)
+    if first is None:
+        return None
+    month = first.month if len(str(value)) == 7 else 12
+    day = calendar.monthrange(first.year, month)[1]
+    return datetime.combine(date(first.year, month, day), time.max, tzinfo=UTC)
 
 
 def local_date(value: str | None) -> date | None:

@@ -11,7 +11,7 @@ from fhir_mappings.codes.nubc import (
     read_code,
 )
 from fhir_mappings.codes.project_codesystems import SPECIALTY_SET, SPECIALTY_SYSTEM
-from fhir_mappings.dates import local_date
+from fhir_mappings.dates import is_partial, local_date
 
 INPATIENT: Final = frozenset({"IMP", "ACUTE", "NONAC"})
 EMERGENCY: Final = frozenset({"EMER"})
@@ -33,8 +33,11 @@ def is_index(encounter: dict[str, Any]) -> bool:
 
 
 def length_of_stay(encounter: dict[str, Any]) -> int | None:
-    """Calendar days from admission to discharge date (as written), at least 1."""
+    """Calendar days from admission to discharge date (as written), at least 1; unknown
+    when either is a partial date (a month is not its first day)."""
     period = encounter.get("period") or {}
+    if is_partial(period.get("start")) or is_partial(period.get("end")):
+        return None
     start, end = local_date(period.get("start")), local_date(period.get("end"))
     if start is None or end is None:
         return None
@@ -70,7 +73,35 @@ def specialty(encounter: dict[str, Any]) -> str | None:
     return text if text in SPECIALTY_SET else None
 
 
+# Encounter.diagnosis.use (diagnosis-role): the principal diagnosis of a stay is the
+# billing one, then the discharge diagnosis (established after study, UHDDS), then an
+# unspecified role; admission diagnosis, chief complaint and comorbidity come last.
+_ROLE_ORDER: Final = {"billing": 0, "DD": 1, "AD": 3, "CC": 4, "CM": 5}
+_ROLE_UNSPECIFIED: Final = 2
+
+
+def _role(entry: dict[str, Any]) -> int:
+    roles = [
+        _ROLE_ORDER.get(str(c.get("code")), _ROLE_UNSPECIFIED) for c in _codings(entry.get("use"))
+    ]
+    return min(roles, default=_ROLE_UNSPECIFIED)
+
+
 def ranked_diagnoses(encounter: dict[str, Any]) -> list[dict[str, Any]]:
-    """Encounter.diagnosis entries: ranked ones by rank, then unranked in document order."""
+    """Encounter.diagnosis entries, principal first.
+
+    ``rank`` is per role (R4: "ranking of the diagnosis for each role type"), so billing
+    entries come first (the coded claim list), then by rank with unranked entries after
+    the ranked ones; a rank tie between roles goes to the discharge diagnosis over the
+    admission one; otherwise document order.
+    """
     entries = list(encounter.get("diagnosis") or ())
-    return sorted(entries, key=lambda d: (d.get("rank") is None, d.get("rank") or 0))
+    return sorted(
+        entries,
+        key=lambda d: (
+            _role(d) != 0,
+            d.get("rank") is None,
+            d.get("rank") or 0,
+            _role(d),
+        ),
+    )

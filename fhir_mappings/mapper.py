@@ -26,7 +26,7 @@ from fhir_mappings import coverage as coverage_rules
 from fhir_mappings import encounter as enc_rules
 from fhir_mappings import medication as med_rules
 from fhir_mappings import patient as patient_rules
-from fhir_mappings.bundle import Document, Resource, load_json
+from fhir_mappings.bundle import Document, Resource, identifier_keys, load_json
 from fhir_mappings.codes.nubc import (
     ADMISSION_SOURCE_MISSING,
     ADMISSION_TYPE_MISSING,
@@ -34,7 +34,7 @@ from fhir_mappings.codes.nubc import (
 )
 from fhir_mappings.codes.wards import UNASSIGNED
 from fhir_mappings.condition import concept_code, diagnosis_code
-from fhir_mappings.dates import effective_time, local_date, parse_datetime
+from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
 from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
 from fhir_mappings.features import (
     MEDICATION_COLUMNS,
@@ -108,11 +108,27 @@ def _resource_id(resource: Resource, document: Document) -> str:
     return url.rsplit(":", 1)[-1] or "unknown"
 
 
+def _distinct(encounters: list[Resource]) -> list[Resource]:
+    """The document's Encounters, one per visit: an Encounter sharing an identifier
+    (system and value: the visit number) with an earlier one in the document is the same
+    visit sent again under another id (an export merged from two feeds) and is dropped,
+    so it neither counts twice as a prior visit nor becomes its own history."""
+    seen: set[tuple[Any, str]] = set()
+    out = []
+    for encounter in encounters:
+        keys = identifier_keys(encounter)
+        if any(key in seen for key in keys):
+            continue
+        seen.update(keys)
+        out.append(encounter)
+    return out
+
+
 class _Mapper:
     def __init__(self, document: Document, history: EncounterHistory | None) -> None:
         self.doc = document
         self.history = history
-        self.encounters = document.of_type("Encounter")
+        self.encounters = _distinct(document.of_type("Encounter"))
         self.patient_of: dict[int, tuple[str, Resource | None]] = {}
         for encounter in self.encounters:
             found = self._patient(encounter)
@@ -202,7 +218,7 @@ class _Mapper:
         encounter_id = _resource_id(encounter, self.doc)
         period = encounter.get("period") or {}
         admitted = parse_datetime(period.get("start"))
-        discharged = parse_datetime(period.get("end"))
+        discharged = latest_datetime(period.get("end"))
         if admitted and discharged and discharged < admitted:
             raise ImpossibleDates(
                 "discharge (period.end) is before admission (period.start)",
@@ -428,11 +444,18 @@ class _Mapper:
         return f"{encounter_id}#sha256:{digest}"
 
 
+def _problem_list_last(condition: Resource) -> bool:
+    """Sort key: the stay's encounter diagnoses before problem-list or uncategorised
+    Conditions linked to it (a chronic prediabetes entry is not the principal diagnosis
+    of a stay coded for diabetes); document order otherwise (the sort is stable)."""
+    return cond_rules.ENCOUNTER_DIAGNOSIS not in cond_rules.categories(condition)
+
+
 class _DiagnosisList:
     """Diagnoses in order, each Condition and each known ICD-9-CM code once."""
 
     def __init__(self) -> None:
-        self.codes: list[str | None] = []
+        self._entries: list[tuple[str | None, bool]] = []  # (code, is prediabetes)
         self._codes: set[str] = set()
         self._conditions: set[int] = set()
 
@@ -445,7 +468,16 @@ class _DiagnosisList:
             if code in self._codes:
                 return
             self._codes.add(code)
-        self.codes.append(code)
+        prediabetes = condition is not None and cond_rules.is_prediabetes(condition)
+        self._entries.append((code, prediabetes))
+
+    @property
+    def codes(self) -> list[str | None]:
+        """The list; prediabetes Conditions dropped when a diabetes code (250.xx) is on
+        it (ICD-10-CM R73 Excludes1 E08-E13: a problem list still carrying the old
+        prediabetes entry of a diabetic)."""
+        diabetic = any(code is not None and code.startswith("250") for code in self._codes)
+        return [code for code, pre in self._entries if not (diabetic and pre)]
 
 
 class _Stay:
@@ -511,9 +543,13 @@ class _Stay:
         ranked = enc_rules.ranked_diagnoses(self.encounter)
         if ranked:
             out = []
+            listed: set[int] = set()  # a Condition under two roles (AD and DD) is one
             for entry in ranked:
                 condition = self.doc.resolve(entry.get("condition"), self.encounter)
                 if condition is not None:
+                    if not cond_rules.is_true(condition) or id(condition) in listed:
+                        continue
+                    listed.add(id(condition))
                     self.used.append(condition)
                 out.append(diagnosis_code(condition))
             return out[:MAX_DIAGNOSES]
@@ -530,7 +566,7 @@ class _Stay:
                 self.used.append(target)
                 found.add(diagnosis_code(target), target)
         linked = self._of("Condition")
-        for condition in linked:
+        for condition in sorted(linked, key=_problem_list_last):
             kinds = cond_rules.categories(condition)
             if cond_rules.is_true(condition) and (
                 not kinds or kinds & {cond_rules.ENCOUNTER_DIAGNOSIS, cond_rules.PROBLEM_LIST}

@@ -178,6 +178,17 @@ def running_during(resource: dict[str, Any], start: date, end: date) -> bool:
     return stopped is None or stopped >= start
 
 
+def given(resource: dict[str, Any]) -> bool:
+    """Whether a medication resource says the drug is (to be) given: not a status of
+    error/cancellation/non-administration, not a prohibition (``doNotPerform``: "hold
+    insulin" is not insulin) and not a mere ``proposal`` (a suggestion never ordered)."""
+    return (
+        resource.get("status") not in _NOT_GIVEN
+        and resource.get("doNotPerform") is not True
+        and resource.get("intent") != "proposal"
+    )
+
+
 @dataclass
 class MedicationSummary:
     """Accumulates the medication resources of one stay."""
@@ -187,17 +198,21 @@ class MedicationSummary:
     distinct: set[object] = field(default_factory=set)
 
     steady: set[int] = field(default_factory=set)
+    # column -> the latest chronic order of it running at admission (the home regimen)
+    home: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, resource: dict[str, Any], *, steady: bool = False) -> None:
         """Count one medication resource; ``steady``: a chronic order from before the
         stay (its direction is Steady whatever its own history says)."""
-        if resource.get("status") in _NOT_GIVEN:
+        if not given(resource):
             return
         column, key = identify(resource, self.resolve)
         self.distinct.add(key)
         if column is None:
             return
         when = _started(resource) or ""
+        if steady and (column not in self.home or when >= self.home[column][0]):
+            self.home[column] = (when, resource)
         previous = self.latest.get(column)
         if previous is None or when >= previous[0]:
             self.latest[column] = (when, resource)
@@ -225,6 +240,10 @@ class MedicationSummary:
         prior = None
         if resource.get("resourceType") == "MedicationRequest":
             prior = self.resolve(resource.get("priorPrescription"), resource)
+        if prior is None and column in self.home:
+            # No priorPrescription (Synthea, most EHR exports): the stay's order is
+            # compared with the home order of the same drug running at admission.
+            prior = self.home[column][1]
         if prior is None:
             return "Steady", False
         prior_column, _ = identify(prior, self.resolve)
