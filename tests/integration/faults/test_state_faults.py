@@ -50,7 +50,7 @@ from scorer.cache import ScoreCache
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
-TOKEN = "faults-token"
+TOKEN = "faults-ingest-token-for-tests"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 RECOVERY_BOUND_S = 45.0
 
@@ -382,7 +382,8 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
         wait_for(lambda: scorer.ready()["status"] == 503, 10, "scorer not ready")
         scorer_during = scorer.ready()
         score_read = client.get(
-            f"/scores/{encounters[0]}", headers={"Authorization": "Bearer dev-read-token"}
+            f"/scores/{encounters[0]}",
+            headers={"Authorization": f"Bearer {settings.api_token.get_secret_value()}"},
         )
         while time.monotonic() - down_at < 5:
             time.sleep(0.1)

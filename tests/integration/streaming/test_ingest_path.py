@@ -13,7 +13,7 @@ from readmit.kafka_clients import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "integration-token"
+TOKEN = "integration-ingest-token-for-tests"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 
 
@@ -41,7 +41,7 @@ def test_bundle_to_score_over_http(stream_settings, scorer_processes, cache):
         assert len(body["entry"]) == len(bundle["entry"])
         assert all(e["response"]["status"].startswith(("200", "201")) for e in body["entry"])
         enc = row["encounter_id"]
-        read = {"Authorization": "Bearer dev-read-token"}
+        read = {"Authorization": f"Bearer {stream_settings.api_token.get_secret_value()}"}
         wait_for(lambda: client.get(f"/scores/{enc}", headers=read).status_code == 200, 60, "score")
         score = client.get(f"/scores/{enc}", headers=read).json()
     assert 0.0 < score["probability"] < 1.0
