@@ -10,24 +10,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from readmit.errors import ReadmitError
 
-class FhirMappingError(Exception):
+
+class FhirMappingError(ReadmitError):
     """A document we refuse; ``status`` is the HTTP status the API should answer with.
 
     400 = the bytes are not a FHIR document at all (malformed), 422 = a FHIR document
-    that is invalid or cannot be mapped (unprocessable).
+    that is invalid or cannot be mapped (unprocessable). ``entry_index`` is the Bundle
+    entry the error is about (None when it is about the document as a whole), so a batch
+    can refuse that entry alone without reading the message.
     """
 
     status: int = 422
     issue_code: str = "invalid"
 
     def __init__(
-        self, message: str, *, resource_type: str | None = None, element: str | None = None
+        self,
+        message: str,
+        *,
+        resource_type: str | None = None,
+        element: str | None = None,
+        entry_index: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.resource_type = resource_type
         self.element = element
+        self.entry_index = entry_index
 
     @property
     def expression(self) -> str | None:
@@ -107,3 +117,21 @@ class InvalidCode(FhirMappingError):
     """A code outside the value set of a *required* binding (e.g. ``Patient.gender``)."""
 
     issue_code = "code-invalid"
+
+
+class InvalidEntry(FhirMappingError):
+    """A transaction/batch entry the FHIR http rules forbid: no resource, no request,
+    a relative fullUrl, a PUT whose url does not name the resource, or the same resource
+    twice in one Bundle."""
+
+    status = 400
+    issue_code = "invalid"
+
+
+class UnsupportedInteraction(FhirMappingError):
+    """An entry asking for something this receiver does not do (DELETE, GET, PATCH,
+    conditional update/delete, ``ifMatch``, operations such as ``$lookup``): refused,
+    never answered as if done."""
+
+    status = 422
+    issue_code = "not-supported"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from ingest.context import (
     principal,
     software_version,
 )
+from ingest.entries import entry_problems
 from ingest.outcomes import fhir_response
 from ingest.requests import BadRequest, read_fhir_body
 from ingest.service import Accepted
@@ -41,7 +43,7 @@ def response_bundle(
     for index, entry in enumerate(doc.get("entry") or []):
         if failures and index in failures:
             failure = failures[index]
-            status = "400 Bad Request" if failure.status == 400 else "422 Unprocessable Entity"
+            status = f"{failure.status} {HTTPStatus(failure.status).phrase}"
             entries.append(
                 {"response": {"status": status, "outcome": failure.to_operation_outcome()}}
             )
@@ -122,6 +124,9 @@ async def transaction(
     )
     doc = _bundle(body, caller, wrong)
     if doc.get("type") == "transaction":
+        # atomic: the first entry the http rules refuse fails the whole transaction
+        for problem in entry_problems(doc, validate=False).values():
+            raise problem
         accepted = await _run(ctx.service.accept, doc)
         return fhir_response(response_bundle("transaction", doc, accepted))
     if doc.get("type") != "batch":

@@ -1,0 +1,81 @@
+"""Transaction/batch entries the FHIR http rules refuse: refused with their index as
+data, never answered 200/201 as if done (the refusals need no services)."""
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from fhir_mappings.errors import InvalidEntry, InvalidResource, UnsupportedInteraction
+from ingest.app import create_app
+from ingest.entries import entry_problems
+from readmit.errors import ReadmitError
+from readmit.settings import Settings
+from tests.unit.ingest.test_ingest_refusals import ExplodingPublisher
+
+TOKEN = "unit-token"
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+
+
+def _entry(request, resource=PATIENT, full_url="urn:uuid:6f1c2d0e-0000-4000-8000-000000000001"):
+    entry = {"request": request, "fullUrl": full_url}
+    if resource is not None:
+        entry["resource"] = resource
+    return entry
+
+
+POST = {"method": "POST", "url": "Patient"}
+REFUSED = [
+    (_entry({"method": "DELETE", "url": "Patient/p1"}, None), UnsupportedInteraction),
+    (_entry({"method": "GET", "url": "Patient/p1"}, None), UnsupportedInteraction),
+    (_entry({"method": "PATCH", "url": "Patient/p1"}), UnsupportedInteraction),
+    (_entry({"method": "PUT", "url": "Patient?identifier=x|1"}), UnsupportedInteraction),
+    (_entry({"method": "PUT", "url": "Patient/p1", "ifMatch": 'W/"1"'}), UnsupportedInteraction),
+    (_entry({"method": "POST", "url": "CodeSystem/$lookup"}), UnsupportedInteraction),
+    (_entry(POST, None), InvalidEntry),
+    (_entry(POST, full_url="Patient/p1"), InvalidEntry),
+    (_entry({"method": "PUT", "url": "Patient/other"}), InvalidEntry),
+    ({"resource": PATIENT}, InvalidEntry),
+    (_entry(POST, {"resourceType": "Patient", "id": "p1", "bogus": 1}), InvalidResource),
+]
+
+
+@pytest.mark.parametrize(("entry", "kind"), REFUSED)
+def test_each_unsupported_or_malformed_entry_is_refused_with_its_index(entry, kind):
+    doc = {"resourceType": "Bundle", "type": "batch", "entry": [_entry(POST), entry]}
+    problems = entry_problems(doc)
+    assert list(problems) == [1]
+    assert isinstance(problems[1], kind)
+    assert isinstance(problems[1], ReadmitError)
+    assert problems[1].entry_index == 1
+
+
+def test_the_same_resource_twice_is_refused():
+    second = _entry(POST, full_url="urn:uuid:6f1c2d0e-0000-4000-8000-000000000002")
+    doc = {"resourceType": "Bundle", "type": "batch", "entry": [_entry(POST), second]}
+    problems = entry_problems(doc)
+    assert list(problems) == [1]
+    assert isinstance(problems[1], InvalidEntry)
+
+
+@pytest.fixture
+def client():
+    settings = Settings(ingest_tokens=TOKEN, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings, publisher=ExplodingPublisher())) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("entry", "kind"), REFUSED[:-1])  # FHIR validation needs Redis up
+def test_a_transaction_with_a_refused_entry_fails_whole_with_one_outcome(client, entry, kind):
+    doc = {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(POST), entry]}
+    response = client.post(
+        "/fhir",
+        content=orjson.dumps(doc),
+        headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == kind.status
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert issue["severity"] == "error"
+    assert issue["code"] == kind.issue_code
+    assert issue["expression"][0].startswith("Bundle.entry[1]")
