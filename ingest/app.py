@@ -16,7 +16,9 @@ from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhir_mappings.errors import FhirMappingError
 from ingest import metrics
@@ -95,6 +97,18 @@ def create_app(
         return outcome_response(
             exc.message, status=exc.status, headers={"WWW-Authenticate": "Bearer"}
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(_: Request, exc: StarletteHTTPException) -> Response:
+        # router-level 404/405 speak FHIR too, not {"detail": ...}
+        headers = dict(exc.headers) if exc.headers else None
+        return outcome_response(str(exc.detail), status=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, exc: RequestValidationError) -> Response:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return outcome_response(f"{where}: {first.get('msg', 'invalid request')}", status=400)
 
     @app.exception_handler(BadRequest)
     async def _bad(_: Request, exc: BadRequest) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from fhir_mappings.outcome import operation_outcome as fhir_outcome
 from readmit.events import ScoreEvent
 
 FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -113,7 +114,4 @@ def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
 def operation_outcome(
     code: str, diagnostics: str, *, expression: str | None = None
 ) -> dict[str, Any]:
-    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": diagnostics}
-    if expression is not None:
-        issue["expression"] = [expression]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
+    return fhir_outcome(diagnostics, code=code, expression=expression)

@@ -79,3 +79,15 @@ def test_a_transaction_with_a_refused_entry_fails_whole_with_one_outcome(client,
     assert issue["severity"] == "error"
     assert issue["code"] == kind.issue_code
     assert issue["expression"][0].startswith("Bundle.entry[1]")
+
+
+def test_routing_errors_are_operation_outcomes_in_fhir_json_utf8(client):
+    missing = client.get("/fhir/Patient/p1/nothing-here")
+    wrong_method = client.delete("/fhir/Patient/p1")
+    for response, status, code in (
+        (missing, 404, "not-found"),
+        (wrong_method, 405, "not-supported"),
+    ):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/fhir+json; charset=utf-8"
+        assert response.json()["issue"][0]["code"] == code
