@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from fhir_mappings.errors import FhirMappingError
+from fhir_mappings.outcome import operation_outcome
 from ingest.capability import ACCEPTED_TYPES, capability_statement
 from ingest.context import (
     IngestContext,
@@ -39,6 +42,7 @@ def response_bundle(
 ) -> dict[str, Any]:
     """transaction-response / batch-response with one entry per request entry, in order."""
     published = set(accepted.published)
+    accepted_at = datetime.now(UTC).isoformat(timespec="seconds")
     entries: list[dict[str, Any]] = []
     for index, entry in enumerate(doc.get("entry") or []):
         if failures and index in failures:
@@ -52,7 +56,7 @@ def response_bundle(
         rtype, rid = resource.get("resourceType", ""), resource.get("id")
         method = ((entry.get("request") or {}).get("method") or "POST").upper()
         status = "201 Created" if method == "POST" else "200 OK"
-        response: dict[str, Any] = {"status": status}
+        response: dict[str, Any] = {"status": status, "lastModified": accepted_at}
         if rid:
             response["location"] = f"{rtype}/{rid}"
         if rtype == "Encounter" and rid in accepted.duplicates and rid not in published:
@@ -190,24 +194,39 @@ async def _single(
         raise BadRequest(400, f"Resource id {doc.get('id')!r} does not match URL id {rid!r}", "id")
     caller.require_write({rtype})
     accepted = await _run(ctx.service.accept, doc)
-    return _created(ctx, rtype, doc, accepted)
+    return _created(ctx, rtype, doc, accepted, request.headers.get("prefer"))
 
 
-def _created(ctx: IngestContext, rtype: str, doc: dict[str, Any], accepted: Accepted) -> Response:
-    headers = (
-        {"Location": f"{ctx.settings.ingest_url}/fhir/{rtype}/{doc['id']}"} if doc.get("id") else {}
+def _created(
+    ctx: IngestContext,
+    rtype: str,
+    doc: dict[str, Any],
+    accepted: Accepted,
+    prefer: str | None = None,
+) -> Response:
+    """201 with Location and Last-Modified; the body as ``Prefer: return=`` asks
+    (minimal: none, representation: the resource as accepted, default: an outcome)."""
+    headers = {"Last-Modified": formatdate(usegmt=True)}
+    if doc.get("id"):
+        headers["Location"] = f"{ctx.settings.ingest_url}/fhir/{rtype}/{doc['id']}"
+    wanted = _return_preference(prefer)
+    if wanted == "minimal":
+        return Response(status_code=201, headers=headers)
+    if wanted == "representation":
+        return fhir_response(doc, 201, headers)
+    body = operation_outcome(
+        f"Accepted; {len(accepted.published)} encounter(s) queued for scoring, "
+        f"{len(accepted.duplicates)} already known",
+        code="informational",
+        severity="information",
     )
-    body = {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {
-                "severity": "information",
-                "code": "informational",
-                "diagnostics": (
-                    f"Accepted; {len(accepted.published)} encounter(s) queued for scoring, "
-                    f"{len(accepted.duplicates)} already known"
-                ),
-            }
-        ],
-    }
     return fhir_response(body, 201, headers)
+
+
+def _return_preference(prefer: str | None) -> str | None:
+    """The ``return`` token of a Prefer header (RFC 7240), if any."""
+    for part in (prefer or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "return":
+            return value.strip().strip('"').lower()
+    return None

@@ -91,3 +91,37 @@ def test_routing_errors_are_operation_outcomes_in_fhir_json_utf8(client):
         assert response.status_code == status
         assert response.headers["content-type"] == "application/fhir+json; charset=utf-8"
         assert response.json()["issue"][0]["code"] == code
+
+
+def test_the_capability_statement_declares_nothing_conditional_and_no_versions(client):
+    statement = client.get("/fhir/metadata").json()
+    for resource in statement["rest"][0]["resource"]:
+        assert resource["updateCreate"] is True
+        assert resource["conditionalCreate"] is False
+        assert resource["conditionalUpdate"] is False
+        assert resource["conditionalDelete"] == "not-supported"
+        assert resource["versioning"] == "no-version"
+        assert {i["code"] for i in resource["interaction"]} == {"create", "update"}
+
+
+@pytest.mark.parametrize(
+    ("prefer", "expected"),
+    [("return=minimal", None), ("return=representation", "resource"), (None, "outcome")],
+)
+def test_prefer_return_shapes_the_created_answer(prefer, expected):
+    from ingest.routers.fhir import _created
+    from ingest.service import Accepted
+
+    ctx = type("Ctx", (), {"settings": Settings(ingest_tokens=TOKEN)})()
+    resource = {"resourceType": "Patient", "id": "p1"}
+    response = _created(ctx, "Patient", resource, Accepted((), ()), prefer)
+    assert response.status_code == 201
+    assert response.headers["location"].endswith("/fhir/Patient/p1")
+    assert "last-modified" in response.headers
+    body = orjson.loads(response.body) if response.body else None
+    if expected is None:
+        assert body is None
+    elif expected == "resource":
+        assert body == resource
+    else:
+        assert body["resourceType"] == "OperationOutcome"
