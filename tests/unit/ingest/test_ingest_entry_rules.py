@@ -10,7 +10,7 @@ from ingest.app import create_app
 from ingest.entries import entry_problems
 from readmit.errors import ReadmitError
 from readmit.settings import Settings
-from tests.unit.ingest.test_ingest_refusals import ExplodingPublisher
+from test_ingest_refusals import ExplodingPublisher
 
 TOKEN = "unit-token"
 PATIENT = {"resourceType": "Patient", "id": "p1"}
