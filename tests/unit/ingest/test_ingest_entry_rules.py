@@ -4,13 +4,13 @@ data, never answered 200/201 as if done (the refusals need no services)."""
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from test_ingest_refusals import ExplodingPublisher
 
 from fhir_mappings.errors import InvalidEntry, InvalidResource, UnsupportedInteraction
 from ingest.app import create_app
 from ingest.entries import entry_problems
 from readmit.errors import ReadmitError
 from readmit.settings import Settings
-from test_ingest_refusals import ExplodingPublisher
 
 TOKEN = "unit-token"
 PATIENT = {"resourceType": "Patient", "id": "p1"}
