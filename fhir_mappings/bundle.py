@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from fhir_mappings.bindings import check_bindings
 from fhir_mappings.errors import (
+    FhirMappingError,
     InvalidJson,
     InvalidResource,
     TooDeep,
@@ -187,7 +188,11 @@ class Document:
             resource = entry.get("resource")
             if resource is None:
                 continue
-            self._check(resource, f"Bundle.entry[{i}].resource")
+            try:
+                self._check(resource, f"Bundle.entry[{i}].resource")
+            except FhirMappingError as exc:
+                exc.entry_index = i  # as data: a batch refuses this entry without parsing
+                raise
             self._add(resource, entry.get("fullUrl"))
 
     def _check(self, resource: Any, where: str) -> None:

@@ -10,24 +10,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_mappings.outcome import operation_outcome
+from readmit.errors import ReadmitError
 
-class FhirMappingError(Exception):
+
+class FhirMappingError(ReadmitError):
     """A document we refuse; ``status`` is the HTTP status the API should answer with.
 
-    400 = the bytes are not a FHIR document at all (malformed), 422 = a FHIR document
-    that is invalid or cannot be mapped (unprocessable).
+    400 = not a valid FHIR document (unparseable, or failing FHIR's own rules: structure,
+    cardinality, required bindings, the http rules for Bundle entries); 422 = valid FHIR
+    this service cannot process (business rules: no patient, impossible dates, a
+    reference that resolves to nothing, an interaction it does not support).
+    ``entry_index`` is the Bundle entry the error is about (None when it is about the
+    document as a whole), so a batch can refuse that entry alone without reading the
+    message.
     """
 
     status: int = 422
     issue_code: str = "invalid"
 
     def __init__(
-        self, message: str, *, resource_type: str | None = None, element: str | None = None
+        self,
+        message: str,
+        *,
+        resource_type: str | None = None,
+        element: str | None = None,
+        entry_index: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.resource_type = resource_type
         self.element = element
+        self.entry_index = entry_index
 
     @property
     def expression(self) -> str | None:
@@ -38,14 +52,7 @@ class FhirMappingError(Exception):
 
     def to_operation_outcome(self) -> dict[str, Any]:
         """The error as a FHIR R4 OperationOutcome resource (JSON)."""
-        issue: dict[str, Any] = {
-            "severity": "error",
-            "code": self.issue_code,
-            "diagnostics": self.message,
-        }
-        if self.expression:
-            issue["expression"] = [self.expression]
-        return {"resourceType": "OperationOutcome", "issue": [issue]}
+        return operation_outcome(self.message, code=self.issue_code, expression=self.expression)
 
     def __str__(self) -> str:
         where = f" at {self.expression}" if self.expression else ""
@@ -62,12 +69,14 @@ class InvalidJson(FhirMappingError):
 class InvalidResource(FhirMappingError):
     """A resource fails FHIR R4 validation (unknown element, wrong type, bad id, ...)."""
 
+    status = 400  # a basic-rule failure of FHIR itself (http spec: 400)
     issue_code = "structure"
 
 
 class UnknownResourceType(FhirMappingError):
     """``resourceType`` is missing or names no FHIR R4/R4B resource."""
 
+    status = 400  # a basic-rule failure of FHIR itself (http spec: 400)
     issue_code = "not-supported"
 
 
@@ -106,4 +115,23 @@ class TooDeep(FhirMappingError):
 class InvalidCode(FhirMappingError):
     """A code outside the value set of a *required* binding (e.g. ``Patient.gender``)."""
 
+    status = 400  # a basic-rule failure of FHIR itself (http spec: 400)
     issue_code = "code-invalid"
+
+
+class InvalidEntry(FhirMappingError):
+    """A transaction/batch entry the FHIR http rules forbid: no resource, no request,
+    a relative fullUrl, a PUT whose url does not name the resource, or the same resource
+    twice in one Bundle."""
+
+    status = 400
+    issue_code = "invalid"
+
+
+class UnsupportedInteraction(FhirMappingError):
+    """An entry asking for something this receiver does not do (DELETE, GET, PATCH,
+    conditional update/delete, ``ifMatch``, operations such as ``$lookup``): refused,
+    never answered as if done."""
+
+    status = 422
+    issue_code = "not-supported"

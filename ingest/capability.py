@@ -21,7 +21,18 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
         {
             "type": rtype,
             "interaction": [{"code": "create"}, {"code": "update"}],
-            "documentation": "Accepted for risk scoring; not stored for read or search.",
+            # exactly what is done: PUT to a new id creates; nothing conditional, no versions
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": True,
+            "conditionalCreate": False,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+            "documentation": (
+                "Accepted for risk scoring; not stored for read or search. If-None-Exist "
+                "(conditional create) is not supported yet and is not honoured."
+            ),
         }
         for rtype in ACCEPTED_TYPES
     ]
@@ -61,8 +72,22 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
                 },
                 "resource": resources,
                 "interaction": [
-                    {"code": "transaction", "documentation": "Bundles of type transaction"},
-                    {"code": "batch", "documentation": "Bundles of type batch"},
+                    {
+                        "code": "transaction",
+                        "documentation": (
+                            "Atomic: entries POST [type] and PUT [type]/[id] only; any other "
+                            "method, conditional url, ifMatch/ifNoneMatch/ifModifiedSince, "
+                            "operation, entry without a resource, relative fullUrl or repeated "
+                            "resource fails the whole transaction with one OperationOutcome."
+                        ),
+                    },
+                    {
+                        "code": "batch",
+                        "documentation": (
+                            "Entries stand alone: each refused entry is answered with its own "
+                            "4xx status and OperationOutcome, the others are accepted."
+                        ),
+                    },
                 ],
                 "operation": [
                     {

@@ -12,6 +12,10 @@ import orjson
 from fastapi.responses import Response
 
 from fhir_mappings import FHIR_JSON
+from fhir_mappings.outcome import operation_outcome as fhir_outcome
+
+# the FHIR http spec: FHIR JSON with an explicit charset
+FHIR_JSON_UTF8 = f"{FHIR_JSON}; charset=utf-8"
 
 _CODES = {
     400: "invalid",
@@ -34,20 +38,18 @@ def operation_outcome(
     expression: str | None = None,
     severity: str = "error",
 ) -> dict[str, Any]:
-    issue: dict[str, Any] = {
-        "severity": severity,
-        "code": _CODES.get(status, "exception"),
-        "diagnostics": diagnostics,
-    }
-    if expression:
-        issue["expression"] = [expression]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
+    """The shared OperationOutcome, its IssueType chosen from the HTTP status."""
+    return fhir_outcome(
+        diagnostics, code=_CODES.get(status, "exception"), expression=expression, severity=severity
+    )
 
 
 def fhir_response(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON, headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=FHIR_JSON_UTF8, headers=headers
+    )
 
 
 def outcome_response(

@@ -8,7 +8,6 @@ handed to Kafka (and then remembered as accepted) or refused with nothing publis
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import MappedEncounter, map_document
 from fhir_mappings.worklist_context import WorklistContext, contexts_by_encounter
 from ingest import metrics
+from ingest.entries import entry_problems
 from ingest.event_log import EventLog
 from ingest.history_store import DurableHistory
 from ingest.publisher import EventPublisher
@@ -46,15 +46,6 @@ def to_event(m: MappedEncounter, context: WorklistContext | None = None) -> Feat
         missing=m.missing,
         context=context,
     )
-
-
-_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
-
-
-def _entry_index(exc: FhirMappingError) -> int | None:
-    """Which Bundle entry an error is about, when it is about one."""
-    match = _ENTRY.match(exc.message)
-    return int(match.group(1)) if match else None
 
 
 class IngestService:
@@ -124,19 +115,21 @@ class IngestService:
     def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:
         """A batch's entries stand alone: refuse the invalid ones, accept the rest.
 
-        Each failing entry is taken out and the rest mapped again, so one bad Observation
-        does not cost the discharge it came with. Errors that name no entry (a missing
-        Patient, an unresolvable reference) refuse the whole batch as before.
+        Each entry is checked once on its own (http rules, FHIR validation), so the cost
+        is linear in entries however many are bad. An error the whole-document mapping
+        still pins on one entry (``entry_index``) takes that entry out and maps the rest
+        again; errors that name no entry (a missing Patient, an unresolvable reference)
+        refuse the whole batch.
         """
-        remaining = dict(enumerate(doc.get("entry") or []))
-        failures: dict[int, FhirMappingError] = {}
+        entries = doc.get("entry") or []
+        failures = entry_problems(doc)
+        remaining = [i for i in range(len(entries)) if i not in failures]
         while True:
-            order = sorted(remaining)
             try:
-                return self.accept({**doc, "entry": [remaining[i] for i in order]}), failures
+                return self.accept({**doc, "entry": [entries[i] for i in remaining]}), failures
             except FhirMappingError as exc:
-                index = _entry_index(exc)
-                if index is None or index >= len(order):
+                index = exc.entry_index
+                if index is None or index >= len(remaining):
                     raise
-                failures[order[index]] = exc
-                del remaining[order[index]]
+                failures[remaining[index]] = exc
+                exc.entry_index = remaining.pop(index)

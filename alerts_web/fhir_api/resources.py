@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from fhir_mappings.outcome import operation_outcome as fhir_outcome
 from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
 from readmit.events import ScoreEvent
 
@@ -112,7 +113,4 @@ def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
 def operation_outcome(
     code: str, diagnostics: str, *, expression: str | None = None
 ) -> dict[str, Any]:
-    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": diagnostics}
-    if expression is not None:
-        issue["expression"] = [expression]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
+    return fhir_outcome(diagnostics, code=code, expression=expression)

@@ -1,0 +1,57 @@
+"""The ingest app's collaborators, built once per app and handed to routers as a
+FastAPI dependency (``app.state.ingest``), so routers hold no globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+import redis
+from fastapi import Request
+
+from ingest.auth import bearer_token
+from ingest.publisher import EventPublisher
+from ingest.requests import read_fhir_body
+from ingest.service import IngestService
+from ingest.smart import Principal, SmartAuthority
+from patient_state.store import PatientStateStore
+from readmit.settings import Settings
+from scorer.cache import ScoreCache
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    settings: Settings
+    client: redis.Redis
+    publisher: EventPublisher
+    service: IngestService
+    scores: ScoreCache
+    authority: SmartAuthority
+    read_tokens: frozenset[str]
+    state: PatientStateStore
+    metrics_tokens: frozenset[str]
+    open_metrics: bool
+
+
+def software_version() -> str:
+    try:
+        return version("readmit")
+    except Exception:  # noqa: BLE001 - running from a source tree without metadata
+        return "0+source"
+
+
+def ingest_context(request: Request) -> IngestContext:
+    """Dependency: the app's collaborators."""
+    ctx: IngestContext = request.app.state.ingest
+    return ctx
+
+
+def principal(request: Request) -> Principal:
+    """Dependency: the authenticated caller (401/403 OperationOutcome otherwise)."""
+    return ingest_context(request).authority.authenticate(bearer_token(request))
+
+
+async def fhir_body(request: Request) -> dict[str, Any]:
+    """Dependency: the request body as a FHIR JSON object (415/413/400 otherwise)."""
+    return await read_fhir_body(request, ingest_context(request).settings.max_request_bytes)

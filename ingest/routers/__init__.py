@@ -1,0 +1,2 @@
+"""HTTP routers of the ingest API: ``fhir`` (the FHIR receiver), ``ops`` (token,
+scores, health, metrics)."""
