@@ -8,6 +8,7 @@ import pytest
 
 from model_store import registry as registry_module
 from model_store.registry import (
+    BadSignatureError,
     FeatureSetMismatchError,
     ModelRegistryError,
     NoChampionError,
@@ -15,6 +16,17 @@ from model_store.registry import (
     TamperedArtifactError,
     UnknownVersionError,
 )
+
+
+def _rewrite_signed(reg: Registry, version: str, manifest: dict[str, object]) -> None:
+    """Rewrite a manifest as a trusted trainer would: signed again with the registry's key."""
+    from model_store import signing
+
+    text = json.dumps(manifest, indent=2)
+    message = signing.signed_message(version, text.encode(), str(manifest["artifact_sha256"]))
+    signature = signing.sign(reg.signing_key(), message)
+    (reg.root / version / "signature.json").write_text(json.dumps(signature.to_json()))
+    (reg.root / version / "manifest.json").write_text(text)
 
 
 @pytest.fixture
@@ -68,6 +80,18 @@ def test_tampered_artifact_is_never_unpickled(
         raise AssertionError("joblib.load called on an unverified file")
 
     monkeypatch.setattr("joblib.load", forbidden)
+    # the signature covers the artifact's bytes: a changed byte fails it before unpickling
+    with pytest.raises(BadSignatureError):
+        copy.load_champion()
+    # and a manifest re-signed over the tampered file still names the old sha256
+    manifest = json.loads((copy.root / version / "manifest.json").read_text())
+    _rewrite_signed(copy, version, manifest)
+    signing_message = registry_module.signing.signed_message
+    monkeypatch.setattr(
+        registry_module.signing,
+        "signed_message",
+        lambda v, m, _sha: signing_message(v, m, str(manifest["artifact_sha256"])),
+    )
     with pytest.raises(TamperedArtifactError):
         copy.load_champion()
 
@@ -79,6 +103,9 @@ def test_feature_set_mismatch_is_refused(copy: Registry) -> None:
     manifest = json.loads(path.read_text())
     manifest["feature_set"]["hash"] = "0" * 64
     path.write_text(json.dumps(manifest))
+    with pytest.raises(BadSignatureError):  # an edited manifest no longer verifies
+        copy.load(version)
+    _rewrite_signed(copy, version, manifest)  # a signed model trained on other features
     with pytest.raises(FeatureSetMismatchError):
         copy.load(version)
 
@@ -100,7 +127,7 @@ def test_promote_moves_the_pointer(copy: Registry, champion: object) -> None:
     manifest_path = copy.root / clone / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["version"] = clone
-    manifest_path.write_text(json.dumps(manifest))
+    _rewrite_signed(copy, clone, manifest)
     copy.promote(clone)
     assert copy.champion_version() == clone
     assert copy.load_champion().version == clone
