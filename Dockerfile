@@ -36,6 +36,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY readmit/ readmit/
+COPY readmit_core/ readmit_core/
 COPY ingest/ ingest/
 COPY scorer/ scorer/
 COPY model_store/ model_store/

@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := readmit ingest scorer alerts_web model_store fhir_mappings patient_state
+PKGS   := readmit readmit_core ingest scorer alerts_web model_store fhir_mappings patient_state
 
 LOCKS  := requirements/build.lock requirements/dev.lock
 .PHONY: up test install lint typecheck unit test-tools assets clean lock audit
@@ -54,6 +54,7 @@ up: install
 lint: $(STAMP)
 	$(BIN)/ruff check $(PKGS) tests
 	$(BIN)/ruff format --check $(PKGS) tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy $(PKGS)

@@ -17,7 +17,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from alerts_web.ops.history import start_sampler  # noqa: E402
 from alerts_web.wards.routing import websocket_urlpatterns  # noqa: E402
-from readmit.settings import get_settings  # noqa: E402
+from readmit_core.settings import get_settings  # noqa: E402
 
 # The app serves its own static files (no CDN, no separate web server in the demo).
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app

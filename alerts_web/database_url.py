@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from readmit.errors import ReadmitError
+from readmit_core.errors import ReadmitError
 
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
 

@@ -2,7 +2,7 @@
 
 The what-if form and ``POST /api/v1/predict`` both build their fields from this one
 list, so the form and the API accept exactly the same values and refuse the same
-records. Vocabularies come from ``fhir_mappings.features.VALUE_SETS`` and the dataset's
+records. Vocabularies come from ``readmit_core.features.VALUE_SETS`` and the dataset's
 ``IDs_mapping.csv``; diagnoses are checked against ICD-9-CM through
 ``fhir_mappings.codes`` and stored in the dataset's spelling (``038`` -> ``38``), as the
 FHIR mapper stores them.
@@ -18,7 +18,8 @@ from typing import Final, Literal
 from fhir_mappings.codes.dataset_ids import id_tables
 from fhir_mappings.codes.icd9 import dataset_code
 from fhir_mappings.codes.icd9_titles import is_known_code
-from fhir_mappings.features import (
+from model_store.explain import NOT_RECORDED_IDS
+from readmit_core.features import (
     DAYS_SINCE_DISCHARGE_CAP,
     DIAGNOSIS_COLUMNS,
     FEATURE_COLUMNS,
@@ -29,7 +30,6 @@ from fhir_mappings.features import (
     VALUE_SETS,
     FeatureRecord,
 )
-from model_store.explain import NOT_RECORDED_IDS
 
 CODED_ID_COLUMNS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
 

@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from alerts_web.fhir_api.resources import operation_outcome
 from fhir_mappings import FHIR_JSON
-from readmit.errors import ServiceUnavailable
+from readmit_core.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from functools import lru_cache
 
 import redis
 
-from readmit.events import ScoreEvent
-from readmit.settings import get_settings
-from scorer.cache import ScoreCache
+from readmit_core.events import ScoreEvent
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import get_settings
 
 
 @lru_cache(maxsize=1)

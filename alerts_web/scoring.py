@@ -10,10 +10,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings.features import FeatureRecord
 from model_store.registry import ModelRegistryError, Registry
-from readmit.events import Factor, Intervention
-from readmit.settings import get_settings
+from readmit_core.events import Factor, Intervention
+from readmit_core.features import FeatureRecord
+from readmit_core.settings import get_settings
 
 
 class ModelUnavailable(RuntimeError):

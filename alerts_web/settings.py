@@ -1,4 +1,4 @@
-"""Django settings, every value taken from ``readmit.settings.get_settings()``.
+"""Django settings, every value taken from ``readmit_core.settings.get_settings()``.
 
 Operators learn one list of READMIT_* variables for the whole system; nothing here
 reads the environment directly.
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts_web.database_url import database_config
-from readmit.settings import get_settings
+from readmit_core.settings import get_settings
 
 _S = get_settings()
 BASE_DIR = Path(__file__).resolve().parent
@@ -167,7 +167,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"redact_paths": {"()": "alerts_web.log_redaction.RedactRequestPath"}},
     # the same one-object-per-line JSON (identifying fields dropped) as ingest and scorer
-    "formatters": {"json": {"()": "readmit.log_format.JsonFormatter"}},
+    "formatters": {"json": {"()": "readmit_core.log_format.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -24,7 +24,7 @@ def configure_django_for_tests() -> None:
     if os.environ.get("READMIT_TEST_REDIS_URL"):
         os.environ.setdefault("READMIT_REDIS_URL", os.environ["READMIT_TEST_REDIS_URL"])
     os.environ.setdefault("READMIT_TOPIC_PREFIX", f"t{uuid.uuid4().hex[:8]}.web.")
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     get_settings.cache_clear()
     import django

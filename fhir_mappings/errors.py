@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_mappings.outcome import operation_outcome
-from readmit.errors import ReadmitError
+from readmit_core.errors import ReadmitError
 
 
 class FhirMappingError(ReadmitError):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fhir_mappings.features import DAYS_SINCE_DISCHARGE_CAP, HISTORY_COLUMNS, FeatureRecord
+from readmit_core.features import DAYS_SINCE_DISCHARGE_CAP, HISTORY_COLUMNS, FeatureRecord
 
 
 def history_features(

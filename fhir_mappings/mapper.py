@@ -32,17 +32,9 @@ from fhir_mappings.codes.nubc import (
     ADMISSION_TYPE_MISSING,
     DISCHARGE_MISSING,
 )
-from fhir_mappings.codes.wards import UNASSIGNED
 from fhir_mappings.condition import concept_code, diagnosis_code
 from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
 from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
-from fhir_mappings.features import (
-    MEDICATION_COLUMNS,
-    MEDICATION_NOT_GIVEN,
-    MISSING_CATEGORY,
-    MISSING_LAB,
-    FeatureRecord,
-)
 from fhir_mappings.history import history_features
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
@@ -53,6 +45,14 @@ from fhir_mappings.prior_visits import (
     admission_order,
 )
 from fhir_mappings.procedure import counts as procedure_counts
+from readmit_core.events import UNASSIGNED
+from readmit_core.features import (
+    MEDICATION_COLUMNS,
+    MEDICATION_NOT_GIVEN,
+    MISSING_CATEGORY,
+    MISSING_LAB,
+    FeatureRecord,
+)
 
 PRIOR_WINDOW: Final = timedelta(days=365)
 MAX_DIAGNOSES: Final = 16  # the dataset's largest number_diagnoses

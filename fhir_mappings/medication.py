@@ -35,7 +35,7 @@ from fhir_mappings.codes.rxnorm import (
     SYNONYMS,
 )
 from fhir_mappings.dates import local_date
-from fhir_mappings.features import MEDICATION_COLUMNS
+from readmit_core.features import MEDICATION_COLUMNS
 
 Resolver = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any] | None]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 
 from fhir_mappings.errors import FhirMappingError
-from fhir_mappings.features import DATASET_COLUMNS, INTEGER_COLUMNS, TARGET_COLUMN
 from fhir_mappings.mapper import map_document, map_trusted_document
 from fhir_mappings.synth import read_rows, synthesize_bundle
+from readmit_core.features import DATASET_COLUMNS, INTEGER_COLUMNS, TARGET_COLUMN
 
 COMPARED_COLUMNS = tuple(c for c in DATASET_COLUMNS if c != TARGET_COLUMN)
 RECORD = "(record)"  # pseudo-column: mapping failed or did not yield exactly one record

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from fhir_mappings.features import FeatureRecord
+from readmit_core.features import FeatureRecord
 
 if TYPE_CHECKING:
     from fhir_mappings.mapper import MappedEncounter

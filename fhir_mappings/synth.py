@@ -48,7 +48,7 @@ from fhir_mappings.codes.rxnorm import (
     medication_codings,
 )
 from fhir_mappings.codes.wards import ward_for
-from fhir_mappings.features import MEDICATION_COLUMNS, MISSING_CATEGORY, MISSING_LAB
+from readmit_core.features import MEDICATION_COLUMNS, MISSING_CATEGORY, MISSING_LAB
 
 ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBS_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"

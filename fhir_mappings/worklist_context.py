@@ -25,10 +25,8 @@ worklist row without a bed number is still a row):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict
+from datetime import date
+from typing import Any, Final
 
 from fhir_mappings.bundle import Document
 from fhir_mappings.codes.dataset_ids import id_tables
@@ -36,37 +34,14 @@ from fhir_mappings.dates import local_date, parse_datetime, years_between
 from fhir_mappings.encounter import discharge_disposition
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import _resource_id  # the mapper's own encounter/patient id rule
+from readmit_core.events import Sex, WorklistContext
 
-WORKLIST_CONTEXT_VERSION: Final = 1
 MR_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
 LOCATION_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 _NAME_USES: Final = ("official", "usual")
 _TEXT_LIMIT: Final = 200
 
-Sex = Literal["male", "female", "other", "unknown"]
 Resolver = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-
-class WorklistContext(BaseModel):
-    """Who and where a scored discharge is, for the people who act on it.
-
-    ``version`` lets a consumer refuse a layout it does not know; new fields are only
-    ever added as optional ones, so version 1 readers stay valid.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    version: Literal[1] = WORKLIST_CONTEXT_VERSION
-    patient_name: str | None = None
-    mrn: str | None = None
-    sex: Sex | None = None
-    age_years: int | None = None
-    unit: str | None = None
-    room: str | None = None
-    bed: str | None = None
-    admitted_at: datetime | None = None
-    discharged_at: datetime | None = None
-    disposition: str | None = None
 
 
 def _clip(value: Any) -> str | None:
@@ -216,8 +191,6 @@ def contexts_by_encounter(document: dict[str, Any]) -> dict[str, WorklistContext
 
 
 __all__ = [
-    "WORKLIST_CONTEXT_VERSION",
-    "WorklistContext",
     "contexts_by_encounter",
     "worklist_context",
 ]

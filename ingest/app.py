@@ -34,9 +34,9 @@ from ingest.routers import fhir, ops
 from ingest.service import IngestService
 from ingest.smart import SmartAuthority
 from patient_state.store import open_store
-from readmit.errors import ServiceUnavailable
-from readmit.settings import Settings, get_settings
-from scorer.cache import ScoreCache
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 ACCEPTED_TYPES = (
     "Patient",

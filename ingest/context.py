@@ -16,8 +16,8 @@ from ingest.requests import read_fhir_body
 from ingest.service import IngestService
 from ingest.smart import Principal, SmartAuthority
 from patient_state.store import PatientStateStore
-from readmit.settings import Settings
-from scorer.cache import ScoreCache
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from patient_state.store import Delivery
-from readmit.errors import ServiceUnavailable
-from readmit.settings import Settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

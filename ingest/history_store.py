@@ -23,11 +23,11 @@ from datetime import datetime
 
 import orjson
 
-from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import MappedEncounter
 from fhir_mappings.prior_visits import PriorStay, VisitSummary, admission_order
 from patient_state.store import AcceptedRow, Delivery, PatientStateStore, StayRow, VisitRow
-from readmit.events import FeatureEvent
+from readmit_core.events import FeatureEvent
+from readmit_core.features import FeatureRecord
 
 
 def _visit_row(v: VisitSummary) -> VisitRow:

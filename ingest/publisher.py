@@ -17,10 +17,10 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import RecordMetadata
 
-from readmit.errors import ServiceUnavailable
-from readmit.events import FEATURES_TOPIC, FeatureEvent
-from readmit.kafka_clients import broker_reachable, make_producer
-from readmit.settings import Settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.events import FEATURES_TOPIC, FeatureEvent
+from readmit_core.kafka_clients import broker_reachable, make_producer
+from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import MappedEncounter, map_document
-from fhir_mappings.worklist_context import WorklistContext, contexts_by_encounter
+from fhir_mappings.worklist_context import contexts_by_encounter
 from ingest import metrics
 from ingest.entries import entry_problems
 from ingest.event_log import EventLog
@@ -21,7 +21,7 @@ from ingest.history_store import DurableHistory
 from ingest.publisher import EventPublisher
 from ingest.resource_store import ResourceStore
 from patient_state.store import Delivery
-from readmit.events import FeatureEvent
+from readmit_core.events import FeatureEvent, WorklistContext
 
 log = logging.getLogger(__name__)
 

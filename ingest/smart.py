@@ -24,7 +24,7 @@ import redis
 
 from ingest.auth import AuthError
 from ingest.capability import ACCEPTED_TYPES
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ALGORITHMS = ("RS384", "ES384")

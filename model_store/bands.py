@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from readmit.events import RiskBand
+from readmit_core.events import RiskBand
 
 HIGH_QUANTILE = 0.90
 MEDIUM_RECALL = 0.50

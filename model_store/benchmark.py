@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fhir_mappings.features import FeatureRecord
 from model_store.serving import ScoringModel
+from readmit_core.features import FeatureRecord
 
 
 def _median_ms(

@@ -27,7 +27,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _registry_root(root: Path | None) -> Path:
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     return root if root is not None else get_settings().model_dir
 
@@ -45,7 +45,7 @@ def train_command(
     from model_store.models import UnknownModelError
     from model_store.registry import Registry
     from model_store.train import train_models
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data_path = data if data is not None else get_settings().data_path
@@ -129,7 +129,7 @@ def report_command(
     from model_store.dataset import DatasetError
     from model_store.registry import ModelRegistryError
     from model_store.report import build_reports
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     settings = get_settings()
     out_dir = out if out is not None else settings.state_dir / "reports"
@@ -198,7 +198,7 @@ def verify_command(registry: Path = typer.Option(None, "--registry")) -> None:
     READMIT_MODEL_VERIFY_KEY.
     """
     from model_store.registry import ModelRegistryError, Registry
-    from readmit.errors import ReadmitError
+    from readmit_core.errors import ReadmitError
 
     reg = Registry(_registry_root(registry))
     versions = sorted(p.parent.name for p in reg.root.glob("*/manifest.json"))

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fhir_mappings.features import (
+from fhir_mappings.history import history_features
+from model_store.encounter_clock import EncounterClock
+from readmit_core.features import (
     DATASET_COLUMNS,
     FEATURE_COLUMNS,
     HISTORY_COLUMNS,
@@ -26,8 +28,6 @@ from fhir_mappings.features import (
     TARGET_COLUMN,
     FeatureRecord,
 )
-from fhir_mappings.history import history_features
-from model_store.encounter_clock import EncounterClock
 
 TARGET_VALUES = ("<30", ">30", "NO")
 _INPUT_INTEGERS = tuple(c for c in DATASET_COLUMNS if c in INTEGER_COLUMNS)

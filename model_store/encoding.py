@@ -26,7 +26,7 @@ import numpy as np
 
 from fhir_mappings.codes import DIAGNOSIS_GROUPS
 from fhir_mappings.codes import diagnosis_group as _diagnosis_group
-from fhir_mappings.features import (
+from readmit_core.features import (
     COUNT_COLUMNS,
     DIAGNOSIS_COLUMNS,
     FEATURE_COLUMNS,
@@ -52,7 +52,7 @@ LEARNED_CATEGORICALS: Final = (
     "payer_code",
     "medical_specialty",
 )
-# Columns with a closed value set in fhir_mappings.features.
+# Columns with a closed value set in readmit_core.features.
 FIXED_CATEGORICALS: Final = tuple(c for c in FEATURE_COLUMNS if c in VALUE_SETS)
 NUMERIC_COLUMNS: Final = COUNT_COLUMNS + HISTORY_COLUMNS
 UTILISATION_COLUMNS: Final = ("number_outpatient", "number_emergency", "number_inpatient")

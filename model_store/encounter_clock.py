@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from fhir_mappings.features import POSITIVE_TARGET, TARGET_COLUMN
+from readmit_core.features import POSITIVE_TARGET, TARGET_COLUMN
 
 if TYPE_CHECKING:
     from collections.abc import Collection

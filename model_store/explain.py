@@ -18,13 +18,13 @@ from typing import Any, Final
 import numpy as np
 
 from fhir_mappings.codes.icd9_titles import diagnosis_title, display_code
-from fhir_mappings.features import (
+from readmit_core.events import Factor
+from readmit_core.features import (
     DAYS_SINCE_DISCHARGE_CAP,
     FEATURE_COLUMNS,
     MEDICATION_COLUMNS,
     MISSING_CATEGORY,
 )
-from readmit.events import Factor
 
 TOP_FACTORS: Final = 4
 MIN_CONTRIBUTION: Final = 0.01  # log-odds; smaller pushes are noise, not reasons

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from readmit.events import Factor, Intervention, RiskBand
+from readmit_core.events import Factor, Intervention, RiskBand
 
 CATALOGUE: Final[dict[str, Intervention]] = {
     "call-48h": Intervention(

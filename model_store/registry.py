@@ -10,7 +10,7 @@ Layout under ``root``::
 joblib/pickle executes code on load, so a file is only unpickled after its signature
 verifies with the configured public key (``READMIT_MODEL_VERIFY_KEY``, kept apart from
 this directory), its sha256 matches the manifest and the manifest's feature-set hash
-matches the running code's ``fhir_mappings.features.feature_set_hash()``. The champion
+matches the running code's ``model_store.feature_set.feature_set_hash()``. The champion
 pointer is replaced atomically, so a scorer polling :meth:`Registry.champion_version`
 never reads half a name.
 """
@@ -29,9 +29,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from fhir_mappings.features import FEATURE_SET_NAME, feature_set_hash
 from model_store import signing
+from model_store.feature_set import feature_set_hash
 from model_store.serving import ScoringModel, TrainedModel
+from readmit_core.features import FEATURE_SET_NAME
 
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
@@ -143,14 +144,14 @@ class Registry:
 
     def verify_key(self) -> Ed25519PublicKey:
         if self._verify_key is None:
-            from readmit.settings import get_settings
+            from readmit_core.settings import get_settings
 
             self._verify_key = signing.verify_key(get_settings())
         return self._verify_key
 
     def signing_key(self) -> Ed25519PrivateKey:
         if self._signing_key is None:
-            from readmit.settings import get_settings
+            from readmit_core.settings import get_settings
 
             self._signing_key = signing.signing_key(get_settings())
         return self._signing_key

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 from model_store.bands import BandThresholds
 from model_store.calibration import Calibrator
 from model_store.encoding import FeatureEncoder, _record_values
@@ -24,7 +23,8 @@ from model_store.encounter_clock import EncounterClock
 from model_store.explain import CodeLabels, Explanation, explain_rows
 from model_store.interventions import recommend
 from model_store.models import FittedModel
-from readmit.events import Factor, Intervention, RiskBand
+from readmit_core.events import Factor, Intervention, RiskBand
+from readmit_core.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from readmit.errors import ReadmitError
-from readmit.settings import Settings
+from readmit_core.errors import ReadmitError
+from readmit_core.settings import Settings
 
 # Domain separation: a signature made for a readmit model can never be replayed elsewhere.
 SIGNED_CONTEXT = b"readmit-model-signature-v1\n"

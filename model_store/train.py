@@ -49,7 +49,7 @@ from model_store.serving import TrainedModel
 if TYPE_CHECKING:
     import pandas as pd
 
-    from readmit.settings import Settings
+    from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import psycopg2
 
-from readmit.errors import ReadmitError, ServiceUnavailable
+from readmit_core.errors import ReadmitError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

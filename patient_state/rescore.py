@@ -17,7 +17,7 @@ from typing import Protocol
 from kafka.producer.future import RecordMetadata
 
 from patient_state.store import AcceptedRow, Delivery, PatientStateStore
-from readmit.events import FeatureEvent, utcnow
+from readmit_core.events import FeatureEvent, utcnow
 
 BATCH = 500
 

@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from fhir_mappings import FHIR_JSON
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 
 @dataclass

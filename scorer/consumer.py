@@ -28,12 +28,11 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
-from fhir_mappings.features import definition_violations
 from model_store.registry import Registry
 from model_store.serving import Prediction, ScoringModel
-from readmit.backoff import Backoff
-from readmit.errors import ServiceUnavailable
-from readmit.events import (
+from readmit_core.backoff import Backoff
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.events import (
     DEAD_LETTER_TOPIC,
     FEATURE_EVENT_VERSION,
     FEATURES_TOPIC,
@@ -43,10 +42,11 @@ from readmit.events import (
     FeatureEvent,
     ScoreEvent,
 )
-from readmit.kafka_clients import discard, rewind
-from readmit.settings import Settings
+from readmit_core.kafka_clients import discard, rewind
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import Settings
 from scorer import metrics
-from scorer.cache import ScoreCache
+from scorer.record_checks import definition_violations
 
 log = logging.getLogger(__name__)
 

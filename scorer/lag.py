@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from readmit.errors import ServiceUnavailable
-from readmit.kafka_clients import check_broker, discard, log_end_offsets, make_probe_consumer
-from readmit.settings import Settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.kafka_clients import check_broker, discard, log_end_offsets, make_probe_consumer
+from readmit_core.settings import Settings
 from scorer import metrics
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import redis
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 
 from model_store.registry import Registry
-from readmit.kafka_clients import ensure_topics, make_consumer, make_producer
-from readmit.settings import Settings
-from scorer.cache import ScoreCache
+from readmit_core.kafka_clients import ensure_topics, make_consumer, make_producer
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import Settings
 from scorer.consumer import Scorer, ScorerWorker, topics
 from scorer.health import HealthServer
 from scorer.lag import LagMonitor

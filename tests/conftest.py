@@ -20,7 +20,7 @@ import pytest
 
 from readmit.embedded.services import free_port, start_broker, start_redis
 from readmit.embedded.stack import redis_answers
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 DATA_PATH = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 
@@ -110,7 +110,7 @@ def registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def non_demo_secrets() -> dict[str, Any]:
-    """What READMIT_EMBEDDED=false demands (readmit/settings.py refuses public defaults):
+    """What READMIT_EMBEDDED=false demands (readmit_core/settings.py refuses public defaults):
     fresh secrets, the host names, and the public half of the local model-signing key that
     trained ``registry_root``."""
     import secrets

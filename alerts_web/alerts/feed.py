@@ -47,7 +47,7 @@ from alerts_web.alerts.models import (
 from alerts_web.feature_fields import CODED_ID_COLUMNS, field_specs
 from alerts_web.wards.models import Ward
 from fhir_mappings.codes.dataset_ids import id_tables
-from readmit.events import SCORE_EVENT_VERSION, ScoreEvent
+from readmit_core.events import SCORE_EVENT_VERSION, ScoreEvent
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from alerts_web.alerts.feed import FeedCounts, broadcast, handle_messages
-from readmit.backoff import Backoff
-from readmit.errors import ServiceUnavailable
-from readmit.events import SCORED_TOPIC
-from readmit.kafka_clients import discard, make_consumer, rewind
-from readmit.settings import Settings
+from readmit_core.backoff import Backoff
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.events import SCORED_TOPIC
+from readmit_core.kafka_clients import discard, make_consumer, rewind
+from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from alerts_web.csv_cells import FormulaSafeWriter
 from alerts_web.scores import HistoryPoint
 from model_store.explain import NOT_APPLICABLE_TEXT, contribution_text
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from alerts_web.alerts.reports import RiskReport, render_csv, render_pdf, report
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.wards.access import can_see_ward, visible_wards
 from model_store.explain import NOT_APPLICABLE_TEXT
-from readmit.events import Factor, Intervention, RiskBand, ScoreEvent
+from readmit_core.events import Factor, Intervention, RiskBand, ScoreEvent
 
 
 def _event_from_alert(alert: Alert) -> ScoreEvent:

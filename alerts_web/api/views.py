@@ -32,7 +32,7 @@ from alerts_web.feature_fields import (
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.scoring import ModelUnavailable, score_record
 from model_store.explain import NOT_APPLICABLE_TEXT
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 PERMISSIONS = (IsAuthenticated, HasRequiredScope)
 

@@ -11,7 +11,7 @@ import uuid
 from typing import Any, Final
 
 from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 SERVICE_ID: Final = "readmission-risk"
 HOOK: Final = "encounter-discharge"

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from fhir_mappings.outcome import operation_outcome as fhir_outcome
 from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 RISK_PROBABILITY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/risk-probability"

@@ -17,7 +17,7 @@ from alerts_web.api.models import Scope
 from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
 from alerts_web.scores import latest_score, patient_history
 from fhir_mappings import FHIR_JSON
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 SEARCH_PARAMS = frozenset({"encounter", "patient", "_format", "_count"})
 

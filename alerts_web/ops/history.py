@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from django.core.cache import cache
 
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

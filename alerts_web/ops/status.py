@@ -17,9 +17,9 @@ from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from model_store.registry import ModelRegistryError, Registry
-from readmit.errors import ServiceUnavailable
-from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
-from readmit.settings import Settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.settings import Settings
 from scorer import metrics as scorer_metrics
 from scorer.lag import consumer_lag
 

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from alerts_web.ops.history import series
 from alerts_web.ops.status import ops_status
-from readmit.settings import get_settings
+from readmit_core.settings import get_settings
 
 # (series key, title) of the last-hour plots; ops.js draws one chart per entry.
 PLOTS: Final = (

@@ -17,7 +17,7 @@ from alerts_web.feature_fields import (
     form_initial,
     record_from_values,
 )
-from fhir_mappings.features import FeatureRecord
+from readmit_core.features import FeatureRecord
 
 
 class DiagnosisField(forms.CharField):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from fhir_mappings.features import MISSING_CATEGORY
+from readmit_core.features import MISSING_CATEGORY
 
 ICD9_SYSTEM: Final = "http://hl7.org/fhir/sid/icd-9-cm"
 

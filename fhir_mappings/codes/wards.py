@@ -30,7 +30,6 @@ WARDS: Final = (
 )
 WARD_BY_CODE: Final = {w.code: w for w in WARDS}
 WARD_BY_ID: Final = {w.id: w for w in WARDS}
-UNASSIGNED: Final = "unassigned"
 
 
 def ward_for(specialty: str, age_band: str) -> Ward:

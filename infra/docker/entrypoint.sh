@@ -1,6 +1,6 @@
 #!/bin/sh
 # Entry point of the readmit image: the first argument names the role this container plays.
-# Every role reads its configuration from READMIT_* environment variables (readmit/settings.py);
+# Every role reads its configuration from READMIT_* environment variables (readmit_core/settings.py);
 # nothing here invents settings of its own.
 set -eu
 

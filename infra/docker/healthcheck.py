@@ -2,7 +2,7 @@
 
 The entrypoint writes the role to $READMIT_STATE_DIR/role; Docker's HEALTHCHECK (and
 `readmit-entrypoint health`) runs this as a separate process. Ports and hosts come
-from readmit.settings, the one place they are defined, so a changed READMIT_*_PORT
+from readmit_core.settings, the one place they are defined, so a changed READMIT_*_PORT
 moves the probe with the server. Exit 0 = healthy, 1 = unhealthy (Docker's contract).
 """
 
@@ -41,7 +41,7 @@ def tcp_ok(address: str) -> bool:
 
 
 def check(role: str) -> bool:
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     s = get_settings()
     if role == "ingest":
@@ -60,7 +60,7 @@ def check(role: str) -> bool:
 
 
 def main() -> int:
-    from readmit.settings import get_settings
+    from readmit_core.settings import get_settings
 
     role_file = get_settings().state_dir / ROLE_FILE_NAME
     role = role_file.read_text().strip() if role_file.exists() else ""

@@ -4,7 +4,7 @@
 # (raising partitions later is a deliberate `kafka-topics.sh --alter`, see RUNBOOK.md).
 # Runs in the apache/kafka image: docker compose `topic-init`, Kubernetes Job `readmit-topics`.
 #
-# Topic names are READMIT_TOPIC_PREFIX + the logical names in readmit/events.py.
+# Topic names are READMIT_TOPIC_PREFIX + the logical names in readmit_core/events.py.
 set -euo pipefail
 
 BOOTSTRAP="${READMIT_KAFKA_BOOTSTRAP:-kafka:9092}"

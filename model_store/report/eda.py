@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from fhir_mappings.features import (
+from model_store.report.html import figure, page, paragraph, save_figure, section, table
+from readmit_core.features import (
     COUNT_COLUMNS,
     DATASET_COLUMNS,
     HISTORY_COLUMNS,
@@ -15,7 +16,6 @@ from fhir_mappings.features import (
     MISSING_LAB,
     NON_READMITTABLE_DISPOSITIONS,
 )
-from model_store.report.html import figure, page, paragraph, save_figure, section, table
 
 GROUP_COLUMNS = (
     "age",

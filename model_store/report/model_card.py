@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
 from model_store.report.html import figure, page, paragraph, save_figure, section, table
+from readmit_core.features import NON_READMITTABLE_DISPOSITIONS
 
 INTENDED_USE = (
     "Ranks adult inpatients with diabetes at discharge by their risk of an unplanned "

@@ -2,7 +2,7 @@
 
 Sizing Redis for a hospital network needs one number: how many bytes one scored
 encounter costs. This writes ``count`` realistic scores through the real
-:meth:`scorer.cache.ScoreCache.write` into a fresh key prefix, then reads the cost two
+:meth:`readmit_core.score_cache.ScoreCache.write` into a fresh key prefix, then reads the cost two
 ways:
 
 * ``MEMORY USAGE`` of every key under the prefix (what the keys themselves hold,
@@ -31,8 +31,8 @@ from typing import Any
 
 import redis
 
-from readmit.events import Factor, FeatureEvent, RiskBand, ScoreEvent
-from readmit.settings import Settings
+from readmit_core.events import Factor, FeatureEvent, RiskBand, ScoreEvent
+from readmit_core.settings import Settings
 
 WARDS = 24
 BATCH = 500
@@ -83,7 +83,7 @@ def fhir_id(kind: str, value: str) -> str:
 
 def feature_events(data_path: Path, count: int) -> list[FeatureEvent]:
     """``count`` feature events from dataset rows, as the ingest API would publish them."""
-    from fhir_mappings.features import TARGET_COLUMN, FeatureRecord
+    from readmit_core.features import TARGET_COLUMN, FeatureRecord
 
     events: list[FeatureEvent] = []
     with gzip.open(data_path, "rt", newline="") as fh:
@@ -215,7 +215,7 @@ def with_updates(scores: Sequence[ScoreEvent], versions: int) -> list[ScoreEvent
 def measure(settings: Settings, count: int, versions: int = 1) -> MemoryReport:
     """Write ``count`` encounters' scores (``versions`` each) under a fresh prefix,
     measure, delete; see the module doc."""
-    from scorer.cache import ScoreCache
+    from readmit_core.score_cache import ScoreCache
 
     started = time.perf_counter()
     events = feature_events(settings.data_path, count)

@@ -29,8 +29,8 @@ import redis
 
 from fhir_mappings import FHIR_JSON
 from readmit.embedded.services import ManagedProcess, free_port, port_open, wait_until
-from readmit.events import FEATURES_TOPIC, FeatureEvent
-from readmit.settings import Settings
+from readmit_core.events import FEATURES_TOPIC, FeatureEvent
+from readmit_core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def collect_latencies(
     client: redis.Redis, prefix: str, ids: Sequence[str], sent_at: Sequence[float], timeout: float
 ) -> list[float]:
     """Seconds from POST to score-in-Redis, once every score is there (or timeout)."""
-    from scorer.cache import ScoreCache
+    from readmit_core.score_cache import ScoreCache
 
     cache = ScoreCache(client, prefix, 0)
     deadline = time.monotonic() + timeout
@@ -147,7 +147,7 @@ def raw_kafka(settings: Settings, payloads: Sequence[bytes]) -> tuple[float, flo
     """kafka-python alone on the same bytes: (produce msgs/s, consume msgs/s)."""
     from kafka import KafkaConsumer
 
-    from readmit.kafka_clients import ensure_topics, make_producer
+    from readmit_core.kafka_clients import ensure_topics, make_producer
 
     raw = settings.model_copy(update={"topic_prefix": f"rawbench{uuid.uuid4().hex[:6]}."})
     ensure_topics(raw, [FEATURES_TOPIC])
@@ -187,7 +187,7 @@ def drain_rate(settings: Settings, events: Sequence[FeatureEvent]) -> float:
     Drained = the group's committed offsets advanced by the burst's size (end offsets are
     not used: some brokers report the last batch's base offset there).
     """
-    from readmit.kafka_clients import make_producer
+    from readmit_core.kafka_clients import make_producer
     from scorer.lag import consumer_lag
 
     topic = settings.topic(FEATURES_TOPIC)

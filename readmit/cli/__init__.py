@@ -12,6 +12,7 @@ import typer
 
 from fhir_mappings.cli import app as fhir_app
 from model_store.cli import models_app, register_model_commands
+from readmit.cli.bench import bench_app
 from readmit.cli.rescore import register_rescore_command
 from readmit.cli.stack import register_stack_commands
 from readmit.cli.state import state_app
@@ -27,6 +28,7 @@ app.add_typer(fhir_app, name="fhir", help="FHIR R4 <-> feature records: synth, f
 app.add_typer(models_app, name="models", help="The model registry: list, show, promote.")
 register_model_commands(app)
 register_stack_commands(app)
+app.add_typer(bench_app, name="bench", help="Benchmarks (medians, against same-run baselines).")
 register_rescore_command(app)
 app.add_typer(state_app, name="state", help="The patient state database: migrate, import-redis.")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from readmit.settings import get_settings
+from readmit_core.settings import get_settings
 
 bench_app = typer.Typer(no_args_is_help=True)
 
@@ -111,7 +111,7 @@ def mapper(
 
     from fhir_mappings.synth import iter_bundles
     from fhir_mappings.throughput import measure, measure_record
-    from readmit.settings import PROJECT_ROOT
+    from readmit_core.settings import PROJECT_ROOT
 
     s = get_settings()
     data = [orjson.dumps(b) for b in iter_bundles(s.data_path, seed=1, limit=bundles)]

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from readmit.errors import ServiceUnavailable
-from readmit.settings import get_settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import get_settings
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -64,9 +64,9 @@ def rescore(
     from ingest.publisher import EventPublisher
     from patient_state.rescore import latest_versions, republish
     from patient_state.store import open_store
-    from readmit.events import FEATURES_TOPIC
-    from readmit.log_format import configure
-    from scorer.cache import ScoreCache
+    from readmit_core.events import FEATURES_TOPIC
+    from readmit_core.log_format import configure
+    from readmit_core.score_cache import ScoreCache
 
     s = get_settings()
     configure(s.log_level)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 
-from readmit.errors import ServiceUnavailable
-from readmit.settings import get_settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import get_settings
 
 
 def exit_on_sigterm() -> None:
@@ -39,7 +39,7 @@ def up(
 ) -> None:
     """Start everything on this machine (embedded broker/Redis) and print the URLs."""
     from readmit.embedded.stack import Stack, wait_for_interrupt
-    from readmit.log_format import configure
+    from readmit_core.log_format import configure
 
     settings = get_settings()
     configure(settings.log_level)
@@ -91,8 +91,8 @@ def ingest() -> None:
     """Run the FHIR ingest API in this process (production entry point)."""
     import uvicorn
 
-    from readmit.kafka_clients import check_broker
-    from readmit.log_format import configure
+    from readmit_core.kafka_clients import check_broker
+    from readmit_core.log_format import configure
 
     s = get_settings()
     configure(s.log_level)
@@ -113,7 +113,7 @@ def scorer(
     metrics_port: int = typer.Option(None, help="Override READMIT_SCORER_METRICS_PORT (0 = off)."),
 ) -> None:
     """Run one scorer process of the consumer group (production entry point)."""
-    from readmit.log_format import configure
+    from readmit_core.log_format import configure
     from scorer.main import run
 
     s = get_settings()
@@ -126,7 +126,7 @@ def scorer(
 
 def lag(group: str = typer.Option(None, help="Consumer group (default: the scorers').")) -> None:
     """Print consumer lag per partition (log-end offset - committed offset)."""
-    from readmit.events import FEATURES_TOPIC
+    from readmit_core.events import FEATURES_TOPIC
     from scorer.lag import consumer_lag
 
     s = get_settings()
@@ -170,9 +170,6 @@ def register_stack_commands(app: typer.Typer) -> None:
     app.command()(scorer)
     app.command()(lag)
     app.command()(replay)
-    from readmit.cli.bench import bench_app
-
-    app.add_typer(bench_app, name="bench", help="Benchmarks (medians, against same-run baselines).")
 
 
 __all__ = ["register_stack_commands", "sys"]

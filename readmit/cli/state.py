@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from readmit.errors import ServiceUnavailable
-from readmit.settings import get_settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import get_settings
 
 state_app = typer.Typer(no_args_is_help=True)
 

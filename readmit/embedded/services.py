@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from readmit.errors import ServiceUnavailable
+from readmit_core.errors import ServiceUnavailable
 
 
 def _die_with_parent() -> None:

@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 import redis
 
-from readmit.backoff import Backoff
 from readmit.embedded.services import (
     ManagedProcess,
     port_open,
@@ -34,8 +33,9 @@ from readmit.embedded.services import (
     start_redis,
     wait_until,
 )
-from readmit.errors import ServiceUnavailable
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit_core.backoff import Backoff
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Stack:
                 raise ServiceUnavailable("Redis", f"no answer at {s.redis_url}")
             self.processes.append(start_redis(s.redis_port, self._log("redis")))
             s.redis_url = f"redis://127.0.0.1:{s.redis_port}/0"
-        from readmit.kafka_clients import ensure_topics
+        from readmit_core.kafka_clients import ensure_topics
 
         ensure_topics(s)
 

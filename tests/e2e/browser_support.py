@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from readmit.embedded.stack import Stack
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

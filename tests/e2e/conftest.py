@@ -12,7 +12,7 @@ import pytest
 
 from readmit.embedded.services import free_port
 from readmit.embedded.stack import Stack
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 
 @pytest.fixture

@@ -29,11 +29,11 @@ from browser_support import (
 )
 
 from fhir_mappings.codes.wards import ward_for
-from fhir_mappings.features import FEATURE_COLUMNS, HISTORY_COLUMNS, FeatureRecord
 from fhir_mappings.synth import read_rows, synthesize_bundle
 from model_store.registry import Registry
 from readmit.embedded.stack import Stack
-from readmit.settings import PROJECT_ROOT
+from readmit_core.features import FEATURE_COLUMNS, HISTORY_COLUMNS, FeatureRecord
+from readmit_core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -25,11 +25,10 @@ from browser_support import (
     shot,
 )
 
-from fhir_mappings.features import FeatureRecord
-from fhir_mappings.worklist_context import WorklistContext
 from readmit.embedded.stack import Stack
-from readmit.events import SCORED_TOPIC, Factor, Intervention, ScoreEvent
-from readmit.kafka_clients import make_producer
+from readmit_core.events import SCORED_TOPIC, Factor, Intervention, ScoreEvent, WorklistContext
+from readmit_core.features import FeatureRecord
+from readmit_core.kafka_clients import make_producer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 

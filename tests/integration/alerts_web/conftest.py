@@ -23,9 +23,9 @@ from django.test import Client  # noqa: E402
 from alerts_web import scores, scoring  # noqa: E402
 from alerts_web.api.models import ApiClient  # noqa: E402
 from alerts_web.wards.models import Ward  # noqa: E402
-from readmit.events import Factor, Intervention, ScoreEvent  # noqa: E402
-from readmit.settings import Settings, get_settings  # noqa: E402
-from scorer.cache import ScoreCache  # noqa: E402
+from readmit_core.events import Factor, Intervention, ScoreEvent  # noqa: E402
+from readmit_core.score_cache import ScoreCache  # noqa: E402
+from readmit_core.settings import Settings, get_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

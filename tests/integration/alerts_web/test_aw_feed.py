@@ -23,9 +23,9 @@ from alerts_web.alerts.feed import FeedCounts
 from alerts_web.alerts.kafka_feed import run_feed
 from alerts_web.alerts.models import Alert
 from readmit.embedded.stack import settings_env
-from readmit.events import SCORED_TOPIC
-from readmit.kafka_clients import ensure_topics
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit_core.events import SCORED_TOPIC
+from readmit_core.kafka_clients import ensure_topics
+from readmit_core.settings import PROJECT_ROOT, Settings
 from scorer.lag import consumer_lag
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

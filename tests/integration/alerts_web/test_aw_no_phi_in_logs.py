@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts_web.alerts.feed import FeedCounts, handle_messages
-from fhir_mappings.worklist_context import WorklistContext
+from readmit_core.events import WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

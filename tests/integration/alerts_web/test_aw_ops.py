@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from alerts_web.ops import views as ops_views
 from readmit.embedded.services import free_port
-from readmit.events import FEATURES_TOPIC
-from readmit.kafka_clients import ensure_topics
-from readmit.settings import Settings
+from readmit_core.events import FEATURES_TOPIC
+from readmit_core.kafka_clients import ensure_topics
+from readmit_core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

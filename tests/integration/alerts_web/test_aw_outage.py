@@ -18,7 +18,7 @@ from django.utils import timezone
 from alerts_web import scores
 from alerts_web.api.models import ApiClient, hash_key
 from fhir_mappings import FHIR_JSON
-from scorer.cache import ScoreCache
+from readmit_core.score_cache import ScoreCache
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -246,7 +246,7 @@ def test_rescoring_below_high_closes_the_alert_with_a_system_audit_row(
     from datetime import timedelta
 
     from alerts_web.alerts.feed import FeedCounts, handle_messages
-    from readmit.events import ScoreEvent
+    from readmit_core.events import ScoreEvent
 
     alert = alert_pair[0]
     lower = ScoreEvent.model_validate(

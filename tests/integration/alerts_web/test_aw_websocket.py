@@ -20,7 +20,7 @@ from alerts_web.alerts.feed import broadcast, store_event
 from alerts_web.alerts.models import Alert
 from alerts_web.asgi import application
 from alerts_web.wards.routing import websocket_urlpatterns
-from fhir_mappings.worklist_context import WorklistContext
+from readmit_core.events import WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

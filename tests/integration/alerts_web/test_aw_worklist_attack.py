@@ -12,8 +12,7 @@ from django.urls import reverse
 
 from alerts_web.alerts.feed import FeedCounts, handle_messages, resolve_expired, store_event
 from alerts_web.alerts.models import Alert, AlertStatus, CloseReason
-from fhir_mappings.worklist_context import WorklistContext
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent, WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -13,8 +13,8 @@ from stream_support import feature_events, produce, read_topic, wait_for
 from test_scorer_faults import ProbeLog, Scorer, _cache, _scored
 
 from readmit.embedded.services import free_port, port_open, start_broker
-from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
-from readmit.kafka_clients import ensure_topics
+from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.kafka_clients import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -74,7 +74,7 @@ def test_lag_counts_every_record_of_the_last_batch(stream_settings):
     """Tansu reports the last batch's base offset + 1 as the log end: lag read low."""
     from kafka import KafkaProducer, TopicPartition
 
-    from readmit.kafka_clients import log_end_offsets, make_probe_consumer
+    from readmit_core.kafka_clients import log_end_offsets, make_probe_consumer
     from scorer.lag import consumer_lag
 
     topic = stream_settings.topic(FEATURES_TOPIC)

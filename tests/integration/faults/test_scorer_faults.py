@@ -21,9 +21,9 @@ from stream_support import feature_events, produce, read_topic, wait_for
 
 from readmit.embedded.services import ManagedProcess, free_port
 from readmit.embedded.stack import settings_env
-from readmit.events import FEATURES_TOPIC, SCORED_TOPIC
-from readmit.settings import PROJECT_ROOT, Settings
-from scorer.cache import ScoreCache
+from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -172,7 +172,7 @@ def test_sigterm_of_one_of_two_scorers(stream_settings, tmp_path):
 
 
 def test_poison_events_go_to_the_dlq_with_a_reason(stream_settings, tmp_path):
-    from readmit.events import DEAD_LETTER_TOPIC
+    from readmit_core.events import DEAD_LETTER_TOPIC
 
     good = feature_events(300, skip=26000, tag="fp-")
     bad_age = orjson.loads(good[0].to_bytes())

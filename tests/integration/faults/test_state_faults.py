@@ -42,10 +42,10 @@ from fhir_mappings.synth import synthesize_bundle
 from ingest.app import create_app
 from readmit.embedded.services import ManagedProcess, free_port, start_broker, start_redis
 from readmit.embedded.stack import settings_env
-from readmit.events import SCORED_TOPIC
-from readmit.kafka_clients import ensure_topics
-from readmit.settings import PROJECT_ROOT, Settings
-from scorer.cache import ScoreCache
+from readmit_core.events import SCORED_TOPIC
+from readmit_core.kafka_clients import ensure_topics
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -236,7 +236,7 @@ def topic_inputs(settings: Settings, topic: str, timeout: float = 3.0) -> Counte
 
 
 def group_lag(settings: Settings) -> int:
-    from readmit.events import FEATURES_TOPIC
+    from readmit_core.events import FEATURES_TOPIC
     from scorer.lag import consumer_lag
 
     rows = consumer_lag(
@@ -247,7 +247,7 @@ def group_lag(settings: Settings) -> int:
 
 def scorer_consumed(settings: Settings) -> int:
     """Messages on ``features`` the scorer group has committed past."""
-    from readmit.events import FEATURES_TOPIC
+    from readmit_core.events import FEATURES_TOPIC
     from scorer.lag import consumer_lag
 
     rows = consumer_lag(

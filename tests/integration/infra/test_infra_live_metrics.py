@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from ingest.app import create_app
 from readmit.embedded.services import ManagedProcess, free_port
 from readmit.embedded.stack import settings_env
-from readmit.events import FEATURES_TOPIC
-from readmit.kafka_clients import ensure_topics
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit_core.events import FEATURES_TOPIC
+from readmit_core.kafka_clients import ensure_topics
+from readmit_core.settings import PROJECT_ROOT, Settings
 from scorer.lag import consumer_lag
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from fhir_mappings.synth import synthesize_bundle
 from ingest.history_store import DurableHistory
 from patient_state.redis_import import import_from_redis
 from patient_state.store import open_store
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from readmit.embedded.services import free_port, port_open
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

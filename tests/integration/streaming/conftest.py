@@ -10,9 +10,9 @@ import pytest
 import redis
 from stream_support import ScorerProcesses
 
-from readmit.kafka_clients import ensure_topics
-from readmit.settings import Settings
-from scorer.cache import ScoreCache
+from readmit_core.kafka_clients import ensure_topics
+from readmit_core.score_cache import ScoreCache
+from readmit_core.settings import Settings
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fhir_mappings.features import TARGET_COLUMN, FeatureRecord
 from readmit.embedded.services import ManagedProcess
 from readmit.embedded.stack import settings_env
-from readmit.events import FeatureEvent
-from readmit.settings import PROJECT_ROOT, Settings
+from readmit_core.events import FeatureEvent
+from readmit_core.features import TARGET_COLUMN, FeatureRecord
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 
@@ -115,7 +115,7 @@ def read_topic(
 
 
 def produce(settings: Settings, payloads: list[tuple[bytes | None, bytes]], topic: str) -> None:
-    from readmit.kafka_clients import make_producer
+    from readmit_core.kafka_clients import make_producer
 
     producer = make_producer(settings)
     for key, value in payloads:

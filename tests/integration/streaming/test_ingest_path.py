@@ -9,7 +9,7 @@ from stream_support import dataset_rows, wait_for
 
 from ingest.app import create_app
 from readmit.embedded.services import free_port, start_broker
-from readmit.kafka_clients import ensure_topics
+from readmit_core.kafka_clients import ensure_topics
 
 pytestmark = pytest.mark.integration
 

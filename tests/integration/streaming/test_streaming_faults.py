@@ -15,8 +15,8 @@ import redis
 from stream_support import feature_events, produce, read_topic, wait_for
 
 from readmit.embedded.services import free_port, start_redis
-from readmit.events import DEAD_LETTER_TOPIC, FEATURES_TOPIC, SCORED_TOPIC
-from scorer.cache import ScoreCache
+from readmit_core.events import DEAD_LETTER_TOPIC, FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.score_cache import ScoreCache
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from readmit.events import Factor, Intervention, ScoreEvent
+from readmit_core.events import Factor, Intervention, ScoreEvent
 
 
 def score_event(**overrides: object) -> ScoreEvent:

@@ -17,7 +17,7 @@ from alerts_web.cds.cards import (
     prefetch_conflict,
     risk_card,
 )
-from readmit.events import Factor
+from readmit_core.events import Factor
 
 
 def test_discovery_lists_the_service_with_prefetch_templates() -> None:

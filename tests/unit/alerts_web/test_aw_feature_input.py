@@ -16,7 +16,7 @@ from alerts_web.feature_fields import (
 )
 from alerts_web.whatif.forms import WhatIfForm
 from fhir_mappings.codes.icd9_titles import is_known_code
-from fhir_mappings.features import FEATURE_COLUMNS, VALUE_SETS, FeatureRecord
+from readmit_core.features import FEATURE_COLUMNS, VALUE_SETS, FeatureRecord
 
 
 def _valid_post() -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_every_diagnosis_code_of_the_dataset_is_accepted_as_written() -> None:
     unchanged; the canonical spelling (``038``) is stored as streaming stores it."""
     import pandas as pd
 
-    from readmit.settings import PROJECT_ROOT
+    from readmit_core.settings import PROJECT_ROOT
 
     data_path = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
     frame = pd.read_csv(data_path, usecols=["diag_1", "diag_2", "diag_3"], dtype=str)

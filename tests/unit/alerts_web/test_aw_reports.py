@@ -25,7 +25,7 @@ from alerts_web.alerts.reports import (
 from alerts_web.log_redaction import RedactRequestPath
 from alerts_web.ops.status import flatten_metrics, parse_metrics
 from alerts_web.scores import HistoryPoint
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
@@ -144,7 +144,7 @@ def test_manifest_metrics_are_flattened_two_levels() -> None:
 
 
 def _long_factor_report(**overrides: object) -> RiskReport:
-    from readmit.events import Factor
+    from readmit_core.events import Factor
 
     long_label = (
         "Primary diagnosis: Diabetes with other specified manifestations, type I [juvenile "
@@ -208,7 +208,7 @@ def test_pdf_is_a_hand_over_document(tmp_path: Path) -> None:
 
 
 def test_pdf_header_carries_the_demographics_the_fhir_input_sent(tmp_path: Path) -> None:
-    from readmit.events import WorklistContext
+    from readmit_core.events import WorklistContext
 
     context = WorklistContext(
         patient_name="Okafor, Chidi", mrn="MRN-881", sex="female", age_years=71, bed="12B"

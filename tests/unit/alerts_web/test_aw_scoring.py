@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from alerts_web import scoring
-from fhir_mappings.features import FeatureRecord
-from readmit.events import Factor, Intervention
+from readmit_core.events import Factor, Intervention
+from readmit_core.features import FeatureRecord
 
 
 @dataclass
@@ -46,7 +46,7 @@ def test_score_record_uses_the_champion_and_keeps_the_explanation(
 
 
 def test_missing_registry_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from readmit.settings import Settings
+    from readmit_core.settings import Settings
 
     monkeypatch.setattr(scoring, "get_settings", lambda: Settings(model_dir=tmp_path / "none"))
     monkeypatch.setattr(scoring, "_model", None)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fhir_mappings.synth import read_rows, synthesize_bundle
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 DEV_DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 

@@ -22,10 +22,10 @@ from fhir_mappings.bundle import Document, load_json
 from fhir_mappings.codes.rxnorm import SYNONYMS
 from fhir_mappings.condition import concept_code
 from fhir_mappings.errors import FhirMappingError
-from fhir_mappings.features import MEDICATION_COLUMNS
 from fhir_mappings.mapper import map_document
 from fhir_mappings.medication import identify
-from readmit.settings import PROJECT_ROOT
+from readmit_core.features import MEDICATION_COLUMNS
+from readmit_core.settings import PROJECT_ROOT
 
 CORPUS = PROJECT_ROOT / "tests" / "fhir_corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["files"]

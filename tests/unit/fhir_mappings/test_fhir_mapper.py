@@ -18,9 +18,9 @@ from fhir_mappings.errors import (
     UnknownResourceType,
     UnresolvedReference,
 )
-from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import map_document
 from fhir_mappings.prior_visits import InMemoryHistory, PriorStay, VisitSummary
+from readmit_core.features import FeatureRecord
 
 
 def _index(bundle: dict[str, Any]) -> dict[str, Any]:

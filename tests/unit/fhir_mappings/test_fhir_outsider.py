@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from fhir_mappings.condition import concept_code
-from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import map_document
+from readmit_core.features import FeatureRecord
 
 SCT = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"

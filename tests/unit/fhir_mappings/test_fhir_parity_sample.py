@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fhir_mappings.parity import ParityReport, check_row, run_parity
 from fhir_mappings.synth import read_rows
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 DEV_DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 

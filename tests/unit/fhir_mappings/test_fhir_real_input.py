@@ -19,10 +19,10 @@ from fhir_mappings.codes.icd10 import icd10_to_icd9
 from fhir_mappings.codes.snomed import SNOMED_TO_ICD9
 from fhir_mappings.condition import concept_code
 from fhir_mappings.errors import FhirMappingError, InvalidCode, TooDeep
-from fhir_mappings.features import FeatureRecord
 from fhir_mappings.mapper import map_document
 from fhir_mappings.prior_visits import InMemoryHistory, PriorStay
 from readmit.cli import app
+from readmit_core.features import FeatureRecord
 
 SCT = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -12,7 +12,7 @@ from fhir_mappings.codes.wards import WARD_BY_ID
 from fhir_mappings.dates import years_between
 from fhir_mappings.synth import iter_bundles, synthesize_bundle
 from readmit.cli import app
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 DEV_DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 

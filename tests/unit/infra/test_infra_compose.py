@@ -1,5 +1,5 @@
 """docker-compose.yml and .env.example: every role, health checks, pinned images, no secrets
-inline, ports and names consistent with readmit.settings and readmit.events."""
+inline, ports and names consistent with readmit_core.settings and readmit_core.events."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import infra_references as refs
 import pytest
 
-from readmit.events import ALL_TOPICS, FEATURES_TOPIC
-from readmit.settings import Settings
+from readmit_core.events import ALL_TOPICS, FEATURES_TOPIC
+from readmit_core.settings import Settings
 
 SETTINGS_ENV = {f"READMIT_{name.upper()}" for name in Settings.model_fields}
 DEFAULTS = Settings()
@@ -149,7 +149,7 @@ def test_readmit_env_names_are_settings_fields(services: dict[str, dict[str, Any
     for service in services.values():
         used |= set(env_of(service))
     unknown = {k for k in used if k.startswith("READMIT_")} - SETTINGS_ENV
-    assert not unknown, f"not fields of readmit.settings.Settings: {sorted(unknown)}"
+    assert not unknown, f"not fields of readmit_core.settings.Settings: {sorted(unknown)}"
 
 
 def test_published_ports_match_settings_defaults(services: dict[str, dict[str, Any]]) -> None:

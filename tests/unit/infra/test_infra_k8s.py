@@ -10,8 +10,8 @@ from typing import Any
 import infra_references as refs
 import pytest
 
-from readmit.events import FEATURES_TOPIC
-from readmit.settings import Settings
+from readmit_core.events import FEATURES_TOPIC
+from readmit_core.settings import Settings
 
 SETTINGS_ENV = {f"READMIT_{name.upper()}" for name in Settings.model_fields}
 DEFAULTS = Settings()

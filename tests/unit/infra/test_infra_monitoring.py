@@ -17,7 +17,7 @@ from typing import Any
 import infra_references as refs
 import pytest
 
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 DEFAULTS = Settings()
 EXPORTED = refs.exported_sample_names()

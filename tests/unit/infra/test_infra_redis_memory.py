@@ -11,7 +11,7 @@ from readmit.benchmarks.redis_memory import (
     fhir_id,
     with_updates,
 )
-from readmit.events import ScoreEvent
+from readmit_core.events import ScoreEvent
 
 
 def _score(encounter: str) -> ScoreEvent:

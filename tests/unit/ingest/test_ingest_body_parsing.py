@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from fhir_mappings.bundle import MAX_JSON_DEPTH
 from ingest.app import create_app
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 TOKEN = "unit-token"
 

@@ -9,8 +9,8 @@ from test_ingest_refusals import ExplodingPublisher
 from fhir_mappings.errors import InvalidEntry, InvalidResource, UnsupportedInteraction
 from ingest.app import create_app
 from ingest.entries import entry_problems
-from readmit.errors import ReadmitError
-from readmit.settings import Settings
+from readmit_core.errors import ReadmitError
+from readmit_core.settings import Settings
 
 TOKEN = "unit-token"
 PATIENT = {"resourceType": "Patient", "id": "p1"}

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.app import create_app
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 READ = "r" * 30
 SCRAPE = "s" * 30

@@ -7,7 +7,7 @@ import time
 
 from ingest.publisher import EventPublisher
 from readmit.embedded.services import free_port
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 
 def test_not_ready_within_a_second_when_no_broker_answers() -> None:

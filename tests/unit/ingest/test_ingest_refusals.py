@@ -5,7 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.app import create_app
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 TOKEN = "unit-token"
 

@@ -10,8 +10,8 @@ from typing import Any
 from fhir_mappings.prior_visits import InMemoryHistory
 from fhir_mappings.synth import read_rows, synthesize_bundle
 from ingest.service import IngestService
-from readmit.events import FeatureEvent
-from readmit.settings import PROJECT_ROOT
+from readmit_core.events import FeatureEvent
+from readmit_core.settings import PROJECT_ROOT
 
 
 class _History(InMemoryHistory):

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.auth import AuthError
 from ingest.smart import SmartAuthority, scope_covers
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 
 class ReplayGuard:

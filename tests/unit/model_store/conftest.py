@@ -12,7 +12,7 @@ from model_store.encounter_clock import fit_encounter_clock
 from model_store.registry import Registry
 from model_store.serving import ScoringModel
 from model_store.train import train_models
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 

@@ -6,12 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings.features import (
-    DIAGNOSIS_COLUMNS,
-    FEATURE_COLUMNS,
-    MEDICATION_COLUMNS,
-    FeatureRecord,
-)
 from model_store import dataset
 from model_store.encoding import (
     FIXED_CATEGORICALS,
@@ -21,6 +15,12 @@ from model_store.encoding import (
     FeatureEncoder,
     diagnosis_group,
     icd9_category,
+)
+from readmit_core.features import (
+    DIAGNOSIS_COLUMNS,
+    FEATURE_COLUMNS,
+    MEDICATION_COLUMNS,
+    FeatureRecord,
 )
 
 

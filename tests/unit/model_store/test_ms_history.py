@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fhir_mappings.features import DAYS_SINCE_DISCHARGE_CAP, HISTORY_COLUMNS, FeatureRecord
 from fhir_mappings.history import history_features
 from model_store import dataset
 from model_store.encounter_clock import EncounterClock
+from readmit_core.features import DAYS_SINCE_DISCHARGE_CAP, HISTORY_COLUMNS, FeatureRecord
 
 
 def _record(encounter: int, **values: object) -> FeatureRecord:

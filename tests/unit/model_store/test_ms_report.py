@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from fhir_mappings.features import FeatureRecord
 from model_store import dataset
 from model_store.benchmark import measure_scoring
 from model_store.report.eda import write_eda
 from model_store.report.model_card import write_model_card
 from model_store.serving import ScoringModel
+from readmit_core.features import FeatureRecord
 
 
 def test_eda_report_on_a_small_file(small_csv: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from model_store.interventions import CATALOGUE, recommend
 from model_store.lace import lace_score
-from readmit.events import Factor
+from readmit_core.events import Factor
 
 
 def test_lace_components() -> None:

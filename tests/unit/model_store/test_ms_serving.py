@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 from model_store import dataset
 from model_store.explain import factor_label
 from model_store.serving import Prediction, ScoringModel, is_non_readmittable
 from model_store.train import pipeline_predict_proba
+from readmit_core.features import NON_READMITTABLE_DISPOSITIONS, FeatureRecord
 
 
 @pytest.fixture(scope="module")

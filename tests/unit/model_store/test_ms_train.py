@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fhir_mappings.features import NON_READMITTABLE_DISPOSITIONS
 from model_store.models import GRIDS, UnknownModelError
 from model_store.registry import Registry
 from model_store.train import ensure_champion, prepare, train_models, training_steps
-from readmit.settings import Settings
+from readmit_core.features import NON_READMITTABLE_DISPOSITIONS
+from readmit_core.settings import Settings
 
 
 @pytest.fixture(scope="module")

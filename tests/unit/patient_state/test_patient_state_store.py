@@ -24,7 +24,7 @@ from patient_state.store import (
     open_store,
 )
 from readmit.cli.rescore import BadTime, parse_time
-from readmit.errors import ServiceUnavailable
+from readmit_core.errors import ServiceUnavailable
 
 
 def _accepted(key: str, encounter: str, at: float, offset: int = 0) -> AcceptedRow:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from readmit.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("command", [["scorer", "--metrics-port", "0"], ["ingest"]])

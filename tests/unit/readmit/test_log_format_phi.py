@@ -1,7 +1,7 @@
 import json
 import logging
 
-from readmit.log_format import JsonFormatter
+from readmit_core.log_format import JsonFormatter
 
 
 def _format(**extra):

@@ -1,4 +1,4 @@
-from readmit.settings import Settings
+from readmit_core.settings import Settings
 
 
 def test_environment_overrides_defaults(monkeypatch):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from readmit.settings import Settings, UnsafeSettings
+from readmit_core.settings import Settings, UnsafeSettings
 
 SAFE: dict[str, Any] = {
     "embedded": False,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from readmit.backoff import Backoff
 from readmit.embedded.services import ManagedProcess
 from readmit.embedded.stack import MAX_START_FAILURES, Stack, Supervised
-from readmit.errors import ServiceUnavailable
-from readmit.settings import Settings
+from readmit_core.backoff import Backoff
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.settings import Settings
 
 
 def _stack(tmp_path: Path, *argvs: tuple[str, list[str]]) -> Stack:

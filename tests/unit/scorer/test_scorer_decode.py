@@ -2,8 +2,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from fhir_mappings.features import FeatureRecord
-from readmit.events import FeatureEvent
+from readmit_core.events import FeatureEvent
+from readmit_core.features import FeatureRecord
 from scorer.consumer import Rejected, decode
 
 

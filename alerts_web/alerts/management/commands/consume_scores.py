@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from alerts_web.alerts.kafka_feed import run_feed
-from readmit.settings import get_settings
+from readmit_core.settings import get_settings
 
 
 class Command(BaseCommand):

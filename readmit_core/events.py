@@ -15,9 +15,7 @@ from typing import Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from fhir_mappings.codes.wards import UNASSIGNED
-from fhir_mappings.features import FeatureRecord
-from fhir_mappings.worklist_context import WorklistContext
+from readmit_core.features import FeatureRecord
 
 # Logical topic names; the deployed name is ``Settings.topic(<name>)`` (adds the prefix).
 FEATURES_TOPIC: Final = "features"
@@ -35,12 +33,15 @@ ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
 FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
+# the ward of a stay whose Encounter names no location we can map
+UNASSIGNED: Final = "unassigned"
+
 RiskBand = Literal["low", "medium", "high"]
 DeadLetterReason = Literal[
     "undecodable",
     "schema_invalid",
     "unknown_version",
-    "out_of_range",  # an integer outside fhir_mappings.features.INTEGER_RANGES
+    "out_of_range",  # an integer outside readmit_core.features.INTEGER_RANGES
     "unknown_category",  # a value outside its closed vocabulary (VALUE_SETS, dataset ids)
     "unscorable",
 ]
@@ -48,6 +49,32 @@ DeadLetterReason = Literal[
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+WORKLIST_CONTEXT_VERSION: Final = 1
+Sex = Literal["male", "female", "other", "unknown"]
+
+
+class WorklistContext(BaseModel):
+    """Who and where a scored discharge is, for the people who act on it.
+
+    ``version`` lets a consumer refuse a layout it does not know; new fields are only
+    ever added as optional ones, so version 1 readers stay valid.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: Literal[1] = WORKLIST_CONTEXT_VERSION
+    patient_name: str | None = None
+    mrn: str | None = None
+    sex: Sex | None = None
+    age_years: int | None = None
+    unit: str | None = None
+    room: str | None = None
+    bed: str | None = None
+    admitted_at: datetime | None = None
+    discharged_at: datetime | None = None
+    disposition: str | None = None
 
 
 class FeatureEvent(BaseModel):

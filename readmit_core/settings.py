@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from readmit.errors import ReadmitError
+from readmit_core.errors import ReadmitError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,9 +23,9 @@ from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from readmit.errors import ServiceUnavailable
-from readmit.events import ALL_TOPICS
-from readmit.settings import Settings
+from readmit_core.errors import ServiceUnavailable
+from readmit_core.events import ALL_TOPICS
+from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from datetime import datetime
 import orjson
 import redis
 
-from readmit.events import Factor, Intervention, ScoreEvent
+from readmit_core.events import Factor, Intervention, ScoreEvent
 
 
 class ScoreCache:

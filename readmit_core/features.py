@@ -9,8 +9,6 @@ added here is added everywhere at once, and a column can never mean two things.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -247,53 +245,3 @@ class FeatureRecord(BaseModel):
     def columns(self) -> dict[str, Any]:
         """The record as a dataset row: dataset column names (hyphens kept) to values."""
         return self.model_dump(by_alias=True)
-
-
-def feature_set_hash() -> str:
-    """Fingerprint of the feature definition; a model trained on another one is refused.
-
-    Covers the columns, their types and value sets, the history cap, and the diagnosis
-    groups the encoder derives from diag_1..3 (a regrouping silently changes every score).
-    """
-    from fhir_mappings.codes.icd9 import DIAGNOSIS_GROUPS
-
-    payload = json.dumps(
-        {
-            "name": FEATURE_SET_NAME,
-            "columns": FEATURE_COLUMNS,
-            "integers": sorted(INTEGER_COLUMNS),
-            "value_sets": VALUE_SETS,
-            "diagnosis_groups": DIAGNOSIS_GROUPS,
-            "days_since_discharge_cap": DAYS_SINCE_DISCHARGE_CAP,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
-    """(out-of-range integers, values outside their closed vocabulary) of ``record``.
-
-    A model scores an unknown category as "unknown" and extrapolates an absurd count
-    without complaint (an age of ``[900-910)`` once raised a high-risk alert), so the
-    scorer refuses such a record instead. A column's default (its missing marker, e.g.
-    age ``?``) is always allowed. Each entry names the column and the value.
-    """
-    from fhir_mappings.codes.dataset_ids import id_tables
-
-    values = record.columns()
-    fields = FeatureRecord.model_fields
-    out_of_range = [
-        f"{column}={values[column]!r} not in [{low}, {high}]"
-        for column, (low, high) in INTEGER_RANGES.items()
-        if not low <= values[column] <= high
-    ]
-    unknown = []
-    for column, allowed in VALUE_SETS.items():
-        default = fields[column.replace("-", "_")].default
-        if values[column] not in allowed and values[column] != default:
-            unknown.append(f"{column}={values[column]!r}")
-    for column, table in id_tables().items():
-        if values[column] not in table and values[column] != fields[column].default:
-            unknown.append(f"{column}={values[column]!r}")
-    return out_of_range, unknown
