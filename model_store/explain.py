@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from fhir_mappings.codes.dataset_ids import id_tables
 from fhir_mappings.codes.icd9_titles import diagnosis_title, display_code
 from readmit_core.events import Factor
 from readmit_core.features import (
@@ -24,6 +25,7 @@ from readmit_core.features import (
     FEATURE_COLUMNS,
     MEDICATION_COLUMNS,
     MISSING_CATEGORY,
+    FeatureRecord,
 )
 
 TOP_FACTORS: Final = 4
@@ -142,6 +144,23 @@ def data_quality_note(column: str, value: Any, code_labels: CodeLabels, age: str
     if column == "medical_specialty" and value == MISSING_CATEGORY:
         return "Admitting specialty not recorded"
     return None
+
+
+def record_data_quality(
+    record: FeatureRecord | None, code_labels: CodeLabels | None = None
+) -> tuple[str, ...]:
+    """The data-quality notes of a stored score's inputs, in the words what-if gives.
+
+    A streamed score carries its inputs but no notes: the page and the hand-over PDF
+    derive them here, so a gap in the record is shown as a gap on every surface.
+    """
+    if record is None:
+        return ()
+    labels = code_labels if code_labels is not None else id_tables()
+    values = record.columns()
+    age = str(values["age"])
+    notes = (data_quality_note(column, values[column], labels, age) for column in FEATURE_COLUMNS)
+    return tuple(dict.fromkeys(note for note in notes if note))
 
 
 def factor_label(column: str, value: Any, code_labels: CodeLabels) -> str:

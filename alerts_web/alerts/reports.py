@@ -26,7 +26,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from alerts_web.csv_cells import FormulaSafeWriter
 from alerts_web.scores import HistoryPoint
-from model_store.explain import NOT_APPLICABLE_TEXT, contribution_text
+from model_store.explain import NOT_APPLICABLE_TEXT, contribution_text, record_data_quality
 from readmit_core.events import ScoreEvent
 
 
@@ -154,7 +154,15 @@ def _score(report: RiskReport, styles: Any) -> list[Any]:
         _factor_table(ev, styles),
         Paragraph("Recommended interventions", styles["Heading3"]),
         _interventions_table(report, styles),
+        *_data_quality(ev, styles),
     ]
+
+
+def _data_quality(ev: ScoreEvent, styles: Any) -> list[Any]:
+    notes = record_data_quality(ev.record)
+    if not notes:
+        return []
+    return [Paragraph(escape("Data quality: " + "; ".join(notes) + "."), styles["Normal"])]
 
 
 def _interventions_table(report: RiskReport, styles: Any) -> Any:

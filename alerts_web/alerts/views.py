@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from pydantic import ValidationError
 
 from alerts_web.alerts.actions import ActionError, apply_action
 from alerts_web.alerts.feed import broadcast
@@ -27,8 +28,9 @@ from alerts_web.alerts.models import (
 from alerts_web.alerts.reports import RiskReport, render_csv, render_pdf, report_filename
 from alerts_web.scores import latest_score, patient_history
 from alerts_web.wards.access import can_see_ward, visible_wards
-from model_store.explain import NOT_APPLICABLE_TEXT
-from readmit_core.events import Factor, Intervention, RiskBand, ScoreEvent
+from model_store.explain import NOT_APPLICABLE_TEXT, record_data_quality
+from readmit_core.events import Factor, Intervention, RiskBand, ScoreEvent, WorklistContext
+from readmit_core.features import FeatureRecord
 
 
 def _event_from_alert(alert: Alert) -> ScoreEvent:
@@ -48,6 +50,35 @@ def _event_from_alert(alert: Alert) -> ScoreEvent:
     )
 
 
+def _with_stored_details(event: ScoreEvent, alert: Alert) -> ScoreEvent:
+    """The score with the who-and-where and the inputs the alert row keeps.
+
+    The Redis cache holds scores without the worklist context (identifying) or the
+    inputs; the page and the hand-over PDF need both, from the row of the same input.
+    """
+    if event.input_key != alert.input_key:
+        return event
+    context = event.context or WorklistContext(
+        patient_name=alert.patient_name or None,
+        mrn=alert.mrn or None,
+        sex=cast(Any, alert.sex or None),
+        age_years=alert.age_years,
+        unit=alert.unit or None,
+        room=alert.room or None,
+        bed=alert.bed or None,
+        admitted_at=alert.admitted_at,
+        discharged_at=alert.discharged_at,
+        disposition=alert.disposition or None,
+    )
+    record = event.record
+    if record is None and alert.inputs:
+        try:
+            record = FeatureRecord.model_validate(alert.inputs)
+        except ValidationError:
+            record = None
+    return event.model_copy(update={"context": context, "record": record})
+
+
 def _visible_event(request: HttpRequest, encounter_id: str) -> tuple[ScoreEvent, list[Alert]]:
     if "\x00" in encounter_id:  # names no encounter; PostgreSQL text cannot hold it
         raise Http404("No score for this encounter.")
@@ -63,6 +94,8 @@ def _visible_event(request: HttpRequest, encounter_id: str) -> tuple[ScoreEvent,
         event = _event_from_alert(alerts[0])
     if event is None:
         raise Http404("No score for this encounter.")
+    if alerts:
+        event = _with_stored_details(event, alerts[0])
     return event, alerts
 
 
@@ -117,6 +150,7 @@ def encounter(request: HttpRequest, encounter_id: str) -> HttpResponse:
         "stays": _other_stays(request, alerts[0]) if alerts else [],
         "close_reasons": [(r.value, CloseReason(r).label) for r in PERSON_CLOSE_REASONS],
         "not_applicable": NOT_APPLICABLE_TEXT if ev.non_readmittable else "",
+        "data_quality": record_data_quality(ev.record),
     }
     return render(request, "alerts/encounter.html", context)
 

@@ -269,3 +269,36 @@ def test_rescoring_below_high_closes_the_alert_with_a_system_audit_row(
     cache.write([lower])
     page = client_a.get(reverse("alerts:encounter", args=[alert.encounter_id])).content.decode()
     assert "Rescored at 12%" in page
+
+
+def test_page_and_pdf_carry_the_rows_demographics_and_the_records_gaps(
+    client_a: Client, wards: Any, cache: Any, event_factory: Any, tmp_path: Any
+) -> None:
+    """Redis keeps neither the who-and-where nor the inputs: both come from the alert row."""
+    import subprocess
+
+    from readmit_core.events import WorklistContext
+    from readmit_core.features import FeatureRecord
+
+    event = event_factory(
+        wards[0].code,
+        context=WorklistContext(patient_name="Okafor, Chidi", mrn="MRN-881", bed="12B"),
+        record=FeatureRecord(encounter_id="e-dq", patient_nbr="p-dq", payer_code="?"),
+    )
+    cache.write([event])
+    assert cache.latest(event.encounter_id).context is None  # what the cache holds
+    store_event(event)
+    html = client_a.get(reverse("alerts:encounter", args=[event.encounter_id])).content.decode()
+    assert 'id="data-quality"' in html
+    assert "Payer not recorded" in html
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(
+        client_a.get(reverse("alerts:encounter-pdf", args=[event.encounter_id])).content
+    )
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    text = " ".join(text.split())
+    assert "Name Okafor, Chidi" in text
+    assert "Bed 12B" in text
+    assert "Payer not recorded" in text

@@ -221,6 +221,22 @@ def test_pdf_header_carries_the_demographics_the_fhir_input_sent(tmp_path: Path)
     assert "Demographics not available" in bare
 
 
+def test_pdf_lists_the_records_gaps_as_data_quality_not_as_factors(tmp_path: Path) -> None:
+    from readmit_core.features import FeatureRecord
+
+    record = FeatureRecord(encounter_id="e1", patient_nbr="p1", age="[70-80)", diag_1="428",
+                           payer_code="?", admission_type_id=6)  # fmt: skip
+    text = " ".join(_pdf_text(render_pdf(_long_factor_report(record=record)), tmp_path).split())
+    assert "Data quality: Admission type not recorded" in text
+    assert "Payer not recorded" in text
+    full = FeatureRecord(encounter_id="e1", patient_nbr="p1", age="[70-80)", diag_1="428",
+                         diag_2="250", diag_3="401", payer_code="MC", admission_type_id=1,
+                         admission_source_id=7, discharge_disposition_id=1,
+                         medical_specialty="Cardiology")  # fmt: skip
+    text = " ".join(_pdf_text(render_pdf(_long_factor_report(record=full)), tmp_path).split())
+    assert "Data quality" not in text
+
+
 def test_pdf_states_that_risk_does_not_apply_after_death_or_hospice(tmp_path: Path) -> None:
     text = " ".join(
         _pdf_text(render_pdf(_long_factor_report(non_readmittable=True)), tmp_path).split()
