@@ -60,6 +60,8 @@ def _subject(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, str]:
     for ref in ("patient_id", "encounter_id"):  # FHIR references: Patient/123 -> 123
         subject[ref] = subject[ref].rsplit("/", 1)[-1][:_FIELD]
     subject["ward"] = subject["ward"][:_FIELD]
+    # a NUL names nothing and PostgreSQL text cannot hold it: the read is still recorded
+    subject = {key: value.replace("\x00", "\ufffd") for key, value in subject.items()}
     return subject
 
 

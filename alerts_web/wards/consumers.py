@@ -145,7 +145,7 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_REVOKED)  # no patient data past the session's end
             return
         if not await _still_visible(self.scope.get("user"), event["alert"]["ward"]):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=CLOSE_REVOKED)  # taken off the ward: as on the signal
             return
         await self.send_json(
             {

@@ -146,6 +146,7 @@ def test_nurse_sees_a_live_alert_acknowledges_it_and_downloads_the_pdf(
 
         page.goto(f"{base}/what-if/")
         page.select_option("#id_age", "[80-90)")
+        page.fill("#id_diag_1", "428")  # no primary diagnosis: refused as too little to score
         page.fill("#id_number_inpatient", "5")
         page.fill("#id_time_in_hospital", "0")
         page.click("#whatif-form button[type=submit]")
