@@ -9,23 +9,13 @@ import json
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from test_ingest_refusals import ExplodingPublisher
 
 from fhir_mappings.bundle import MAX_JSON_DEPTH
 from ingest.app import create_app
 from readmit_core.settings import Settings
 
 TOKEN = "unit-token"
-
-
-class ExplodingPublisher:
-    def publish(self, events):
-        raise AssertionError("a refused request must publish nothing")
-
-    def ready(self):
-        return False
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
