@@ -175,5 +175,29 @@ class DeadLetter(BaseModel):
     failed_at: datetime = Field(default_factory=utcnow)
     payload: str = Field(description="The original message, decoded as UTF-8 with replacement.")
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        reason: DeadLetterReason,
+        detail: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        consumer: str,
+    ) -> DeadLetter:
+        """The letter for one consumed record; the payload is kept (capped at 100 kB) so a
+        human can see what arrived, whichever consumer refused it."""
+        return cls(
+            reason=reason,
+            detail=detail[:500],
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            consumer=consumer,
+            payload=(value or b"").decode("utf-8", errors="replace")[:100_000],
+        )
+
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

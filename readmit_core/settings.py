@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Bind address of the web app.")
     web_port: int = Field(8000, description="Port of the web app (dashboards, REST, FHIR, CDS).")
     scorer_metrics_port: int = Field(9464, description="Prometheus /metrics port of a scorer.")
+    feed_metrics_port: int = Field(
+        9465, ge=0, description="Prometheus /metrics port of the alert feed (0: not served)."
+    )
     scorer_metrics_urls: str = Field(
         "http://127.0.0.1:9464/metrics",
         description="Scorer /metrics URLs the web ops page scrapes, comma separated.",

@@ -47,7 +47,7 @@ from alerts_web.alerts.models import (
 from alerts_web.feature_fields import CODED_ID_COLUMNS, field_specs
 from alerts_web.wards.models import Ward
 from fhir_mappings.codes.dataset_ids import id_tables
-from readmit_core.events import SCORE_EVENT_VERSION, ScoreEvent
+from readmit_core.events import SCORE_EVENT_VERSION, DeadLetterReason, ScoreEvent
 
 log = logging.getLogger(__name__)
 
@@ -91,29 +91,49 @@ def is_listed(event: ScoreEvent) -> bool:
     return event.band in LISTED_BANDS and not event.non_readmittable
 
 
-def parse_message(raw: bytes, counts: FeedCounts) -> ScoreEvent | None:
-    """Decode one ``risk.scored`` message; unknown schema versions are skipped and counted."""
+@dataclass(frozen=True)
+class Rejection:
+    """Why a ``risk.scored`` message cannot become an alert (its dead-letter reason)."""
+
+    reason: DeadLetterReason
+    detail: str
+
+
+def decode_score(raw: bytes) -> ScoreEvent | Rejection:
+    """One ``risk.scored`` message as a ScoreEvent, or why not (never raises)."""
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        counts.invalid += 1
-        return None
+    except orjson.JSONDecodeError as exc:
+        return Rejection("undecodable", str(exc)[:200])
     if not isinstance(data, dict):
-        counts.invalid += 1
-        return None
+        return Rejection("schema_invalid", "event is not a JSON object")
     if data.get("schema_version") != SCORE_EVENT_VERSION:
-        counts.unknown_version += 1
-        return None
+        return Rejection("unknown_version", f"schema_version={data.get('schema_version')!r}")
     if b"\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL (see _without_nul)
         if any("\x00" in str(data.get(name, "")) for name in _IDENTIFIERS):
-            counts.invalid += 1
-            return None
+            return Rejection("schema_invalid", "an identifier holds a NUL character")
         data = _without_nul(data)
     try:
         return ScoreEvent.model_validate(data)
-    except ValidationError:
+    except ValidationError as exc:
+        names = ",".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        return Rejection("schema_invalid", f"invalid fields: {names}")
+
+
+def parse_message(
+    raw: bytes, counts: FeedCounts, rejected: list[Rejection] | None = None
+) -> ScoreEvent | None:
+    """Decode one message; a refusal is counted (and kept in ``rejected`` when given)."""
+    decoded = decode_score(raw)
+    if isinstance(decoded, ScoreEvent):
+        return decoded
+    if decoded.reason == "unknown_version":
+        counts.unknown_version += 1
+    else:
         counts.invalid += 1
-        return None
+    if rejected is not None:
+        rejected.append(decoded)
+    return None
 
 
 _IDENTIFIERS: Final = ("encounter_id", "patient_id", "ward", "input_key", "model_version")
@@ -438,13 +458,22 @@ _COUNTER_OF: Final = {
 }
 
 
-def handle_messages(raws: list[bytes], counts: FeedCounts) -> list[Alert]:
-    """Store a polled batch; returns the alerts to broadcast (new or changed ones)."""
+def handle_messages(
+    raws: list[bytes], counts: FeedCounts, rejected: dict[int, Rejection] | None = None
+) -> list[Alert]:
+    """Store a polled batch; returns the alerts to broadcast (new or changed ones).
+
+    Messages that can never become alerts are counted and, when ``rejected`` is given,
+    reported by their index in ``raws`` so the caller can dead-letter them.
+    """
     changed: dict[int, Alert] = {}
-    for raw in raws:
+    for index, raw in enumerate(raws):
         counts.seen += 1
-        event = parse_message(raw, counts)
+        refusals: list[Rejection] = []
+        event = parse_message(raw, counts, refusals)
         if event is None:
+            if rejected is not None and refusals:
+                rejected[index] = refusals[0]
             continue
         alert, outcome, others = _store(event)
         counter = _COUNTER_OF[outcome]

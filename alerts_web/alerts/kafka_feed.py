@@ -2,6 +2,8 @@
 
 Offsets are committed only after the batch is in the database, so a crash replays
 the batch; the unique (encounter, model version) constraint makes the replay a no-op.
+A message that can never become an alert (undecodable, unknown schema version, invalid)
+goes to the dead-letter topic with its reason, like the scorer's, before the commit.
 A batch is stored in one transaction: when PostgreSQL fails midway nothing of it is
 kept, the loop rewinds to the batch's first offsets and backs off, and the retry stores
 and broadcasts every alert of it (a half-stored batch would replay its stored alerts as
@@ -16,17 +18,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import fields
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from alerts_web.alerts.feed import FeedCounts, broadcast, handle_messages
+from alerts_web.alerts import feed_metrics
+from alerts_web.alerts.feed import FeedCounts, Rejection, broadcast, handle_messages
 from readmit_core.backoff import Backoff
 from readmit_core.errors import ServiceUnavailable
-from readmit_core.events import SCORED_TOPIC
-from readmit_core.kafka_clients import discard, make_consumer, rewind
+from readmit_core.events import DEAD_LETTER_TOPIC, SCORED_TOPIC, DeadLetter
+from readmit_core.kafka_clients import discard, make_consumer, make_producer, rewind
 from readmit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +70,12 @@ def run_feed(
                 feed.rebuild(exc, backoff, stop)
                 continue
             records = [rec for batch in polled.values() for rec in batch]
-            if records and not _store_and_broadcast(consumer, records, counts, backoff, stop):
+            rejected: dict[int, Rejection] = {}
+            if records and not _store_and_broadcast(
+                consumer, records, counts, backoff, stop, rejected
+            ):
+                continue
+            if rejected and not feed.dead_letter(consumer, records, rejected, backoff, stop):
                 continue
             if records:
                 feed.commit(consumer)
@@ -89,7 +98,41 @@ class _FeedConsumer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
         self.commit_failing_since: float | None = None
+
+    def dead_letter(
+        self,
+        consumer: KafkaConsumer,
+        records: list[ConsumerRecord],
+        rejected: dict[int, Rejection],
+        backoff: Backoff,
+        stop: threading.Event,
+    ) -> bool:
+        """Send the batch's refused messages to the dead-letter topic and wait for the
+        broker's acks; False (batch rewound, clients replaced) when that failed, so a
+        refused message is never committed past without its letter. The batch's alerts
+        are stored already: its replay is a no-op for them."""
+        try:
+            if self.producer is None:
+                self.producer = make_producer(self.settings)
+            producer = self.producer
+            sends = [
+                producer.send(
+                    self.settings.topic(DEAD_LETTER_TOPIC), value=_letter(records[i], r).to_bytes()
+                )
+                for i, r in rejected.items()
+            ]
+            for sent in sends:
+                sent.get(timeout=10)
+        except (KafkaError, ServiceUnavailable) as exc:
+            rewind(consumer, records)
+            self.rebuild(exc, backoff, stop)
+            return False
+        for rejection in rejected.values():
+            feed_metrics.DEAD_LETTERS.labels(rejection.reason).inc()
+            log.warning("score message dead-lettered", extra={"reason": rejection.reason})
+        return True
 
     def get(self) -> KafkaConsumer:
         if self.consumer is None:
@@ -125,7 +168,23 @@ class _FeedConsumer:
             consumer = self.consumer
             discard(lambda: consumer.close(autocommit=False, timeout_ms=2000), "feed consumer")
             self.consumer = None
+        if self.producer is not None:
+            producer = self.producer
+            discard(lambda: producer.close(timeout=2), "feed producer")
+            self.producer = None
         self.commit_failing_since = None
+
+
+def _letter(record: ConsumerRecord, rejection: Rejection) -> DeadLetter:
+    return DeadLetter.of(
+        reason=rejection.reason,
+        detail=rejection.detail,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        value=record.value,
+        consumer="alerts-feed",
+    )
 
 
 def _store_and_broadcast(
@@ -134,13 +193,15 @@ def _store_and_broadcast(
     counts: FeedCounts,
     backoff: Backoff,
     stop: threading.Event,
+    rejected: dict[int, Rejection],
 ) -> bool:
     """Store and broadcast one batch; False when it must be retried (rewound, after a
-    pause). The caller commits its offsets."""
+    pause). Refused messages are left in ``rejected`` (by index in ``records``) for the
+    dead-letter topic. The caller commits its offsets."""
     batch = FeedCounts()
     try:
         with transaction.atomic():
-            changed = handle_messages([rec.value for rec in records], batch)
+            changed = handle_messages([rec.value for rec in records], batch, rejected)
     except (DatabaseError, InterfaceError) as exc:  # InterfaceError: connection already gone
         rewind(consumer, records)
         close_old_connections()
@@ -153,6 +214,10 @@ def _store_and_broadcast(
         return False
     backoff.succeeded()
     counts.add(batch)  # counted once, when the batch is stored
+    for counter in fields(batch):
+        value = getattr(batch, counter.name)
+        if value and counter.name != "seen":
+            feed_metrics.MESSAGES.labels(counter.name).inc(value)
     for alert in changed:
         try:
             broadcast(alert)

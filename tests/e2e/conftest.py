@@ -54,6 +54,7 @@ def stack_with(
             ingest_port=free_port(),
             web_port=free_port(),
             scorer_metrics_port=free_port(),
+            feed_metrics_port=free_port(),
             embedded=False,
             replay_rate=0,
             **non_demo_secrets,

@@ -17,13 +17,14 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.db import OperationalError, connection
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 
 from alerts_web.alerts.feed import FeedCounts
 from alerts_web.alerts.kafka_feed import run_feed
 from alerts_web.alerts.models import Alert
 from readmit.embedded.stack import settings_env
-from readmit_core.events import SCORED_TOPIC
+from readmit_core.events import DEAD_LETTER_TOPIC, SCORED_TOPIC, DeadLetter
 from readmit_core.kafka_clients import ensure_topics
 from readmit_core.settings import PROJECT_ROOT, Settings
 from scorer.lag import consumer_lag
@@ -98,6 +99,10 @@ def test_feed_stores_high_risk_once_broadcasts_and_commits(
         high_1.to_bytes().replace(b'"schema_version":1', b'"schema_version":9'),
         b"\xff not json",
     ]
+    dead_before = (
+        REGISTRY.get_sample_value("readmit_feed_dead_letters_total", {"reason": "unknown_version"})
+        or 0.0
+    )
     _produce(feed_settings, payloads)
     counts = _run_until(feed_settings, seen=len(payloads))
     assert (counts.stored, counts.unchanged, counts.not_alerting) == (3, 1, 1)
@@ -115,6 +120,37 @@ def test_feed_stores_high_risk_once_broadcasts_and_commits(
     )
     # Committed = next offset to read, per partition: everything polled was committed.
     assert sum(p.committed or 0 for p in lags) == len(payloads)
+    # the two refused messages were dead-lettered with their reasons, not dropped
+    letters = [
+        DeadLetter.model_validate_json(v) for v in _read_all(feed_settings, DEAD_LETTER_TOPIC)
+    ]
+    assert sorted(letter.reason for letter in letters) == ["undecodable", "unknown_version"]
+    assert {letter.source_topic for letter in letters} == {feed_settings.topic(SCORED_TOPIC)}
+    assert all(letter.consumer == "alerts-feed" for letter in letters)
+    assert (
+        REGISTRY.get_sample_value("readmit_feed_dead_letters_total", {"reason": "unknown_version"})
+        == dead_before + 1
+    )
+
+
+def _read_all(settings: Settings, name: str) -> list[bytes]:
+    """Every message of one topic, read by assignment (no group join) up to its end."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    try:
+        topic = settings.topic(name)
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        out: list[bytes] = []
+        deadline = time.monotonic() + 15
+        while any(consumer.position(tp) < end[tp] for tp in parts):
+            assert time.monotonic() < deadline, "topic not read to its end"
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend(r.value for r in records)
+        return out
+    finally:
+        consumer.close()
 
 
 def test_replay_from_the_start_creates_no_duplicates(
