@@ -206,8 +206,8 @@ def test_a_database_failure_mid_batch_rewinds_and_keeps_every_alert(
     real = kafka_feed.handle_messages
     failures = []
 
-    def fail_once(raws: list[bytes], counts: FeedCounts) -> list[Alert]:
-        changed = real(raws, counts)  # stores the batch, then the database "goes away"
+    def fail_once(raws: list[bytes], counts: FeedCounts, rejected: Any = None) -> list[Alert]:
+        changed = real(raws, counts, rejected)  # stores the batch, then the database "goes away"
         if not failures:
             failures.append(len(changed))
             raise OperationalError("server closed the connection unexpectedly")
