@@ -281,6 +281,7 @@ class _Mapper:
             else self.doc.external_id(encounter.get("subject"))
         )
         stay = _Stay(self.doc, encounter, patient_id, patient, {patient_id, local_patient})
+        stay.encounter_ids.add(encounter_id)
         values: dict[str, Any] = {"encounter_id": encounter_id, "patient_nbr": patient_id}
         missing: list[str] = []
 
@@ -551,6 +552,9 @@ class _Stay:
         self.doc = doc
         self.encounter = encounter
         self.encounter_id = _resource_id(encounter, doc)
+        # this document's id and the visit's canonical one: a resource arriving later
+        # names the stay by the id it was first sent under
+        self.encounter_ids = {self.encounter_id}
         self.patient_id = patient_id
         self.patient = patient
         # the canonical id and the one this document uses (they differ for a patient
@@ -576,7 +580,7 @@ class _Stay:
             target = self.doc.resolve(ref, resource)
             if target is not None:
                 return target is self.encounter
-            return self.doc.external_id(ref) == self.encounter_id
+            return self.doc.external_id(ref) in self.encounter_ids
         if not self.is_patient_ref(resource, "subject") or self.start is None:
             return False
         when = local_date(effective_time(resource))

@@ -146,7 +146,9 @@ def test_a_corrected_bundle_outside_the_window_is_not_rescored(tmp_path, broker)
 
 
 def _disposition(nubc: str) -> dict:
-    return {"coding": [{"system": "https://www.nubc.org/CodeSystem/PatDischargeStatus", "code": nubc}]}
+    return {
+        "coding": [{"system": "https://www.nubc.org/CodeSystem/PatDischargeStatus", "code": nubc}]
+    }
 
 
 def test_a_corrected_disposition_keeping_its_version_id_rescores(tmp_path, broker):
@@ -171,9 +173,7 @@ def test_a_corrected_disposition_keeping_its_version_id_rescores(tmp_path, broke
     assert second.record.model_copy(update={"discharge_disposition_id": 11}) == first.record
 
 
-def test_a_stay_remembered_and_carried_in_a_document_under_another_id_counts_once(
-    tmp_path, broker
-):
+def test_a_stay_remembered_and_carried_in_a_document_under_another_id_counts_once(tmp_path, broker):
     earlier = visit(0, "V-1")
     ingest, clock = _ingest(tmp_path, broker, discharged(earlier) + HOUR)
     ingest.accept(earlier)

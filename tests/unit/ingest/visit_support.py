@@ -34,7 +34,9 @@ class Broker:
     def publish(self, events: list[FeatureEvent]) -> list[SimpleNamespace]:
         start = len(self.events)
         self.events.extend(events)
-        return [SimpleNamespace(topic="t", partition=0, offset=start + i) for i in range(len(events))]
+        return [
+            SimpleNamespace(topic="t", partition=0, offset=start + i) for i in range(len(events))
+        ]
 
     def holds(self, delivery: Any) -> bool:
         return True
