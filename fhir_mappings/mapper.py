@@ -605,10 +605,11 @@ class _Stay:
 
         ``Encounter.diagnosis`` is the coded list of the stay and, when present, comes
         first; an encounter-diagnosis Condition of the stay it does not list (coded after
-        the Encounter was sent: a late diagnosis) follows it. Without it: the reasons for the stay (``reasonCode``, then
-        ``reasonReference`` Conditions), then the Conditions of the stay
-        (encounter-diagnosis, problem-list-item or uncategorised), then the patient's
-        problem list active during the stay; the same ICD-9-CM code is listed once.
+        the Encounter was sent: a late diagnosis) follows it. Without it: the reasons for
+        the stay (``reasonCode``, then ``reasonReference`` Conditions), then the
+        Conditions of the stay (encounter-diagnosis, problem-list-item or uncategorised),
+        then the patient's problem list active during the stay; the same ICD-9-CM code is
+        listed once.
         """
         ranked = enc_rules.ranked_diagnoses(self.encounter)
         if ranked:

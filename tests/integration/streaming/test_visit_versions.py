@@ -147,5 +147,6 @@ def test_one_visit_one_score_and_a_late_condition_is_version_two(
     ]
     assert [s.input_version for s in scored] == [1, 2]
     first, second = (s.record for s in scored)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert second.number_diagnoses == first.number_diagnoses + 1

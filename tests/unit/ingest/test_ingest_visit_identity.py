@@ -129,7 +129,8 @@ def test_a_late_condition_outside_the_window_is_kept_and_says_why(tmp_path, brok
     late = ingest.accept(_late_condition(bundle))
     assert late.published == ()
     assert len(broker.events) == 1
-    assert "72 h" in late.summary() and "re-score window" in late.summary()
+    assert "72 h" in late.summary()
+    assert "re-score window" in late.summary()
 
 
 def test_a_corrected_bundle_outside_the_window_is_not_rescored(tmp_path, broker):
