@@ -7,7 +7,8 @@ stay's completed document (``stay_document``, for the re-score window) and maps 
 partial document (one without its Patient) merged into the documents of the stays it
 touches: the stay named by its encounter reference (``Condition.encounter``,
 ``Observation.encounter``, ``MedicationAdministration.context``, an Encounter itself),
-else every kept stay of its patient (the mapper links it by time, or not at all).
+else every kept stay of its patient (a corrected Patient; a resource the mapper links
+by time, or not at all).
 
 Merging replaces a resource the stay already holds (same ``Type/id``, same fullUrl, or
 for an Encounter or Patient the same business identifier: the corrected resource keeps
@@ -57,6 +58,8 @@ def touched(doc: Resource) -> tuple[set[str], set[str], set[tuple[str, str]]]:
     identified: set[tuple[str, str]] = set()
     for _, resource in resources_of(doc):
         kind = resource.get("resourceType")
+        if kind == "Patient" and resource.get("id"):  # corrected demographics
+            patients.add(str(resource["id"]))
         if kind == "Encounter":
             if resource.get("id"):
                 encounters.add(str(resource["id"]))

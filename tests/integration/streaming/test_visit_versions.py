@@ -150,3 +150,22 @@ def test_one_visit_one_score_and_a_late_condition_is_version_two(
     assert first is not None
     assert second is not None
     assert second.number_diagnoses == first.number_diagnoses + 1
+
+
+def test_the_cache_never_lets_an_older_input_version_be_scored_over_a_newer_one(cache):
+    enc = f"enc-{uuid.uuid4().hex[:8]}"
+    newer = ScoreEvent(
+        encounter_id=enc,
+        patient_id="p",
+        ward="w",
+        input_key=f"{enc}#b",
+        input_version=2,
+        probability=0.4,
+        band="medium",
+        model_version="m",
+    )
+    cache.write([newer])
+    assert cache.already_scored(
+        [(enc, f"{enc}#b", 2), (enc, f"{enc}#a", 1), (enc, f"{enc}#c", 3), (enc, f"{enc}#d", None)]
+    ) == [True, True, False, False]
+    assert cache.latest(enc).input_version == 2

@@ -222,3 +222,20 @@ def test_identifiers_of_the_visit_number_type_win(tmp_path, broker):
         if entry["resource"]["resourceType"] == "Encounter":
             entry["request"]["url"] = "Encounter/other-id"
     assert ingest.accept(resent).duplicates == (enc["id"],)
+
+
+def test_a_corrected_patient_rescores_the_recent_stay(tmp_path, broker):
+    """A birth date corrected after discharge moves the age band: a new version."""
+    bundle = with_ids(visit())
+    ingest, clock = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
+    ingest.accept(bundle)
+    patient = copy.deepcopy(
+        next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    )
+    born = int(patient["birthDate"][:4])
+    patient["birthDate"] = f"{born - 20}{patient['birthDate'][4:]}"
+    clock.at += HOUR
+    assert ingest.accept(patient).published == (encounter(bundle)["id"],)
+    first, second = broker.events
+    assert first.record.age != second.record.age
+    assert second.input_version == 2
