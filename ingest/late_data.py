@@ -124,10 +124,10 @@ def stay_document(doc: Resource, encounter_resource_id: str, full_url: str | Non
     """What of a (completed) document is worth keeping for one stay: everything, unless
     it holds several patients; then the stay's patient's resources and those of no
     patient (Locations, Medications, Organizations)."""
-    index = Document(doc, validate=False)
-    patients = index.of_type("Patient")
-    if len(patients) <= 1:
+    patients = sum(1 for _, r in resources_of(doc) if r.get("resourceType") == "Patient")
+    if patients <= 1:
         return doc
+    index = Document(doc, validate=False)
     encounter = next(
         (
             e

@@ -137,13 +137,49 @@ def test_one_visit_one_score_and_a_late_condition_is_version_two(
         )
         assert conditional.status_code == 200
         assert conditional.headers["Location"].endswith(f"/fhir/Patient/{_patient_id(bundle)}")
+        other = {
+            "resourceType": "Patient",
+            "id": f"other-{enc['id']}",
+            "identifier": [{"system": "https://other.example.org/mrn", "value": mrn["value"]}],
+        }
+        created = client.post(
+            "/fhir/Patient",
+            content=orjson.dumps(other),
+            headers={
+                **HEADERS,
+                "If-None-Exist": f"identifier=https://other.example.org/mrn|{mrn['value']}",
+            },
+        )
+        assert created.status_code == 201
+        ambiguous = client.post(
+            "/fhir/Patient",
+            content=orjson.dumps({"resourceType": "Patient", "id": "third"}),
+            headers={**HEADERS, "If-None-Exist": f"identifier={mrn['value']}"},
+        )
+        assert ambiguous.status_code == 412
+        # a stay discharged years ago: its late Condition is kept, not re-scored, and said so
+        old = copy.deepcopy(synthesize_bundle(dataset_rows(1, skip=17)[0], seed=5))
+        assert client.post("/fhir", content=orjson.dumps(old), headers=HEADERS).status_code == 200
+        old_late = {
+            **late,
+            "id": "late-old",
+            "subject": {"reference": f"Patient/{_patient_id(old)}"},
+            "encounter": {"reference": f"Encounter/{_encounter(old)['id']}"},
+        }
+        kept = client.put(
+            "/fhir/Condition/late-old", content=orjson.dumps(old_late), headers=HEADERS
+        )
+        assert kept.status_code == 201
+        assert "re-score window" in kept.json()["issue"][0]["diagnostics"]
     features = [
-        orjson.loads(m) for m in read_topic(stream_settings, "features", expect=3, timeout=5)
+        orjson.loads(m) for m in read_topic(stream_settings, "features", expect=4, timeout=5)
     ]
-    assert [f["input_version"] for f in features] == [1, 2]
+    assert [f["input_version"] for f in features if f["encounter_id"] == enc["id"]] == [1, 2]
+    assert len(features) == 3  # and the old stay's first score, nothing for its late Condition
     scored = [
         ScoreEvent.model_validate_json(m)
-        for m in read_topic(stream_settings, "risk.scored", expect=2, timeout=10)
+        for m in read_topic(stream_settings, "risk.scored", expect=3, timeout=10)
+        if orjson.loads(m)["encounter_id"] == enc["id"]
     ]
     assert [s.input_version for s in scored] == [1, 2]
     first, second = (s.record for s in scored)

@@ -156,8 +156,3 @@ def test_a_batch_entry_matching_two_resources_is_412_alone(client):
     assert statuses[0].startswith("412")
     assert statuses[1].startswith("201")
 
-
-def test_the_capability_statement_declares_conditional_create(client):
-    resources = client.get("/fhir/metadata").json()["rest"][0]["resource"]
-    assert all(r["conditionalCreate"] is True for r in resources)
-    assert all(r["conditionalUpdate"] is False for r in resources)
