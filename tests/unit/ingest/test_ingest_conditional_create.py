@@ -155,4 +155,3 @@ def test_a_batch_entry_matching_two_resources_is_412_alone(client):
     statuses = [e["response"]["status"] for e in resp.json()["entry"]]
     assert statuses[0].startswith("412")
     assert statuses[1].startswith("201")
-
