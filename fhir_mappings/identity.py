@@ -58,6 +58,17 @@ def business_identifier(resource: dict[str, Any]) -> tuple[str, str] | None:
     return best[1], best[2]
 
 
+def own_id(resource: dict[str, Any]) -> str | None:
+    """The id a resource gives itself: its ``id``, else its first identifier value (the
+    mapper adds the fullUrl's uuid for a resource with neither)."""
+    if resource.get("id"):
+        return str(resource["id"])
+    for ident in resource.get("identifier") or ():
+        if isinstance(ident, dict) and ident.get("value"):
+            return str(ident["value"])
+    return None
+
+
 def identity_key(resource: dict[str, Any], local_id: str) -> tuple[str, str]:
     """The (system, value) a resource is known by: its business identifier where it
     has one, else ``(ID_SYSTEM, local_id)``."""
@@ -97,4 +108,5 @@ __all__ = [
     "VisitIdentities",
     "business_identifier",
     "identity_key",
+    "own_id",
 ]

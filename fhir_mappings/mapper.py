@@ -43,6 +43,7 @@ from fhir_mappings.identity import (
     LocalIdentities,
     VisitIdentities,
     identity_key,
+    own_id,
 )
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
@@ -118,11 +119,9 @@ def map_trusted_document(
 
 def _resource_id(resource: Resource, document: Document) -> str:
     """Logical id; for id-less entries an identifier value or the fullUrl's uuid."""
-    if resource.get("id"):
-        return str(resource["id"])
-    for ident in resource.get("identifier") or ():
-        if ident.get("value"):
-            return str(ident["value"])
+    own = own_id(resource)
+    if own is not None:
+        return own
     url = document.full_url(resource) or ""
     return url.rsplit(":", 1)[-1] or "unknown"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fhir_mappings.identity import ID_SYSTEM, IdentityClaim
+from fhir_mappings.identity import ID_SYSTEM, IdentityClaim, own_id
 from ingest.resource_store import resources_of
 from patient_state.store import IdentityRow, PatientStateStore
 
@@ -69,16 +69,12 @@ def accepted_identities(
     rows: list[IdentityRow] = []
     for _, resource in resources_of(document):
         kind = str(resource.get("resourceType") or "")
-        rid = resource.get("id")
-        local = str(rid) if rid else None
-        target = identities.canonical.get((kind, local), local) if local else None
-        if target is None:
-            business = _first_value(resource)
-            target = identities.canonical.get((kind, business), business) if business else None
+        own = own_id(resource)
+        target = identities.canonical.get((kind, own), own) if own else None
         if not kind or target is None:
             continue
-        if local:
-            rows.append(IdentityRow(kind, ID_SYSTEM, local, target))
+        if resource.get("id"):
+            rows.append(IdentityRow(kind, ID_SYSTEM, str(resource["id"]), target))
         for ident in resource.get("identifier") or ():
             if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
                 system = ident.get("system")
@@ -89,10 +85,3 @@ def accepted_identities(
                 )
     return rows
 
-
-def _first_value(resource: dict[str, Any]) -> str | None:
-    """The mapper's id for an id-less resource: its first identifier value."""
-    for ident in resource.get("identifier") or ():
-        if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
-            return str(ident["value"])
-    return None
