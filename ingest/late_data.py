@@ -75,7 +75,7 @@ def touched(doc: Resource) -> tuple[set[str], set[str], set[tuple[str, str]]]:
             ident = link["identifier"]
             if isinstance(ident.get("value"), str):
                 identified.add((str(ident.get("system") or ""), ident["value"]))
-        elif link is None:
+        elif link is None and kind != "Encounter":  # an Encounter is its own stay
             subject = resource.get(PATIENT_ELEMENT.get(str(kind), "subject"))
             patient_id = _tail_id(subject, "Patient")
             if patient_id:
