@@ -84,4 +84,3 @@ def accepted_identities(
                     )
                 )
     return rows
-
