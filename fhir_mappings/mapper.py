@@ -43,6 +43,15 @@ from fhir_mappings.condition import concept_code, diagnosis_code
 from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
 from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
 from fhir_mappings.history import history_features
+from fhir_mappings.identity import (
+    ID_SYSTEM,
+    IDENTIFIED_KINDS,
+    IdentityClaim,
+    LocalIdentities,
+    VisitIdentities,
+    identity_key,
+    own_id,
+)
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
 from fhir_mappings.prior_visits import (
@@ -80,15 +89,26 @@ class MappedEncounter:
     record: FeatureRecord
     missing: tuple[str, ...]
     visits: tuple[VisitSummary, ...]
+    # the index Encounter as this document names it (its id, fullUrl): ``encounter_id``
+    # is the visit's canonical id, which differs when the visit was first sent under
+    # another id (fhir_mappings.identity)
+    resource_id: str = ""
+    full_url: str | None = None
 
 
 def map_document(
-    doc: bytes | str | dict[str, Any], *, history: EncounterHistory | None = None
+    doc: bytes | str | dict[str, Any],
+    *,
+    history: EncounterHistory | None = None,
+    identities: VisitIdentities | None = None,
 ) -> list[MappedEncounter]:
     """Map one FHIR document; raises a :class:`~fhir_mappings.errors.FhirMappingError`
-    subclass for input we refuse (never anything else)."""
+    subclass for input we refuse (never anything else).
+
+    ``identities`` gives each Encounter and Patient its canonical id (the id the visit
+    or patient was first known by); without it each is its own id."""
     document = Document(load_json(doc))
-    return _Mapper(document, history).run()
+    return _Mapper(document, history, identities).run()
 
 
 def map_trusted_document(
@@ -106,11 +126,9 @@ def map_trusted_document(
 
 def _resource_id(resource: Resource, document: Document) -> str:
     """Logical id; for id-less entries an identifier value or the fullUrl's uuid."""
-    if resource.get("id"):
-        return str(resource["id"])
-    for ident in resource.get("identifier") or ():
-        if ident.get("value"):
-            return str(ident["value"])
+    own = own_id(resource)
+    if own is not None:
+        return own
     url = document.full_url(resource) or ""
     return url.rsplit(":", 1)[-1] or "unknown"
 
@@ -132,10 +150,16 @@ def _distinct(encounters: list[Resource]) -> list[Resource]:
 
 
 class _Mapper:
-    def __init__(self, document: Document, history: EncounterHistory | None) -> None:
+    def __init__(
+        self,
+        document: Document,
+        history: EncounterHistory | None,
+        identities: VisitIdentities | None = None,
+    ) -> None:
         self.doc = document
         self.history = history
         self.encounters = _distinct(document.of_type("Encounter"))
+        self._canonical = self._canonical_ids(identities or LocalIdentities())
         self.patient_of: dict[int, tuple[str, Resource | None]] = {}
         for encounter in self.encounters:
             found = self._patient(encounter)
@@ -143,6 +167,31 @@ class _Mapper:
                 self.patient_of[id(encounter)] = found
 
     # --- document level -------------------------------------------------------------
+    def _canonical_ids(self, identities: VisitIdentities) -> dict[tuple[str, str], str]:
+        """("Encounter"|"Patient", local id) -> canonical id, for every Encounter and
+        Patient of the document and every Patient id an unresolved subject names."""
+        claims: list[IdentityClaim] = []
+        for kind in sorted(IDENTIFIED_KINDS):
+            for resource in self.doc.of_type(kind):
+                local = _resource_id(resource, self.doc)
+                key = identity_key(resource, local)
+                claims.append(IdentityClaim(kind, local, key, has_id=bool(resource.get("id"))))
+        for encounter in self.encounters:
+            ref = encounter.get("subject")
+            try:
+                resolved = self.doc.resolve(ref, encounter) is not None
+            except FhirMappingError:
+                resolved = True  # refused later, where the index stay is mapped
+            pid = None if resolved else self.doc.external_id(ref)
+            if pid:
+                claims.append(IdentityClaim("Patient", pid, (ID_SYSTEM, pid)))
+        ids = identities.canonical_ids(claims) if claims else []
+        return {(c.kind, c.local_id): cid for c, cid in zip(claims, ids, strict=True)}
+
+    def _id(self, kind: str, resource: Resource) -> str:
+        local = _resource_id(resource, self.doc)
+        return self._canonical.get((kind, local), local)
+
     def _patient(
         self, holder: Resource, key: str = "subject"
     ) -> tuple[str, Resource | None] | None:
@@ -153,12 +202,12 @@ class _Mapper:
         if target is not None:
             if target.get("resourceType") != "Patient":
                 return None
-            return _resource_id(target, self.doc), target
+            return self._id("Patient", target), target
         ref_str = str(ref.get("reference") or "")
         if ref_str and ref_str.split("/_history/")[0].rsplit("/", 2)[-2:-1] != ["Patient"]:
             return None
         pid = self.doc.external_id(ref)
-        return (pid, None) if pid else None
+        return (self._canonical.get(("Patient", pid), pid), None) if pid else None
 
     def _visits(self, index: list[Resource]) -> list[VisitSummary]:
         index_ids = {id(e) for e in index}
@@ -171,7 +220,7 @@ class _Mapper:
                 continue
             out.append(
                 VisitSummary(
-                    encounter_id=_resource_id(encounter, self.doc),
+                    encounter_id=self._id("Encounter", encounter),
                     patient_id=found[0],
                     class_code=enc_rules.class_code(encounter),
                     start=start,
@@ -222,7 +271,7 @@ class _Mapper:
                 element="subject",
             )
         patient_id, patient = found
-        encounter_id = _resource_id(encounter, self.doc)
+        encounter_id = self._id("Encounter", encounter)
         period = encounter.get("period") or {}
         admitted = parse_datetime(period.get("start"))
         discharged = latest_datetime(period.get("end"))
@@ -232,7 +281,13 @@ class _Mapper:
                 resource_type="Encounter",
                 element="period.end",
             )
-        stay = _Stay(self.doc, encounter, patient_id, patient)
+        local_patient = (
+            _resource_id(patient, self.doc)
+            if patient is not None
+            else self.doc.external_id(encounter.get("subject"))
+        )
+        stay = _Stay(self.doc, encounter, patient_id, patient, {patient_id, local_patient})
+        stay.encounter_ids.add(encounter_id)
         values: dict[str, Any] = {"encounter_id": encounter_id, "patient_nbr": patient_id}
         missing: list[str] = []
 
@@ -320,6 +375,8 @@ class _Mapper:
             record=record,
             missing=tuple(missing),
             visits=tuple(visits),
+            resource_id=_resource_id(encounter, self.doc),
+            full_url=self.doc.full_url(encounter),
         )
 
     def _prior_stays(
@@ -491,13 +548,24 @@ class _Stay:
     """The resources of the document that belong to one index stay."""
 
     def __init__(
-        self, doc: Document, encounter: Resource, patient_id: str, patient: Resource | None
+        self,
+        doc: Document,
+        encounter: Resource,
+        patient_id: str,
+        patient: Resource | None,
+        patient_ids: set[str | None] | None = None,
     ) -> None:
         self.doc = doc
         self.encounter = encounter
         self.encounter_id = _resource_id(encounter, doc)
+        # this document's id and the visit's canonical one: a resource arriving later
+        # names the stay by the id it was first sent under
+        self.encounter_ids = {self.encounter_id}
         self.patient_id = patient_id
         self.patient = patient
+        # the canonical id and the one this document uses (they differ for a patient
+        # first sent under another id)
+        self.patient_ids = patient_ids or {patient_id}
         period = encounter.get("period") or {}
         self.start = local_date(period.get("start"))
         self.end = local_date(period.get("end")) or self.start
@@ -510,7 +578,7 @@ class _Stay:
         target = self.doc.resolve(ref, holder)
         if target is not None:
             return target is self.patient
-        return self.doc.external_id(ref) == self.patient_id
+        return self.doc.external_id(ref) in self.patient_ids
 
     def _belongs(self, resource: Resource, link: str) -> bool:
         ref = resource.get(link)
@@ -518,7 +586,7 @@ class _Stay:
             target = self.doc.resolve(ref, resource)
             if target is not None:
                 return target is self.encounter
-            return self.doc.external_id(ref) == self.encounter_id
+            return self.doc.external_id(ref) in self.encounter_ids
         if not self.is_patient_ref(resource, "subject") or self.start is None:
             return False
         when = local_date(effective_time(resource))
@@ -541,11 +609,13 @@ class _Stay:
     def diagnosis_codes(self) -> list[str | None]:
         """The stay's diagnoses, most important first (rules: CONTRACT.md, Diagnoses).
 
-        ``Encounter.diagnosis`` is the coded list of the stay and, when present, the
-        only source. Without it: the reasons for the stay (``reasonCode``, then
-        ``reasonReference`` Conditions), then the Conditions of the stay
-        (encounter-diagnosis, problem-list-item or uncategorised), then the patient's
-        problem list active during the stay; the same ICD-9-CM code is listed once.
+        ``Encounter.diagnosis`` is the coded list of the stay and, when present, comes
+        first; an encounter-diagnosis Condition of the stay it does not list (coded after
+        the Encounter was sent: a late diagnosis) follows it. Without it: the reasons for
+        the stay (``reasonCode``, then ``reasonReference`` Conditions), then the
+        Conditions of the stay (encounter-diagnosis, problem-list-item or uncategorised),
+        then the patient's problem list active during the stay; the same ICD-9-CM code is
+        listed once.
         """
         ranked = enc_rules.ranked_diagnoses(self.encounter)
         if ranked:
@@ -559,6 +629,16 @@ class _Stay:
                     listed.add(id(condition))
                     self.used.append(condition)
                 out.append(diagnosis_code(condition))
+            for condition in self._of("Condition"):
+                code = diagnosis_code(condition)
+                if (
+                    id(condition) not in listed
+                    and cond_rules.ENCOUNTER_DIAGNOSIS in cond_rules.categories(condition)
+                    and cond_rules.is_true(condition)
+                    and (code is None or code not in out)
+                ):
+                    listed.add(id(condition))
+                    out.append(code)
             return out[:MAX_DIAGNOSES]
         found = _DiagnosisList()
         for concept in self.encounter.get("reasonCode") or ():

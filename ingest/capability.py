@@ -21,17 +21,24 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
         {
             "type": rtype,
             "interaction": [{"code": "create"}, {"code": "update"}],
-            # exactly what is done: PUT to a new id creates; nothing conditional, no versions
+            # exactly what is done: PUT to a new id creates; conditional create only
             "versioning": "no-version",
             "readHistory": False,
             "updateCreate": True,
-            "conditionalCreate": False,
+            "conditionalCreate": True,
             "conditionalRead": "not-supported",
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
             "documentation": (
-                "Accepted for risk scoring; not stored for read or search. If-None-Exist "
-                "(conditional create) is not supported yet and is not honoured."
+                "Accepted for risk scoring; not offered for read or search. Conditional create "
+                "(If-None-Exist on POST, entry.request.ifNoneExist on POST entries) searches the "
+                "resources already accepted by identifier ([system]|[value], |[value] or a bare "
+                "value) and _id, exact, all parameters must match: 0 matches create (201), 1 "
+                "answers 200 with the existing Location and creates and scores nothing, more "
+                "answer 412; any other parameter or modifier is refused with 400. Encounters are "
+                "one visit per business identifier (the VN identifier, else the first with a "
+                "system), Patients one per MRN: a resend under new ids is answered 200 with the "
+                "visit's existing location and not scored again."
             ),
         }
         for rtype in ACCEPTED_TYPES

@@ -25,7 +25,15 @@ import orjson
 
 from fhir_mappings.mapper import MappedEncounter
 from fhir_mappings.prior_visits import PriorStay, VisitSummary, admission_order
-from patient_state.store import AcceptedRow, Delivery, PatientStateStore, StayRow, VisitRow
+from patient_state.store import (
+    AcceptedRow,
+    Delivery,
+    IdentityRow,
+    PatientStateStore,
+    StayDocumentRow,
+    StayRow,
+    VisitRow,
+)
 from readmit_core.events import FeatureEvent
 from readmit_core.features import FeatureRecord
 
@@ -80,8 +88,12 @@ class DurableHistory:
         self,
         mapped: Sequence[MappedEncounter],
         published: Sequence[tuple[FeatureEvent, Delivery]],
+        *,
+        identities: Sequence[IdentityRow] = (),
+        documents: Sequence[StayDocumentRow] = (),
     ) -> None:
-        """The documents' visits and index records, and the versions just published.
+        """The documents' visits and index records, the versions just published, the
+        accepted resources' identities and the kept stay documents.
 
         Called only after the broker acknowledged ``published``: an accepted marker
         never exists for an event Kafka did not take.
@@ -106,7 +118,11 @@ class DurableHistory:
                     patient_id=event.patient_id,
                     event_json=event.to_bytes().decode(),
                     accepted_at=now,
+                    input_version=event.input_version or 0,
+                    discharged_at=event.discharged_at.timestamp() if event.discharged_at else None,
                 )
                 for event, delivery in published
             ],
+            identities=identities,
+            documents=documents,
         )

@@ -89,6 +89,11 @@ class ResourceStore:
                 kept.append((pid, res))
         return kept, complete
 
+    @classmethod
+    def is_complete(cls, doc: Resource) -> bool:
+        """A Bundle holding its own Patient: mapped as it is, never merged into anything."""
+        return cls._index(doc)[1]
+
     def complete(self, doc: Resource) -> Resource:
         """The document plus what was kept for its patients (the document's own copy wins)."""
         kept, complete = self._index(doc)

@@ -7,35 +7,93 @@ handed to Kafka (and then remembered as accepted) or refused with nothing publis
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
 
 from fhir_mappings.errors import FhirMappingError
+from fhir_mappings.identity import ID_SYSTEM
 from fhir_mappings.mapper import MappedEncounter, map_document
 from fhir_mappings.worklist_context import contexts_by_encounter
 from ingest import metrics
+from ingest.conditional import matches, split_conditional
 from ingest.entries import entry_problems
 from ingest.event_log import EventLog
 from ingest.history_store import DurableHistory
+from ingest.late_data import merged, stay_document, touched
 from ingest.publisher import EventPublisher
 from ingest.resource_store import ResourceStore
-from patient_state.store import Delivery
+from ingest.visit_identity import StoredIdentities, accepted_identities
+from patient_state.store import AcceptedRow, Delivery, PatientStateStore, StayDocumentRow
 from readmit_core.events import FeatureEvent, WorklistContext
 
 log = logging.getLogger(__name__)
 
 
+Outcome = Literal["published", "duplicate", "not-rescored"]
+
+
+@dataclass(frozen=True)
+class StayOutcome:
+    """What happened to one index stay of a document."""
+
+    encounter_id: str  # the visit's canonical id (where its score lives)
+    resource_id: str  # the Encounter's id as this document named it
+    full_url: str | None
+    outcome: Outcome
+    input_version: int | None = None
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class Accepted:
-    """What happened to a document: encounters published and those already known."""
+    """What happened to a document: per index stay, and why nothing was re-scored."""
 
-    published: tuple[str, ...]
-    duplicates: tuple[str, ...]
+    stays: tuple[StayOutcome, ...] = ()
+    note: str = ""  # a partial document that touched no stay within the window
+
+    @property
+    def published(self) -> tuple[str, ...]:
+        return tuple(s.encounter_id for s in self.stays if s.outcome == "published")
+
+    @property
+    def duplicates(self) -> tuple[str, ...]:
+        return tuple(s.encounter_id for s in self.stays if s.outcome == "duplicate")
+
+    @property
+    def not_rescored(self) -> tuple[StayOutcome, ...]:
+        return tuple(s for s in self.stays if s.outcome == "not-rescored")
+
+    def outcome_of(self, resource_id: str | None, full_url: str | None) -> StayOutcome | None:
+        """The stay a request entry's Encounter became (by its id or fullUrl)."""
+        for stay in self.stays:
+            if (resource_id and resource_id in (stay.resource_id, stay.encounter_id)) or (
+                full_url and full_url == stay.full_url
+            ):
+                return stay
+        return None
+
+    def summary(self) -> str:
+        """One sentence for a single-resource response."""
+        text = (
+            f"Accepted; {len(self.published)} encounter(s) queued for scoring, "
+            f"{len(self.duplicates)} already known with the same features"
+        )
+        for stay in self.not_rescored:
+            text += f"; encounter {stay.encounter_id} not re-scored: {stay.reason}"
+        if self.note:
+            text += f"; {self.note}"
+        return text
 
 
 def to_event(m: MappedEncounter, context: WorklistContext | None = None) -> FeatureEvent:
-    return FeatureEvent(
+    event = FeatureEvent(
         encounter_id=m.encounter_id,
         patient_id=m.patient_id,
         ward=m.ward,
@@ -46,6 +104,28 @@ def to_event(m: MappedEncounter, context: WorklistContext | None = None) -> Feat
         missing=m.missing,
         context=context,
     )
+    return event.model_copy(update={"input_key": content_key(event)})
+
+
+def content_key(event: FeatureEvent) -> str:
+    """``<encounter>#sha256:<hash>`` of what the scorer and the worklist see (features,
+    ward, worklist context, stay times): the same visit resent under new ids or with a
+    new meta.versionId keeps its key; any change that matters gets a new one."""
+    seen = event.model_dump(
+        mode="json", exclude={"event_id", "emitted_at", "input_key", "input_version"}
+    )
+    digest = hashlib.sha256(orjson.dumps(seen, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"{event.encounter_id}#sha256:{digest[:32]}"
+
+
+@dataclass
+class _Plan:
+    """One mapped stay on its way: its event, and whether and how it is published."""
+
+    mapped: MappedEncounter
+    event: FeatureEvent
+    outcome: Outcome
+    reason: str = ""
 
 
 class IngestService:
@@ -55,62 +135,182 @@ class IngestService:
         publisher: EventPublisher,
         resources: ResourceStore,
         event_log: EventLog,
+        state: PatientStateStore,
+        *,
+        rescore_window_s: float = 72 * 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.history = history
         self.publisher = publisher
         self.resources = resources
         self.event_log = event_log
-
-    def _already_accepted(self, mapped: list[MappedEncounter]) -> list[bool]:
-        """Which encounter versions were accepted and are still in the broker's log.
-
-        A version whose event the broker lost (an embedded memory broker restarted) is
-        published again: the EHR's resend is the only copy left.
-        """
-        known = self.history.deliveries([m.input_key for m in mapped])
-        seen = []
-        for m in mapped:
-            delivery = known.get(m.input_key)
-            held = delivery is not None and self.event_log.holds(delivery)
-            if delivery is not None and not held:
-                metrics.REPUBLISHED_LOST.inc()
-                log.warning("accepted event missing from the broker; publishing the resend")
-            seen.append(held)
-        return seen
+        self.state = state
+        self.window_s = rescore_window_s
+        self.clock = clock
 
     def accept(self, document: dict[str, Any]) -> Accepted:
-        """Map a document and publish its new index encounters; raises typed errors.
+        """Map a document and publish its new or changed index stays; raises typed errors.
 
-        Order matters for at-least-once: publish first (waiting for acks), then mark as
-        accepted, with where the broker stored each event. A crash between the two
-        republishes on the client's retry, and the scorer's input_key deduplication
-        absorbs the repeat.
+        A stay is published when it is new, or when its features or worklist context
+        changed and it was discharged within the re-score window (a new input version);
+        the same content under new ids or versionIds is a duplicate. Order matters for
+        at-least-once: publish first (waiting for acks), then mark as accepted, with
+        where the broker stored each event. A crash between the two republishes on the
+        client's retry, and the scorer's input_key deduplication absorbs the repeat.
         """
+        now = self.clock()
+        identities = StoredIdentities(self.state)
         complete = self.resources.complete(document)
-        mapped = map_document(complete, history=self.history)
-        seen = self._already_accepted(mapped)
-        fresh = [m for m, dup in zip(mapped, seen, strict=True) if not dup]
-        contexts = contexts_by_encounter(complete) if fresh else {}
-        events = [to_event(m, contexts.get(m.encounter_id)) for m in fresh]
-        acks = self.publisher.publish(events)
+        mapped = map_document(complete, history=self.history, identities=identities)
+        documents = {m.encounter_id: complete for m in mapped}
+        note = ""
+        if not self.resources.is_complete(document):
+            mapped, note = self._with_stays(document, mapped, documents, identities, now)
+        contexts = _contexts(documents, mapped)
+        plans = self._plan(mapped, contexts, now)
+        fresh = [p for p in plans if p.outcome == "published"]
+        acks = self.publisher.publish([p.event for p in fresh])
         self.history.remember(
             mapped,
             [
-                (ev, Delivery(ev.input_key, ack.topic, ack.partition, ack.offset))
-                for ev, ack in zip(events, acks, strict=True)
+                (p.event, Delivery(p.event.input_key, ack.topic, ack.partition, ack.offset))
+                for p, ack in zip(fresh, acks, strict=True)
             ],
+            identities=accepted_identities(document, identities),
+            documents=self._stay_documents(plans, documents, now),
         )
         self.resources.remember(document)
         metrics.EVENTS_PUBLISHED.inc(len(fresh))
-        metrics.DUPLICATES.inc(len(mapped) - len(fresh))
+        metrics.DUPLICATES.inc(sum(p.outcome == "duplicate" for p in plans))
         log.info(
             "document accepted",
             extra={"encounters": len(mapped), "published": len(fresh)},
         )
         return Accepted(
-            published=tuple(m.encounter_id for m in fresh),
-            duplicates=tuple(m.encounter_id for m, dup in zip(mapped, seen, strict=True) if dup),
+            stays=tuple(
+                StayOutcome(
+                    p.mapped.encounter_id,
+                    p.mapped.resource_id,
+                    p.mapped.full_url,
+                    p.outcome,
+                    p.event.input_version,
+                    p.reason,
+                )
+                for p in plans
+            ),
+            note=note if not plans else "",
         )
+
+    # -- conditional create -------------------------------------------------------------
+    def existing(self, resource_type: str, query: str, where: str) -> set[str]:
+        """Ids of accepted resources matching an If-None-Exist query (ingest.conditional)."""
+        return matches(self.state.search_identities, resource_type, query, where)
+
+    def accept_conditional(
+        self, doc: dict[str, Any], *, atomic: bool
+    ) -> tuple[Accepted, dict[int, FhirMappingError], dict[int, str]]:
+        """A transaction (atomic) or batch with its ``ifNoneExist`` entries resolved first:
+        (what was accepted, refused entries, ``{index: "Type/id"}`` of entries that matched
+        an existing resource and were not created), indexes as in ``doc``."""
+        rest, existing, failures, kept = split_conditional(
+            doc, self.state.search_identities, atomic=atomic
+        )
+        if atomic:
+            return self.accept(rest), {}, existing
+        accepted, refused = self.accept_batch(rest)
+        for index, exc in refused.items():
+            exc.entry_index = kept[index]
+            failures[kept[index]] = exc
+        return accepted, failures, existing
+
+    # -- late and corrected data --------------------------------------------------------
+    def _with_stays(
+        self,
+        partial: dict[str, Any],
+        mapped: list[MappedEncounter],
+        documents: dict[str, dict[str, Any]],
+        identities: StoredIdentities,
+        now: float,
+    ) -> tuple[list[MappedEncounter], str]:
+        """The partial document mapped inside each kept stay document it touches (that
+        mapping wins: it has the whole stay); a sentence when it touched none."""
+        encounters, patients, identified = touched(partial)
+        keys = [("Encounter", ID_SYSTEM, e) for e in encounters]
+        keys += [("Encounter", s, v) for s, v in identified]
+        keys += [("Patient", ID_SYSTEM, p) for p in patients]
+        known = self.state.known_identities(keys) if keys else {}
+        wanted_encounters = {known.get(k, k[2]) for k in keys if k[0] == "Encounter"}
+        wanted_encounters |= {identities.encounter_of(e) for e in encounters}
+        wanted_patients = {known.get(k, k[2]) for k in keys if k[0] == "Patient"}
+        rows = self.state.stay_documents(
+            encounter_ids=sorted(wanted_encounters), patient_ids=sorted(wanted_patients), now=now
+        )
+        by_id = {m.encounter_id: m for m in mapped}
+        for row in rows:
+            whole = merged(orjson.loads(row.document_json), partial)
+            for m in map_document(whole, history=self.history, identities=identities):
+                if m.encounter_id == row.encounter_id:
+                    by_id[m.encounter_id] = m
+                    documents[m.encounter_id] = whole
+        if rows or by_id:
+            return list(by_id.values()), ""
+        hours = self.window_s / 3600
+        return list(by_id.values()), (
+            f"it changes no stay discharged within the last {hours:g} h (the re-score window), "
+            "so nothing was re-scored; it is kept for the patient's later stays"
+        )
+
+    def _plan(
+        self,
+        mapped: list[MappedEncounter],
+        contexts: dict[str, WorklistContext],
+        now: float,
+    ) -> list[_Plan]:
+        """New, changed-within-window, duplicate or not-re-scored, per stay."""
+        latest = self.state.latest_accepted([m.encounter_id for m in mapped])
+        plans = []
+        for m in mapped:
+            event = to_event(m, contexts.get(m.encounter_id))
+            before = latest.get(m.encounter_id)
+            if before is None:
+                plans.append(_Plan(m, _versioned(event, 1), "published"))
+            elif before.delivery.input_key == event.input_key:
+                version = before.input_version or 1
+                if self.event_log.holds(before.delivery):
+                    plans.append(_Plan(m, _versioned(event, version), "duplicate"))
+                else:
+                    metrics.REPUBLISHED_LOST.inc()
+                    log.warning("accepted event missing from the broker; publishing the resend")
+                    plans.append(_Plan(m, _versioned(event, version), "published"))
+            else:
+                since = _discharge_time(m, before)
+                if now - since <= self.window_s:
+                    plans.append(_Plan(m, _versioned(event, before.input_version + 1), "published"))
+                else:
+                    hours = self.window_s / 3600
+                    reason = (
+                        f"discharged {(now - since) / 3600:.0f} h ago, outside the {hours:g} h "
+                        "re-score window; the change is stored for later stays"
+                    )
+                    plans.append(_Plan(m, event, "not-rescored", reason))
+        return plans
+
+    def _stay_documents(
+        self, plans: list[_Plan], documents: dict[str, dict[str, Any]], now: float
+    ) -> list[StayDocumentRow]:
+        """The documents of stays still inside the re-score window, kept until it ends."""
+        rows = []
+        for p in plans:
+            m = p.mapped
+            ends = (m.discharged_at.timestamp() if m.discharged_at else now) + self.window_s
+            doc = documents.get(m.encounter_id)
+            if ends <= now or doc is None or p.outcome == "not-rescored":
+                continue
+            kept = stay_document(doc, m.resource_id, m.full_url)
+            rows.append(
+                StayDocumentRow(m.encounter_id, m.patient_id, orjson.dumps(kept).decode(), ends)
+            )
+        return rows
 
     def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:
         """A batch's entries stand alone: refuse the invalid ones, accept the rest.
@@ -133,3 +333,33 @@ class IngestService:
                     raise
                 failures[remaining[index]] = exc
                 exc.entry_index = remaining.pop(index)
+
+
+def _versioned(event: FeatureEvent, version: int) -> FeatureEvent:
+    return event.model_copy(update={"input_version": version})
+
+
+def _discharge_time(m: MappedEncounter, before: AcceptedRow) -> float:
+    """When the stay ended, for the window: its (corrected) period.end, else the one
+    accepted before, else when that version was accepted."""
+    if isinstance(m.discharged_at, datetime):
+        return m.discharged_at.timestamp()
+    return before.discharged_at if before.discharged_at is not None else before.accepted_at
+
+
+def _contexts(
+    documents: dict[str, dict[str, Any]], mapped: list[MappedEncounter]
+) -> dict[str, WorklistContext]:
+    """Each stay's worklist context, from the document it was mapped from (keyed there
+    by the Encounter's own id, here by the visit's canonical id)."""
+    out: dict[str, WorklistContext] = {}
+    by_doc: dict[int, dict[str, WorklistContext]] = {}
+    for m in mapped:
+        doc = documents[m.encounter_id]
+        contexts = by_doc.get(id(doc))
+        if contexts is None:
+            contexts = by_doc[id(doc)] = contexts_by_encounter(doc)
+        found = contexts.get(m.resource_id)
+        if found is not None:
+            out[m.encounter_id] = found
+    return out

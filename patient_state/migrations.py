@@ -77,6 +77,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX loose_resource_by_expiry ON loose_resource (expires_at)",
         ),
     ),
+    Migration(
+        2,
+        "visit identity, input versions, stay documents for late data",
+        (
+            # (kind, system, value) -> the canonical id of the resource it names; system
+            # "#id" keys a logical id. accepted_at is null until the resource was
+            # accepted (conditional create counts only accepted ones).
+            """CREATE TABLE resource_identity (
+                scope TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                system TEXT NOT NULL,
+                value TEXT NOT NULL,
+                resource_id TEXT NOT NULL,
+                claimed_at DOUBLE PRECISION NOT NULL,
+                accepted_at DOUBLE PRECISION,
+                PRIMARY KEY (scope, kind, system, value)
+            )""",
+            "CREATE INDEX resource_identity_by_value ON resource_identity (scope, kind, value)",
+            "ALTER TABLE accepted_version ADD COLUMN input_version BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE accepted_version ADD COLUMN discharged_at DOUBLE PRECISION",
+            "CREATE INDEX accepted_version_by_encounter ON accepted_version (scope, encounter_id)",
+            # the completed document of a recently discharged stay, so a late resource
+            # can be mapped with the rest of its stay; kept for the re-score window
+            """CREATE TABLE stay_document (
+                scope TEXT NOT NULL,
+                encounter_id TEXT NOT NULL,
+                patient_id TEXT NOT NULL,
+                document TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (scope, encounter_id)
+            )""",
+            "CREATE INDEX stay_document_by_patient ON stay_document (scope, patient_id)",
+            "CREATE INDEX stay_document_by_expiry ON stay_document (expires_at)",
+        ),
+    ),
 )
 
 _TABLE = """CREATE TABLE IF NOT EXISTS patient_state_migration (

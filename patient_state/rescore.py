@@ -27,11 +27,15 @@ class Publisher(Protocol):
 
 
 def latest_versions(rows: Sequence[AcceptedRow]) -> list[AcceptedRow]:
-    """The newest accepted version per encounter, oldest encounter first."""
+    """The newest accepted version per encounter (highest input version, then latest
+    accepted), oldest encounter first."""
     latest: dict[str, AcceptedRow] = {}
     for row in rows:
         current = latest.get(row.encounter_id)
-        if current is None or row.accepted_at >= current.accepted_at:
+        if current is None or (row.input_version, row.accepted_at) >= (
+            current.input_version,
+            current.accepted_at,
+        ):
             latest[row.encounter_id] = row
     return sorted(latest.values(), key=lambda r: (r.accepted_at, r.delivery.input_key))
 

@@ -54,6 +54,30 @@ class AcceptedRow:
     patient_id: str
     event_json: str
     accepted_at: float
+    # the stay's input version this event carries (1, 2, ... per encounter; 0 before
+    # versions existed) and its discharge time (epoch s), for the re-score window
+    input_version: int = 0
+    discharged_at: float | None = None
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """(kind, system, value) names the resource ``resource_id`` (system "#id": its id)."""
+
+    kind: str
+    system: str
+    value: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class StayDocumentRow:
+    """The completed document of a recently discharged stay (JSON), until expires_at."""
+
+    encounter_id: str
+    patient_id: str
+    document_json: str
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,24 @@ class ResourceRow:
 def _in(values: Sequence[str]) -> str:
     """One placeholder per value: only placeholders are ever formatted into SQL."""
     return ", ".join(["%s"] * len(values))
+
+
+_ROWS_PER_STATEMENT = 100  # multi-row VALUES: one round trip per 100 rows, under SQLite's limits
+
+
+def _insert_many(cur: Cursor, head: str, tail: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``head VALUES (...), (...) tail`` in chunks (psycopg2's executemany is a round trip
+    per row; a document's identities are tens to hundreds of rows)."""
+    for i in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[i : i + _ROWS_PER_STATEMENT]
+        marks = ", ".join(f"({_in(list(r))})" for r in chunk)
+        cur.execute(f"{head} VALUES {marks} {tail}", [v for r in chunk for v in r])
+
+
+_INSERT_IDENTITY = (
+    "INSERT INTO resource_identity (scope, kind, system, value, resource_id, claimed_at, "
+    "accepted_at)"
+)
 
 
 _SELECT_DELIVERIES = (
@@ -118,8 +160,12 @@ class PatientStateStore:
         visits: Iterable[VisitRow],
         stays: Iterable[StayRow],
         accepted: Iterable[AcceptedRow],
+        *,
+        identities: Sequence[IdentityRow] = (),
+        documents: Sequence[StayDocumentRow] = (),
     ) -> None:
-        """Visits, index stays and accepted versions in one transaction.
+        """Visits, index stays, accepted versions, the accepted resources' identities and
+        the stays' documents in one transaction.
 
         One transaction: a stay is never marked accepted without its history (which a
         later score of the same patient would silently miss).
@@ -134,9 +180,19 @@ class PatientStateStore:
         ]
         accepted_rows = [
             (self.scope, a.delivery.input_key, a.encounter_id, a.patient_id, a.event_json,
-             a.delivery.topic, a.delivery.partition, a.delivery.offset, a.accepted_at)
+             a.delivery.topic, a.delivery.partition, a.delivery.offset, a.accepted_at,
+             a.input_version, a.discharged_at)
             for a in accepted
         ]  # fmt: skip
+        now = time.time()
+        identity_rows = [
+            (self.scope, i.kind, i.system, i.value, i.resource_id, now, now)
+            for i in _first_per_key(identities)
+        ]
+        document_rows = [
+            (self.scope, d.encounter_id, d.patient_id, d.document_json, d.expires_at)
+            for d in documents
+        ]
 
         def write(cur: Cursor) -> None:
             cur.executemany(
@@ -156,12 +212,30 @@ class PatientStateStore:
             )
             cur.executemany(
                 "INSERT INTO accepted_version (scope, input_key, encounter_id, patient_id, "
-                "event, topic, kafka_partition, kafka_offset, accepted_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "event, topic, kafka_partition, kafka_offset, accepted_at, input_version, "
+                "discharged_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (scope, input_key) DO UPDATE SET event = excluded.event, "
                 "topic = excluded.topic, kafka_partition = excluded.kafka_partition, "
-                "kafka_offset = excluded.kafka_offset, accepted_at = excluded.accepted_at",
+                "kafka_offset = excluded.kafka_offset, accepted_at = excluded.accepted_at, "
+                "input_version = excluded.input_version, discharged_at = excluded.discharged_at",
                 accepted_rows,
+            )
+            # first claimer keeps a key; accepting marks the claimer's own rows only
+            _insert_many(
+                cur,
+                _INSERT_IDENTITY,
+                "ON CONFLICT (scope, kind, system, value) DO UPDATE SET "
+                "accepted_at = COALESCE(resource_identity.accepted_at, excluded.accepted_at) "
+                "WHERE resource_identity.resource_id = excluded.resource_id",
+                identity_rows,
+            )
+            cur.executemany(
+                "INSERT INTO stay_document (scope, encounter_id, patient_id, document, "
+                "expires_at) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (scope, encounter_id) DO UPDATE SET patient_id = "
+                "excluded.patient_id, document = excluded.document, expires_at = "
+                "excluded.expires_at",
+                document_rows,
             )
 
         self.db.run(write)
@@ -183,18 +257,36 @@ class PatientStateStore:
         until = time.time() + 1 if until is None else until
         rows = self.db.run(
             lambda cur: cur.execute(
-                "SELECT input_key, topic, kafka_partition, kafka_offset, encounter_id, "
-                "patient_id, event, accepted_at FROM accepted_version "
-                "WHERE scope = %s AND accepted_at >= %s AND accepted_at < %s "
-                "ORDER BY accepted_at, input_key",
+                _SELECT_ACCEPTED.format(
+                    where="accepted_at >= %s AND accepted_at < %s ORDER BY accepted_at, input_key"
+                ),
                 (self.scope, since, until),
             ).fetchall(),
             write=False,
         )
-        return [
-            AcceptedRow(Delivery(r[0], r[1], int(r[2]), int(r[3])), r[4], r[5], r[6], float(r[7]))
-            for r in rows
-        ]
+        return [_accepted_row(r) for r in rows]
+
+    def latest_accepted(self, encounter_ids: Sequence[str]) -> dict[str, AcceptedRow]:
+        """The highest accepted input version of each encounter (absent: never accepted)."""
+        ids = sorted(set(encounter_ids))
+        if not ids:
+            return {}
+        rows = self.db.run(
+            lambda cur: cur.execute(
+                _SELECT_ACCEPTED.format(where=f"encounter_id IN ({_in(ids)})"),
+                (self.scope, *ids),
+            ).fetchall(),
+            write=False,
+        )
+        latest: dict[str, AcceptedRow] = {}
+        for row in map(_accepted_row, rows):
+            current = latest.get(row.encounter_id)
+            if current is None or (row.input_version, row.accepted_at) > (
+                current.input_version,
+                current.accepted_at,
+            ):
+                latest[row.encounter_id] = row
+        return latest
 
     # -- loose resources -----------------------------------------------------------------
     def resources(self, patient_ids: Sequence[str], now: float | None = None) -> list[ResourceRow]:
@@ -225,14 +317,140 @@ class PatientStateStore:
         )
 
     def prune(self, now: float | None = None) -> int:
-        """Delete loose resources past their expiry; the number deleted."""
+        """Delete loose resources and stay documents past their expiry; the number deleted."""
         now = time.time() if now is None else now
 
         def delete(cur: Cursor) -> int:
             cur.execute("DELETE FROM loose_resource WHERE expires_at <= %s", (now,))
-            return cur.rowcount
+            gone = cur.rowcount
+            cur.execute("DELETE FROM stay_document WHERE expires_at <= %s", (now,))
+            return gone + cur.rowcount
 
         return self.db.run(delete)
+
+    # -- visit identity ------------------------------------------------------------------
+    def claim_identities(self, rows: Sequence[IdentityRow]) -> dict[tuple[str, str, str], str]:
+        """Claim (kind, system, value) keys for resource ids; the id each key names now.
+
+        The first claim of a key wins (concurrent claimers serialise on the key), so
+        two sends of one visit racing each other still agree on its id. A claim is not
+        an acceptance: conditional create counts only accepted resources.
+        """
+        keys = sorted({(r.kind, r.system, r.value) for r in rows})
+        if not keys:
+            return {}
+        now = time.time()
+        values = [
+            (self.scope, r.kind, r.system, r.value, r.resource_id, now, None)
+            for r in _first_per_key(rows)
+        ]
+
+        def claim(cur: Cursor) -> dict[tuple[str, str, str], str]:
+            _insert_many(cur, _INSERT_IDENTITY, "ON CONFLICT DO NOTHING", values)
+            return self._identities(cur, keys)
+
+        return self.db.run(claim)
+
+    def known_identities(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], str]:
+        """The resource id each known (kind, system, value) key names."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        return self.db.run(lambda cur: self._identities(cur, wanted), write=False)
+
+    def _identities(
+        self, cur: Cursor, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], str]:
+        found: dict[tuple[str, str, str], str] = {}
+        for i in range(0, len(keys), _ROWS_PER_STATEMENT):
+            chunk = keys[i : i + _ROWS_PER_STATEMENT]
+            where = " OR ".join(["(kind = %s AND system = %s AND value = %s)"] * len(chunk))
+            rows = cur.execute(
+                _SELECT_IDENTITIES.format(where=where),
+                (self.scope, *(v for key in chunk for v in key)),
+            ).fetchall()
+            found.update({(r[0], r[1], r[2]): r[3] for r in rows})
+        return found
+
+    def search_identities(self, kind: str, system: str | None, value: str) -> set[str]:
+        """Ids of accepted resources of ``kind`` with that identifier (``system`` None:
+        any system but the logical id's)."""
+        if system is None:
+            sql = (
+                "SELECT resource_id FROM resource_identity WHERE scope = %s AND kind = %s "
+                "AND value = %s AND system <> '#id' AND accepted_at IS NOT NULL"
+            )
+            params: tuple[Any, ...] = (self.scope, kind, value)
+        else:
+            sql = (
+                "SELECT resource_id FROM resource_identity WHERE scope = %s AND kind = %s "
+                "AND system = %s AND value = %s AND accepted_at IS NOT NULL"
+            )
+            params = (self.scope, kind, system, value)
+        rows = self.db.run(lambda cur: cur.execute(sql, params).fetchall(), write=False)
+        return {r[0] for r in rows}
+
+    # -- stay documents ------------------------------------------------------------------
+    def stay_documents(
+        self,
+        *,
+        encounter_ids: Sequence[str] = (),
+        patient_ids: Sequence[str] = (),
+        now: float | None = None,
+    ) -> list[StayDocumentRow]:
+        """Unexpired stay documents of these encounters and of these patients."""
+        now = time.time() if now is None else now
+        encounters, patients = sorted(set(encounter_ids)), sorted(set(patient_ids))
+        if not encounters and not patients:
+            return []
+        clauses, params = [], []
+        if encounters:
+            clauses.append(f"encounter_id IN ({_in(encounters)})")
+            params.extend(encounters)
+        if patients:
+            clauses.append(f"patient_id IN ({_in(patients)})")
+            params.extend(patients)
+        sql = _SELECT_STAY_DOCUMENTS.format(where=" OR ".join(clauses))
+        rows = self.db.run(
+            lambda cur: cur.execute(sql, (self.scope, now, *params)).fetchall(), write=False
+        )
+        return [StayDocumentRow(r[0], r[1], r[2], float(r[3])) for r in rows]
+
+
+def _first_per_key(rows: Iterable[IdentityRow]) -> list[IdentityRow]:
+    """One row per key (a statement may not touch a row twice: PostgreSQL refuses)."""
+    seen: dict[tuple[str, str, str], IdentityRow] = {}
+    for row in rows:
+        seen.setdefault((row.kind, row.system, row.value), row)
+    return list(seen.values())
+
+
+_SELECT_ACCEPTED = (
+    "SELECT input_key, topic, kafka_partition, kafka_offset, encounter_id, patient_id, event, "
+    "accepted_at, input_version, discharged_at FROM accepted_version "
+    "WHERE scope = %s AND {where}"
+)
+_SELECT_IDENTITIES = (
+    "SELECT kind, system, value, resource_id FROM resource_identity WHERE scope = %s AND ({where})"
+)
+_SELECT_STAY_DOCUMENTS = (
+    "SELECT encounter_id, patient_id, document, expires_at FROM stay_document "
+    "WHERE scope = %s AND expires_at > %s AND ({where}) ORDER BY encounter_id"
+)
+
+
+def _accepted_row(r: Sequence[Any]) -> AcceptedRow:
+    return AcceptedRow(
+        Delivery(r[0], r[1], int(r[2]), int(r[3])),
+        r[4],
+        r[5],
+        r[6],
+        float(r[7]),
+        int(r[8] or 0),
+        float(r[9]) if r[9] is not None else None,
+    )
 
 
 def open_store(database_url: str, state_dir: Path, scope: str) -> PatientStateStore:

@@ -26,10 +26,11 @@ ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
 # Feature events: 1 = the first record layout; 2 = the record gained
 # ``days_since_last_discharge``. A scorer sends other versions to the DLQ
 # (``unknown_version``) rather than guess the missing value (infra/RUNBOOK.md, "Upgrades").
-# ``context`` (FeatureEvent, ScoreEvent) and ``record`` (ScoreEvent) are optional
-# additions within these versions: readers of the current code accept events without
-# them. ``WorklistContext`` carries its own ``version``. Older readers forbid unknown
-# fields, so deploy the consumers (scorer, web feed) before the producers (ingest, scorer).
+# ``context`` (FeatureEvent, ScoreEvent), ``record`` (ScoreEvent) and ``input_version``
+# (both) are optional additions within these versions: readers of the current code
+# accept events without them. ``WorklistContext`` carries its own ``version``. Older
+# readers forbid unknown fields, so deploy the consumers (scorer, web feed) before the
+# producers (ingest, scorer).
 FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
@@ -80,9 +81,12 @@ class WorklistContext(BaseModel):
 class FeatureEvent(BaseModel):
     """An index inpatient encounter ready to score, as the ingest API publishes it.
 
-    ``input_key`` identifies the exact clinical input (encounter id + version); the
-    scorer keys its idempotent writes on it, so a redelivered or resent event can
-    never produce a second score or alert.
+    ``input_key`` identifies the exact clinical input (encounter id + a hash of what
+    the scorer and the worklist see); the scorer keys its idempotent writes on it, so
+    a redelivered or resent event can never produce a second score or alert.
+    ``input_version`` numbers the stay's distinct inputs (1, 2, ...: a late or
+    corrected resource makes a new one); every layer keeps the highest it has seen,
+    so an older version arriving late never overwrites a newer score.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -101,9 +105,17 @@ class FeatureEvent(BaseModel):
     context: WorklistContext | None = Field(
         default=None, description="Name, MRN, bed... for the worklist; identifying, never logged."
     )
+    input_version: int | None = Field(
+        default=None, ge=1, description="The stay's input version (None: before versions)."
+    )
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+
+def older_input(version: int | None, than: int | None) -> bool:
+    """Whether an input version is older than another (unknown on either side: not)."""
+    return version is not None and than is not None and version < than
 
 
 class Factor(BaseModel):
@@ -150,6 +162,9 @@ class ScoreEvent(BaseModel):
     )
     record: FeatureRecord | None = Field(
         default=None, description="The scored inputs, so a rescore can say which input changed."
+    )
+    input_version: int | None = Field(
+        default=None, ge=1, description="The feature event's input_version, passed through."
     )
 
     @property

@@ -3,7 +3,8 @@
 Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 
 * ``{p}score:{encounter_id}`` — hash, the latest score of an encounter: ``probability``,
-  ``band``, ``model_version``, ``input_key``, ``computed_at``, ``ward``, ``patient_id``,
+  ``band``, ``model_version``, ``input_key``, ``input_version`` (empty when unknown),
+  ``computed_at``, ``ward``, ``patient_id``,
   ``discharged_at``, ``non_readmittable``, ``factors`` (JSON), ``interventions`` (JSON),
   ``cached_at`` (epoch seconds of the write: end-to-end latency is measured to it).
   Expires after ``READMIT_SCORE_TTL_SECONDS``.
@@ -28,7 +29,7 @@ from datetime import datetime
 import orjson
 import redis
 
-from readmit_core.events import Factor, Intervention, ScoreEvent
+from readmit_core.events import Factor, Intervention, ScoreEvent, older_input
 
 
 class ScoreCache:
@@ -50,22 +51,27 @@ class ScoreCache:
         return f"{self._p}ward:{ward}:high"
 
     # -- writes ---------------------------------------------------------------------
-    def already_scored(self, events: Sequence[tuple[str, str]]) -> list[bool]:
-        """Which (encounter_id, input_key) pairs are the encounter's current cached score.
+    def already_scored(self, events: Sequence[tuple[str, str, int | None]]) -> list[bool]:
+        """Which (encounter_id, input_key, input_version) need no score: the encounter's
+        cached score is that input, or a newer input version (an older one arriving late
+        must not overwrite it).
 
-        The latest-score hash carries the input_key it was computed from, so a
-        redelivered event is recognised with one HGET and no extra keys.
+        The latest-score hash carries the input it was computed from, so a redelivered
+        event is recognised with one HMGET and no extra keys.
         """
         if not events:
             return []
         pipe = self._r.pipeline(transaction=False)
-        for encounter_id, _ in events:
-            pipe.hget(self.score_key(encounter_id), "input_key")
+        for encounter_id, _, _ in events:
+            pipe.hmget(self.score_key(encounter_id), ["input_key", "input_version"])
         current = pipe.execute()
-        return [
-            cur is not None and cur.decode() == key
-            for cur, (_, key) in zip(current, events, strict=True)
-        ]
+        out = []
+        for (cur_key, cur_version), (_, key, version) in zip(current, events, strict=True):
+            cached = int(cur_version) if cur_version else None
+            out.append(
+                (cur_key is not None and cur_key.decode() == key) or older_input(version, cached)
+            )
+        return out
 
     def write(self, events: Sequence[ScoreEvent]) -> None:
         """Store a batch of scores in one pipeline; idempotent for the same input_key.
@@ -141,6 +147,7 @@ def _fields(ev: ScoreEvent, cached_at: str) -> dict[str | bytes, bytes | float |
         "band": ev.band,
         "model_version": ev.model_version,
         "input_key": ev.input_key,
+        "input_version": str(ev.input_version) if ev.input_version is not None else "",
         "computed_at": ev.computed_at.isoformat(),
         "discharged_at": ev.discharged_at.isoformat() if ev.discharged_at else "",
         "ward": ev.ward,
@@ -159,6 +166,7 @@ def _event(encounter_id: str, raw: dict[bytes, bytes]) -> ScoreEvent:
         patient_id=f["patient_id"],
         ward=f["ward"],
         input_key=f["input_key"],
+        input_version=int(f["input_version"]) if f.get("input_version") else None,
         probability=float(f["probability"]),
         band=f["band"],
         model_version=f["model_version"],

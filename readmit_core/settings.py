@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         60 * 60 * 24 * 400,
         description="TTL of per-patient encounter history used for prior-utilisation features.",
     )
+    rescore_window_hours: float = Field(
+        72.0,
+        ge=0,
+        description="How long after discharge (Encounter.period.end, else first acceptance) a "
+        "late or corrected resource that changes a stay's features re-scores it; later ones "
+        "are stored but not re-scored (the response says so).",
+    )
 
     # --- security --------------------------------------------------------------------
     ingest_tokens: str = Field(

@@ -41,6 +41,7 @@ from readmit_core.events import (
     DeadLetterReason,
     FeatureEvent,
     ScoreEvent,
+    older_input,
 )
 from readmit_core.kafka_clients import discard, rewind
 from readmit_core.score_cache import ScoreCache
@@ -107,6 +108,7 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
         non_readmittable=pred.non_readmittable,
         context=event.context,
         record=event.record,
+        input_version=event.input_version,
     )
 
 
@@ -314,7 +316,9 @@ class ScorerWorker:
             else:
                 events.append(out)
                 source[id(out)] = rec
-        done = self.cache.already_scored([(e.encounter_id, e.input_key) for e in events])
+        done = self.cache.already_scored(
+            [(e.encounter_id, e.input_key, e.input_version) for e in events]
+        )
         fresh = _last_per_input([e for e, d in zip(events, done, strict=True) if not d])
         metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
         scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
@@ -431,11 +435,17 @@ class ScorerWorker:
 
 
 def _last_per_input(events: Sequence[FeatureEvent]) -> list[FeatureEvent]:
-    """A batch may hold the same input twice (redelivery); score it once."""
+    """A batch may hold the same input twice (redelivery), or two input versions of one
+    stay; score each input once and never a version older than one beside it."""
     seen: dict[str, FeatureEvent] = {}
+    newest: dict[str, int] = {}
     for e in events:
         seen[e.input_key] = e
-    return list(seen.values())
+        if e.input_version is not None:
+            newest[e.encounter_id] = max(newest.get(e.encounter_id, 0), e.input_version)
+    return [
+        e for e in seen.values() if not older_input(e.input_version, newest.get(e.encounter_id))
+    ]
 
 
 def topics(settings: Settings) -> list[str]:

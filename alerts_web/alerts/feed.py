@@ -3,7 +3,8 @@
 Kept free of Kafka so the rules are tested without a broker;
 :mod:`alerts_web.alerts.kafka_feed` only moves bytes into :func:`handle_messages`.
 
-The rules, all applied from the encounter's **latest** score (by ``computed_at``):
+The rules, all applied from the encounter's **latest** score (by ``input_version``, the
+stay's input version, then ``computed_at``):
 
 - one row per encounter; a redelivery or an older score arriving late changes nothing;
 - a high score (readmission possible) opens a row, a medium one lists it (planners
@@ -47,7 +48,7 @@ from alerts_web.alerts.models import (
 from alerts_web.feature_fields import CODED_ID_COLUMNS, field_specs
 from alerts_web.wards.models import Ward
 from fhir_mappings.codes.dataset_ids import id_tables
-from readmit_core.events import SCORE_EVENT_VERSION, DeadLetterReason, ScoreEvent
+from readmit_core.events import SCORE_EVENT_VERSION, DeadLetterReason, ScoreEvent, older_input
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,7 @@ def _score_values(event: ScoreEvent) -> dict[str, Any]:
         "patient_id": event.patient_id,
         "model_version": event.model_version,
         "input_key": event.input_key,
+        "input_version": event.input_version,
         "probability": event.probability,
         "band": event.band,
         "factors": [f.model_dump(mode="json") for f in event.factors],
@@ -291,7 +293,11 @@ def _store(event: ScoreEvent) -> tuple[Alert | None, str, list[Alert]]:
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(encounter_id=event.encounter_id).first()
         if alert is not None and (
-            event.computed_at < alert.computed_at
+            older_input(event.input_version, alert.input_version)
+            or (
+                event.computed_at < alert.computed_at
+                and not older_input(alert.input_version, event.input_version)
+            )
             or (alert.input_key, alert.model_version) == (event.input_key, event.model_version)
         ):
             return alert, "unchanged", []

@@ -66,6 +66,9 @@ class Alert(models.Model):
     patient_id = models.CharField(max_length=128, db_index=True)
     model_version = models.CharField(max_length=128)
     input_key = models.CharField(max_length=256)
+    input_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The stay's input version the score came from."
+    )
     probability = models.FloatField()
     band = models.CharField(max_length=16, db_index=True)
     factors = models.JSONField(default=list)

@@ -49,6 +49,8 @@ def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
     }
     if rid is not None:
         resource["id"] = rid
+    if event.input_version is not None:  # the stay's input version this score came from
+        resource["meta"]["versionId"] = str(event.input_version)
     if event.interventions and not event.non_readmittable:
         resource["mitigation"] = " | ".join(
             f"{i.title} [{INTERVENTION_SYSTEM}#{i.code}]: {i.rationale}"

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.outcome import operation_outcome
 from ingest.capability import ACCEPTED_TYPES, capability_statement
+from ingest.conditional import MultipleMatches
 from ingest.context import (
     IngestContext,
     fhir_body,
@@ -28,7 +29,7 @@ from ingest.context import (
 from ingest.entries import entry_problems
 from ingest.outcomes import fhir_response
 from ingest.requests import BadRequest, read_fhir_body
-from ingest.service import Accepted
+from ingest.service import Accepted, StayOutcome
 from ingest.smart import Principal
 
 router = APIRouter(prefix="/fhir")
@@ -39,12 +40,16 @@ def response_bundle(
     doc: dict[str, Any],
     accepted: Accepted,
     failures: dict[int, FhirMappingError] | None = None,
+    existing: dict[int, str] | None = None,
 ) -> dict[str, Any]:
-    """transaction-response / batch-response with one entry per request entry, in order."""
-    published = set(accepted.published)
+    """transaction-response / batch-response with one entry per request entry, in order;
+    ``existing``: entries whose ifNoneExist matched that resource (200, not created)."""
     accepted_at = datetime.now(UTC).isoformat(timespec="seconds")
     entries: list[dict[str, Any]] = []
     for index, entry in enumerate(doc.get("entry") or []):
+        if existing and index in existing:
+            entries.append({"response": {"status": "200 OK", "location": existing[index]}})
+            continue
         if failures and index in failures:
             failure = failures[index]
             status = f"{failure.status} {HTTPStatus(failure.status).phrase}"
@@ -59,18 +64,12 @@ def response_bundle(
         response: dict[str, Any] = {"status": status, "lastModified": accepted_at}
         if rid:
             response["location"] = f"{rtype}/{rid}"
-        if rtype == "Encounter" and rid in accepted.duplicates and rid not in published:
-            response["status"] = "200 OK"
-            response["outcome"] = {
-                "resourceType": "OperationOutcome",
-                "issue": [
-                    {
-                        "severity": "information",
-                        "code": "duplicate",
-                        "diagnostics": "This encounter version was already accepted",
-                    }
-                ],
-            }
+        stay = accepted.outcome_of(rid, entry.get("fullUrl")) if rtype == "Encounter" else None
+        if stay is not None:
+            response["location"] = f"Encounter/{stay.encounter_id}"
+            if stay.outcome != "published":
+                response["status"] = "200 OK"
+                response["outcome"] = _stay_outcome(stay)
         entries.append({"response": response})
     return {
         "resourceType": "Bundle",
@@ -78,6 +77,21 @@ def response_bundle(
         "type": f"{kind}-response",
         "entry": entries,
     }
+
+
+def _stay_outcome(stay: StayOutcome) -> dict[str, Any]:
+    """Why a stay was not (re-)scored, as an information issue."""
+    if stay.outcome == "duplicate":
+        text = (
+            f"This visit (encounter {stay.encounter_id}) was already accepted with the same "
+            "features; not scored again"
+        )
+        return operation_outcome(text, code="duplicate", severity="information")
+    return operation_outcome(
+        f"Encounter {stay.encounter_id} not re-scored: {stay.reason}",
+        code="informational",
+        severity="information",
+    )
 
 
 def _entry_types(doc: dict[str, Any]) -> set[str]:
@@ -131,12 +145,16 @@ async def transaction(
         # atomic: the first entry the http rules refuse fails the whole transaction
         for problem in entry_problems(doc, validate=False).values():
             raise problem
-        accepted = await _run(ctx.service.accept, doc)
-        return fhir_response(response_bundle("transaction", doc, accepted))
+        accepted, _, existing = await run_in_threadpool(
+            ctx.service.accept_conditional, doc, atomic=True
+        )
+        return fhir_response(response_bundle("transaction", doc, accepted, None, existing))
     if doc.get("type") != "batch":
         raise wrong
-    accepted, failures = await run_in_threadpool(ctx.service.accept_batch, doc)
-    return fhir_response(response_bundle("batch", doc, accepted, failures))
+    accepted, failures, existing = await run_in_threadpool(
+        ctx.service.accept_conditional, doc, atomic=False
+    )
+    return fhir_response(response_bundle("batch", doc, accepted, failures, existing))
 
 
 @router.post("/$subscription-notification")
@@ -193,8 +211,28 @@ async def _single(
     if rid is not None and doc.get("id") != rid:
         raise BadRequest(400, f"Resource id {doc.get('id')!r} does not match URL id {rid!r}", "id")
     caller.require_write({rtype})
+    condition = request.headers.get("if-none-exist")
+    if rid is None and condition:  # conditional create
+        found = await run_in_threadpool(ctx.service.existing, rtype, condition, "If-None-Exist")
+        if len(found) > 1:
+            raise MultipleMatches(
+                f"If-None-Exist: {len(found)} {rtype} resources match; nothing was created",
+                element="If-None-Exist",
+            )
+        if found:
+            return _existing(ctx, rtype, next(iter(found)))
     accepted = await _run(ctx.service.accept, doc)
     return _created(ctx, rtype, doc, accepted, request.headers.get("prefer"))
+
+
+def _existing(ctx: IngestContext, rtype: str, rid: str) -> Response:
+    """A conditional create that matched: 200, the existing location, nothing created."""
+    body = operation_outcome(
+        f"{rtype}/{rid} already exists (If-None-Exist matched); nothing was created or scored",
+        code="duplicate",
+        severity="information",
+    )
+    return fhir_response(body, 200, {"Location": f"{ctx.settings.ingest_url}/fhir/{rtype}/{rid}"})
 
 
 def _created(
@@ -207,20 +245,20 @@ def _created(
     """201 with Location and Last-Modified; the body as ``Prefer: return=`` asks
     (minimal: none, representation: the resource as accepted, default: an outcome)."""
     headers = {"Last-Modified": formatdate(usegmt=True)}
+    status = 201
     if doc.get("id"):
         headers["Location"] = f"{ctx.settings.ingest_url}/fhir/{rtype}/{doc['id']}"
+    stay = accepted.outcome_of(doc.get("id"), None) if rtype == "Encounter" else None
+    if stay is not None:  # the visit's id, which a resend under a new id does not change
+        headers["Location"] = f"{ctx.settings.ingest_url}/fhir/Encounter/{stay.encounter_id}"
+        status = 200 if stay.outcome == "duplicate" else 201
     wanted = _return_preference(prefer)
     if wanted == "minimal":
-        return Response(status_code=201, headers=headers)
+        return Response(status_code=status, headers=headers)
     if wanted == "representation":
-        return fhir_response(doc, 201, headers)
-    body = operation_outcome(
-        f"Accepted; {len(accepted.published)} encounter(s) queued for scoring, "
-        f"{len(accepted.duplicates)} already known",
-        code="informational",
-        severity="information",
-    )
-    return fhir_response(body, 201, headers)
+        return fhir_response(doc, status, headers)
+    body = operation_outcome(accepted.summary(), code="informational", severity="information")
+    return fhir_response(body, status, headers)
 
 
 def _return_preference(prefer: str | None) -> str | None:

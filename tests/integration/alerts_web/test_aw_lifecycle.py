@@ -268,3 +268,17 @@ def test_an_overlong_or_odd_context_from_any_producer_is_stored_not_replayed(
     assert counts.stored == 1
     row = Alert.objects.get()
     assert (len(row.patient_name), len(row.bed), row.age_years) == (200, 200, None)
+
+
+def test_an_older_input_version_never_overwrites_a_newer_one(
+    wards: Any, event_factory: Any
+) -> None:
+    """Input versions decide, not the scorer's clock: version 2 scored before version 1
+    (a republished old version, a scorer with a skewed clock) keeps version 2."""
+    v1 = event_factory("ward-a", probability=0.6, input_version=1)
+    v2 = _next(v1, minutes=-30, probability=0.9, input_version=2)
+    assert store_event(v1)[1] == "created"
+    assert store_event(v2)[1] == "updated"  # newer input although computed "earlier"
+    assert store_event(_next(v1, minutes=60))[1] == "unchanged"  # version 1 again, later
+    alert = Alert.objects.get(encounter_id=v1.encounter_id)
+    assert (alert.input_version, alert.probability) == (2, 0.9)

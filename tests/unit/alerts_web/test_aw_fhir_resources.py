@@ -67,3 +67,9 @@ def test_risk_assessment_says_not_applicable_after_death_or_hospice() -> None:
     assert "does not apply" in prediction["rationale"]
     assert "mitigation" not in resource
     assert "does not apply" in resource["note"][0]["text"]
+
+
+def test_the_input_version_is_the_risk_assessments_version() -> None:
+    assert "versionId" not in risk_assessment(score_event())["meta"]
+    resource = risk_assessment(score_event(input_version=3))
+    assert RiskAssessment.model_validate(resource).meta.versionId == "3"

@@ -93,11 +93,11 @@ def test_routing_errors_are_operation_outcomes_in_fhir_json_utf8(client):
         assert response.json()["issue"][0]["code"] == code
 
 
-def test_the_capability_statement_declares_nothing_conditional_and_no_versions(client):
+def test_the_capability_statement_declares_conditional_create_only_and_no_versions(client):
     statement = client.get("/fhir/metadata").json()
     for resource in statement["rest"][0]["resource"]:
         assert resource["updateCreate"] is True
-        assert resource["conditionalCreate"] is False
+        assert resource["conditionalCreate"] is True  # If-None-Exist: ingest.conditional
         assert resource["conditionalUpdate"] is False
         assert resource["conditionalDelete"] == "not-supported"
         assert resource["versioning"] == "no-version"

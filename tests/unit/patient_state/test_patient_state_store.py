@@ -4,6 +4,7 @@ reconnecting after a broken connection, and the rescore selection rules."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -117,3 +118,29 @@ def test_rescore_times() -> None:
     for bad in ("yesterday", "99999999d", "-5h"):
         with pytest.raises(BadTime):
             parse_time(bad, now)
+
+
+def test_identities_first_claim_wins_and_only_accepted_ones_are_found(tmp_path: Path) -> None:
+    from patient_state.store import IdentityRow, StayDocumentRow
+
+    store = open_store("", tmp_path, "i.")
+    key = ("Encounter", "https://ehr/vn", "V-1")
+    assert store.claim_identities([IdentityRow(*key, "first")]) == {key: "first"}
+    assert store.claim_identities([IdentityRow(*key, "second")]) == {key: "first"}  # a racer
+    assert store.search_identities("Encounter", "https://ehr/vn", "V-1") == set()  # claimed only
+    doc = StayDocumentRow("first", "p1", '{"resourceType": "Bundle"}', expires_at=200.0)
+    store.remember(
+        [],
+        [],
+        [
+            replace(_accepted("first#a", "first", 10.0), input_version=1),
+            replace(_accepted("first#b", "first", 11.0), input_version=2),
+        ],
+        identities=[IdentityRow(*key, "first"), IdentityRow(*key[:2], "V-1", "second")],
+        documents=[doc],
+    )
+    assert store.search_identities("Encounter", "https://ehr/vn", "V-1") == {"first"}
+    assert store.search_identities("Encounter", None, "V-1") == {"first"}
+    assert store.latest_accepted(["first", "none"])["first"].input_version == 2
+    assert store.stay_documents(patient_ids=["p1"], now=100.0) == [doc]
+    assert store.stay_documents(encounter_ids=["first"], now=300.0) == []
