@@ -633,7 +633,7 @@ class _Stay:
                 code = diagnosis_code(condition)
                 if (
                     id(condition) not in listed
-                    and cond_rules.ENCOUNTER_DIAGNOSIS in cond_rules.categories(condition)
+                    and ENCOUNTER_DIAGNOSIS in cond_rules.categories(condition)
                     and cond_rules.is_true(condition)
                     and (code is None or code not in out)
                 ):
