@@ -168,6 +168,19 @@ class Settings(BaseSettings):
         description="JSON file of SMART backend-services clients: "
         '{"client_id": {"jwks": {...public keys...}, "scopes": ["system/*.write"]}}.',
     )
+    cds_clients_file: Path | None = Field(
+        None,
+        description="JSON file of the EHRs whose signed CDS Hooks JWTs the web app accepts, by "
+        'issuer: {"<iss>": {"jku": ["<JWKS URL>"...], "jwks": {...optional inline keys...}, '
+        '"sub": ["<client id>"...optional], "fhir_servers": ["<FHIR base>"...]}}. A token\'s '
+        "`jku` must be listed; without one the first listed URL (or the inline keys) is used. "
+        "The service fetches missing prefetch data only from the listed FHIR servers.",
+    )
+    web_public_url: str = Field(
+        "",
+        description="Public base URL of the web app as EHRs call it (the `aud` a CDS Hooks JWT "
+        "must name: <this>/cds-services/<id>); empty means the URL of the request as received.",
+    )
     access_token_secret: SecretStr = Field(
         SecretStr("insecure-embedded-access-token-secret"),
         description="HMAC key signing the ingest's short-lived access tokens; set in production.",

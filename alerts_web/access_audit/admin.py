@@ -25,13 +25,8 @@ EXPORT_COLUMNS = (
 )
 
 
-@admin.register(PatientDataAccess)
-class PatientDataAccessAdmin(admin.ModelAdmin):
-    list_display = ("at", "actor", "channel", "encounter_id", "patient_id", "ward", "status")
-    list_filter = ("channel", "status", "at")
-    search_fields = ("actor", "encounter_id", "patient_id", "ward", "remote_addr")
-    date_hierarchy = "at"
-    actions = ["export_csv"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An audit trail's admin: listed and searched, never added to, edited or deleted."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -41,6 +36,15 @@ class PatientDataAccessAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(PatientDataAccess)
+class PatientDataAccessAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor", "channel", "encounter_id", "patient_id", "ward", "status")
+    list_filter = ("channel", "status", "at")
+    search_fields = ("actor", "encounter_id", "patient_id", "ward", "remote_addr")
+    date_hierarchy = "at"
+    actions = ["export_csv"]
 
     @admin.action(description="Export selected accesses as CSV")
     def export_csv(

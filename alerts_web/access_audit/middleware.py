@@ -33,6 +33,7 @@ AUDITED_ROUTES: dict[str, Channel] = {
     "fhir:riskassessment-search": Channel.FHIR,
     "fhir:riskassessment-read": Channel.FHIR,
     "cds:readmission-risk": Channel.CDS,
+    "cds:feedback": Channel.CDS,
     "wards:dashboard": Channel.WARD,
 }
 _FIELD = 64

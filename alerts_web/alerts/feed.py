@@ -46,7 +46,7 @@ from alerts_web.alerts.models import (
     CloseReason,
 )
 from alerts_web.feature_fields import CODED_ID_COLUMNS, field_specs
-from alerts_web.wards.models import Ward
+from alerts_web.wards.registry import ward_of
 from fhir_mappings.codes.dataset_ids import id_tables
 from readmit_core.events import SCORE_EVENT_VERSION, DeadLetterReason, ScoreEvent, older_input
 
@@ -304,13 +304,14 @@ def _store(event: ScoreEvent) -> tuple[Alert | None, str, list[Alert]]:
         others = _supersede_earlier_stays(event)
         if alert is None:
             if not is_listed(event):
+                ward_of(event)  # an unlisted score's Location is a ward all the same
                 return None, "skip", others
             return _create(event), "created", others
         return alert, _rescore(alert, event), others
 
 
 def _create(event: ScoreEvent) -> Alert:
-    ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
+    ward = ward_of(event)
     alert = Alert.objects.create(encounter_id=event.encounter_id, ward=ward, **_score_values(event))
     later = _later_stay(alert)
     if later is not None:  # an older discharge arriving after the patient's later one
@@ -330,7 +331,7 @@ def _create(event: ScoreEvent) -> Alert:
 
 def _rescore(alert: Alert, event: ScoreEvent) -> str:
     sentence = _rescore_sentence(alert, event)
-    ward, _ = Ward.objects.get_or_create(code=event.ward, defaults={"name": event.ward})
+    ward = ward_of(event)
     was_active = alert.status in ACTIVE_STATUSES
     # an alert raised for high risk closes when that reason goes; a medium row stays listed
     reason_gone = event.non_readmittable or event.band == "low" or alert.band == "high"

@@ -7,4 +7,5 @@ app_name = "cds"
 urlpatterns = [
     path("cds-services", views.services, name="discovery"),
     path("cds-services/readmission-risk", views.readmission_risk, name="readmission-risk"),
+    path("cds-services/<str:service_id>/feedback", views.feedback, name="feedback"),
 ]

@@ -1,7 +1,10 @@
-"""``GET /fhir/RiskAssessment?encounter=…|patient=…`` and ``GET /fhir/RiskAssessment/{id}``.
+"""``GET /fhir/RiskAssessment?encounter=…|patient=…``, ``GET /fhir/RiskAssessment/{id}``
+and ``GET /fhir/metadata`` (the CapabilityStatement, public as FHIR expects).
 
 Errors are OperationOutcome resources with the matching HTTP status, as FHIR
-clients expect; the body type is ``application/fhir+json``.
+clients expect; the body type is ``application/fhir+json``. Keys see every scored
+encounter their scope covers (:func:`alerts_web.api.auth.may_see_ward`), whether or
+not a ward row names its Location yet.
 """
 
 from __future__ import annotations
@@ -14,17 +17,28 @@ from django.views.decorators.http import require_GET
 
 from alerts_web.api.auth import has_scope, may_see_ward, principal_for
 from alerts_web.api.models import Scope
+from alerts_web.fhir_api.capability import FORMATS, SEARCH_PARAMS, capability_statement
 from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
 from alerts_web.scores import latest_score, patient_history
 from fhir_mappings import FHIR_JSON
 from fhir_mappings.references import search_id
 from readmit_core.events import ScoreEvent
 
-SEARCH_PARAMS = frozenset({"encounter", "patient", "_format", "_count"})
-
 
 def fhir_response(body: dict[str, Any], status: int = 200) -> HttpResponse:
-    return HttpResponse(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+    return HttpResponse(
+        orjson.dumps(body), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
+    )
+
+
+def _format_refused(request: HttpRequest) -> HttpResponse | None:
+    """406 for a ``_format`` other than JSON (XML and Turtle are not served)."""
+    wanted = request.GET.get("_format")
+    if wanted is None or wanted.split(";")[0].strip() in FORMATS:
+        return None
+    return fhir_response(
+        operation_outcome("not-supported", "Only JSON is served.", expression="_format"), 406
+    )
 
 
 def _denied(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
@@ -51,6 +65,9 @@ def search(request: HttpRequest) -> HttpResponse:
     principal, denied = _denied(request)
     if denied is not None:
         return denied
+    refused = _format_refused(request)
+    if refused is not None:
+        return refused
     unknown = sorted(set(request.GET) - SEARCH_PARAMS)
     if unknown:
         return fhir_response(
@@ -93,9 +110,19 @@ def read(request: HttpRequest, resource_id: str) -> HttpResponse:
     principal, denied = _denied(request)
     if denied is not None:
         return denied
+    refused = _format_refused(request)
+    if refused is not None:
+        return refused
     event = _visible(principal, latest_score(resource_id))
     if event is None:
         return fhir_response(
             operation_outcome("not-found", "RiskAssessment not found.", expression="id"), 404
         )
     return fhir_response(risk_assessment(event))
+
+
+@require_GET
+def metadata(request: HttpRequest) -> HttpResponse:
+    """The CapabilityStatement; anonymous, as a client reads it before it authenticates."""
+    refused = _format_refused(request)
+    return refused or fhir_response(capability_statement(_base_url(request)))

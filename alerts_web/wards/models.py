@@ -16,9 +16,24 @@ from django.db import models
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+class WardOrigin(models.TextChoices):
+    """Where a ward row came from: an admin (or the demo seed) or the EHR's own Location."""
+
+    MANUAL = "manual", "Created by an admin or the demo seed"
+    EHR = "ehr", "Seen first in a score from the EHR"
+
+
 class Ward(models.Model):
-    code = models.CharField(max_length=64, unique=True, help_text="The ward code in events.")
+    code = models.CharField(
+        max_length=64, unique=True, help_text="The ward code in events (the EHR's Location id)."
+    )
     name = models.CharField(max_length=200)
+    origin = models.CharField(
+        max_length=8, choices=WardOrigin.choices, default=WardOrigin.MANUAL, editable=False
+    )
+    first_seen_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When a score first named this ward."
+    )
     nurses = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="wards", help_text="Assigned nurses."
     )

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -31,7 +32,7 @@ def test_search_by_encounter_returns_a_valid_searchset(scored: Any, api_key: Any
     for param in (scored.encounter_id, f"Encounter/{scored.encounter_id}"):
         response = Client().get("/fhir/RiskAssessment", {"encounter": param}, **_bearer(key))
         assert response.status_code == 200
-        assert response["Content-Type"] == "application/fhir+json"
+        assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
         bundle = Bundle.model_validate(response.json())
         assert bundle.type == "searchset"
         assert bundle.total == 1
@@ -69,6 +70,39 @@ def test_fhir_errors_are_operation_outcomes(scored: Any, api_key: Any) -> None:
         OperationOutcome.model_validate(response.json())
     empty = Client().get("/fhir/RiskAssessment", {"encounter": "nobody"}, **_bearer(key)).json()
     assert empty["total"] == 0
+
+
+def test_metadata_states_exactly_what_the_fhir_base_answers(scored: Any, api_key: Any) -> None:
+    from alerts_web.fhir_api.capability import SEARCH_PARAMS
+
+    response = Client().get("/fhir/metadata")  # anonymous: read before authenticating
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/fhir+json")
+    statement = CapabilityStatement.model_validate(response.json())
+    assert statement.fhirVersion == "4.0.1"
+    assert "application/fhir+json" in statement.format
+    (rest,) = statement.rest
+    assert rest.mode == "server"
+    assert "fhir:read" in rest.security.description
+    assert rest.security.cors is False
+    (resource,) = rest.resource
+    assert resource.type == "RiskAssessment"
+    assert sorted(i.code for i in resource.interaction) == ["read", "search-type"]
+    declared = {p.name for p in resource.searchParam}
+    assert declared == {p for p in SEARCH_PARAMS if not p.startswith("_")}
+    key = api_key("fhir:read")
+    # every declared parameter is answered, an undeclared one refused, _format honest
+    for name in declared:
+        value = scored.encounter_id if name == "encounter" else scored.patient_id
+        answer = Client().get("/fhir/RiskAssessment", {name: value}, **_bearer(key))
+        assert answer.json()["total"] == 1
+    for refused, status in (({"_count": "5", "patient": "p"}, 400), ({"_format": "xml"}, 406)):
+        answer = Client().get("/fhir/RiskAssessment", refused, **_bearer(key))
+        assert answer.status_code == status
+        OperationOutcome.model_validate(answer.json())
+    assert Client().get("/fhir/metadata", {"_format": "json"}).status_code == 200
+    assert Client().get("/fhir/metadata", {"_format": "application/fhir+xml"}).status_code == 406
+    assert Client().post("/fhir/metadata").status_code == 405
 
 
 def test_fhir_respects_ward_isolation_for_nurses(

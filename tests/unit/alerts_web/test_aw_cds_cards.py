@@ -13,8 +13,10 @@ from alerts_web.cds.cards import (
     SUMMARY_MAX,
     CdsRequestError,
     discovery,
+    encounter_conflict,
     parse_request,
     prefetch_conflict,
+    prefetched,
     risk_card,
 )
 from readmit_core.events import Factor
@@ -24,10 +26,8 @@ def test_discovery_lists_the_service_with_prefetch_templates() -> None:
     (service,) = discovery()["services"]
     assert service["hook"] == "encounter-discharge"
     assert service["id"] == "readmission-risk"
-    assert service["prefetch"] == {
-        "patient": "Patient/{{context.patientId}}",
-        "encounter": "Encounter/{{context.encounterId}}",
-    }
+    # only what the service uses: the Encounter confirms the visit is the patient's
+    assert service["prefetch"] == {"encounter": "Encounter/{{context.encounterId}}"}
     assert service["description"]
     assert service["title"]
 
@@ -44,9 +44,21 @@ def _request(**overrides: object) -> dict[str, object]:
 
 
 def test_parse_request_returns_ids_and_prefetch() -> None:
-    patient, encounter, prefetch = parse_request(_request())
-    assert (patient, encounter) == ("pat-77", "enc-1001")
-    assert prefetch["patient"]["id"] == "pat-77"
+    hook = parse_request(_request())
+    assert (hook.patient_id, hook.encounter_id) == ("pat-77", "enc-1001")
+    assert hook.user_id == "Practitioner/1"
+    assert hook.prefetch["patient"]["id"] == "pat-77"
+    assert (hook.fhir_server, hook.fhir_authorization) == (None, None)
+
+
+_CTX = {"userId": "Practitioner/1", "patientId": "pat-77", "encounterId": "enc-1001"}
+_AUTH = {
+    "access_token": "t",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "user/Encounter.read",
+    "subject": "cds-service",
+}
 
 
 @pytest.mark.parametrize(
@@ -54,15 +66,63 @@ def test_parse_request_returns_ids_and_prefetch() -> None:
     [
         ({"hook": "patient-view"}, "hook"),
         ({"hookInstance": ""}, "hookInstance"),
-        ({"context": {"patientId": "p"}}, "context.encounterId"),
+        ({"hookInstance": "not-a-uuid"}, "hookInstance"),
+        ({"context": {"patientId": "p", "userId": "Practitioner/1"}}, "context.encounterId"),
         ({"context": "x"}, "context"),
         ({"prefetch": []}, "prefetch"),
+        ({"context": {**_CTX, "userId": None}}, "context.userId"),
+        ({"context": {k: v for k, v in _CTX.items() if k != "userId"}}, "context.userId"),
+        ({"context": {**_CTX, "userId": "Device/1"}}, "context.userId"),
+        ({"context": {**_CTX, "userId": "p1"}}, "context.userId"),
+        ({"context": {k: v for k, v in _CTX.items() if k != "patientId"}}, "context.patientId"),
+        ({"context": {**_CTX, "patientId": "Patient/pat-77"}}, "context.patientId"),
+        ({"context": {**_CTX, "patientId": "pat 77"}}, "context.patientId"),
+        ({"context": {**_CTX, "encounterId": "Encounter/enc-1001"}}, "context.encounterId"),
+        ({"fhirAuthorization": _AUTH}, "fhirServer"),
+        ({"fhirServer": "ftp://ehr"}, "fhirServer"),
+        ({"fhirServer": "https://ehr/fhir", "fhirAuthorization": "t"}, "fhirAuthorization"),
+        (
+            {"fhirServer": "https://ehr/fhir", "fhirAuthorization": {**_AUTH, "access_token": ""}},
+            "fhirAuthorization.access_token",
+        ),
+        (
+            {"fhirServer": "https://ehr/fhir", "fhirAuthorization": {**_AUTH, "token_type": "MAC"}},
+            "fhirAuthorization.token_type",
+        ),
     ],
 )
 def test_parse_request_names_the_bad_field(overrides: dict[str, object], field: str) -> None:
     with pytest.raises(CdsRequestError) as err:
         parse_request(_request(**overrides))
     assert err.value.field == field
+
+
+def test_a_type_prefixed_id_is_refused_with_a_message_saying_so() -> None:
+    with pytest.raises(CdsRequestError) as err:
+        parse_request(_request(context={**_CTX, "patientId": "Patient/pat-77"}))
+    assert "bare Patient.id" in err.value.message
+
+
+def test_fhir_server_with_authorization_is_kept() -> None:
+    hook = parse_request(_request(fhirServer="https://ehr/fhir", fhirAuthorization=_AUTH))
+    assert (hook.fhir_server, hook.fhir_authorization) == ("https://ehr/fhir", _AUTH)
+
+
+def test_a_failed_prefetch_counts_as_absent() -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": []}
+    assert prefetched({"encounter": None}, "encounter") is None
+    assert prefetched({"encounter": outcome}, "encounter") is None
+    assert prefetched({}, "encounter") is None
+    assert prefetched({"encounter": {"resourceType": "Encounter"}}, "encounter") is not None
+    assert prefetch_conflict({"encounter": outcome, "patient": None}, "p", "e") is None
+
+
+def test_an_encounter_of_another_patient_is_a_conflict() -> None:
+    mine = {"resourceType": "Encounter", "id": "e", "subject": {"reference": "Patient/p"}}
+    assert encounter_conflict(mine, "p", "e", "x") is None
+    other = {**mine, "subject": {"reference": "Patient/q"}}
+    assert encounter_conflict(other, "p", "e", "x") == "x.subject is not context.patientId"
+    assert encounter_conflict({**mine, "id": "f"}, "p", "e", "x")
 
 
 def test_prefetch_of_another_patient_is_a_conflict() -> None:
