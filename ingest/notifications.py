@@ -25,8 +25,8 @@ an **Encounter** → the Encounter, its subject Patient, its Locations, and by s
 and the patient's Conditions, MedicationRequests, Coverage (``?patient=``,
 ``?beneficiary=``) and Encounters (prior utilisation). A **Condition, Observation,
 MedicationRequest or Procedure** → that resource, then the stay of the Encounter it
-names (so a late lab re-scores its stay), or only its Patient when it names none. A **Patient** → the Patient (kept for a
-later discharge). Any other type is refused.
+names (so a late lab re-scores its stay), or only its Patient when it names none. A
+**Patient** → the Patient (kept for a later discharge). Any other type is refused.
 
 The notifying server is the one the status's ``subscription`` reference names when it
 is absolute; a relative one means the only configured base. Focus references must lie

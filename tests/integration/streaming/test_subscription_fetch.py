@@ -284,3 +284,40 @@ def test_a_next_link_to_another_server_is_not_followed(stream_settings, ehr, key
     assert resp.status_code == 422
     assert "outside" in resp.json()["issue"][0]["diagnostics"]
     assert _features(settings, expect=1, timeout=2) == []
+
+
+def test_full_resource_notification_is_mapped_as_sent(stream_settings, ehr, key_pair):
+    """The payload carries the resources: nothing is fetched, the record is the push's."""
+    settings = _settings(stream_settings, ehr, key_pair[0])
+    bundle = synthesize_bundle(dataset_rows(1, skip=17)[0], seed=11)
+    note = _r4b("Subscription/discharges")
+    index = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
+    note["entry"][0]["resource"]["notificationEvent"] = [
+        {"eventNumber": "1", "focus": {"reference": index["fullUrl"]}}
+    ]
+    note["entry"] += [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in bundle["entry"]]
+    with TestClient(create_app(settings)) as client:
+        resp = _post(client, note)
+    assert resp.status_code == 200, resp.text
+    assert ehr.requests == []
+    (event,) = _features(settings, expect=1)
+    assert event.record == map_document(bundle)[0].record
+
+
+def test_a_late_lab_focus_fetches_its_stay(stream_settings, ehr, key_pair):
+    """An Observation focus with an encounter reference: the whole stay is fetched and
+    scored, not the lab on its own."""
+    settings = _settings(stream_settings, ehr, key_pair[0])
+    bundle, encounter = _stay(ehr, 19)
+    lab = next(
+        r
+        for r in ehr.resources.values()
+        if r["resourceType"] == "Observation"
+        and r.get("encounter", {}).get("reference") == f"Encounter/{encounter['id']}"
+    )
+    with TestClient(create_app(settings)) as client:
+        resp = _post(client, _r4b("Subscription/labs", focus=[f"Observation/{lab['id']}"]))
+    assert resp.status_code == 200, resp.text
+    assert f"/fhir/Encounter/{encounter['id']}" in ehr.requests
+    (event,) = _features(settings, expect=1)
+    assert event.record == map_document(bundle)[0].record
