@@ -44,7 +44,7 @@ from typing import Any, Final
 from fhir_mappings.bundle import validate_resource
 from ingest import metrics
 from ingest.capability import ACCEPTED_TYPES
-from ingest.ehr_client import EhrClient, EhrRefused, Located
+from ingest.ehr_client import EhrClient, EhrRefused, EhrUnavailable, Located
 from ingest.requests import BadRequest
 from ingest.service import Accepted, IngestService
 from ingest.smart import Principal
@@ -294,6 +294,16 @@ class NotificationHandler:
         self.ehr = ehr
 
     def handle(self, doc: dict[str, Any], caller: Principal) -> Handled:
+        try:
+            return self._handle(doc, caller)
+        except EhrUnavailable as exc:
+            # the status and kind only: the URL names a patient's resources
+            log.warning(
+                "EHR fetch failed", extra={"status": exc.status, "error": type(exc).__name__}
+            )
+            raise
+
+    def _handle(self, doc: dict[str, Any], caller: Principal) -> Handled:
         note = read_notification(doc)
         payload = note.payload if note.kind not in NOTHING_TO_FETCH else "none"
         metrics.NOTIFICATIONS.labels(note.kind, payload).inc()

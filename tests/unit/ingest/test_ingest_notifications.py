@@ -208,6 +208,9 @@ def test_client_keys_sign_with_the_algorithm_smart_requires(tmp_path):
     assert "d" not in jwk  # the public half only
     # the kid is the key's thumbprint: stable across loads
     assert load_signing_key(tmp_path / "es.pem").kid == es.kid
+    rs = load_signing_key(_write(tmp_path / "rs.pem", generate_private_key("RS384")))
+    assert (rs.algorithm, rs.jwks()["keys"][0]["kty"]) == ("RS384", "RSA")
+    assert rs.kid != es.kid
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(UnusableKey, match="2048"):
         load_signing_key(_write(tmp_path / "small.pem", small))
