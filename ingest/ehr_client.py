@@ -55,23 +55,33 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class EhrError(ReadmitError):
-    """A fetch from the EHR's FHIR server did not give what the notification named."""
+    """A fetch from the EHR's FHIR server did not give what the notification named;
+    ``ehr_status`` is the EHR's HTTP status when it answered at all."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    status = 502
+    issue_code = "exception"
+
+    def __init__(self, url: str, reason: str, ehr_status: int | None = None) -> None:
         super().__init__(f"{reason} ({url})" if url else reason)
         self.url = url
         self.reason = reason
-        self.status = status
+        self.ehr_status = ehr_status
 
 
 class EhrUnavailable(EhrError):
     """The EHR did not answer usefully for a reason a later retry can fix: down,
     timed out, 5xx/429, or our token refused (401/403: registration or scopes)."""
 
+    status = 503
+    issue_code = "transient"
+
 
 class EhrRefused(EhrError):
     """Something a retry cannot fix: a server or link outside the allowlist, a resource
     the EHR says does not exist, or an answer that is not the FHIR asked for."""
+
+    status = 422
+    issue_code = "processing"
 
 
 @dataclass(frozen=True)
@@ -305,7 +315,7 @@ class EhrClient:
                     return self._once(method, url, **kwargs)
         except _Transient as exc:
             metrics.EHR_FETCH_FAILURES.labels(exc.kind).inc()
-            raise EhrUnavailable(url, exc.reason, exc.status) from None
+            raise EhrUnavailable(url, exc.reason, exc.ehr_status) from None
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
     def _once(self, method: str, url: str, **kwargs: Any) -> _Answer:
@@ -330,14 +340,17 @@ class EhrClient:
         return _Answer(response.status_code, bytes(body))
 
 
-class _Transient(Exception):
+class _Transient(ReadmitError):
     """Inside the retry loop only: a failure worth another attempt."""
 
-    def __init__(self, kind: str, reason: str, status: int | None = None) -> None:
+    status = 503
+    issue_code = "transient"
+
+    def __init__(self, kind: str, reason: str, ehr_status: int | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-        self.status = status
+        self.ehr_status = ehr_status
 
 
 def _json_object(url: str, body: bytes) -> dict[str, Any]:

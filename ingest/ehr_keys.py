@@ -32,6 +32,9 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 class UnusableKey(ReadmitError):
     """The configured private key cannot sign SMART client assertions (and why)."""
 
+    status = 500
+    issue_code = "exception"
+
     def __init__(self, path: Path | None, reason: str) -> None:
         super().__init__(f"EHR client key {path}: {reason}")
         self.path = path

@@ -299,7 +299,8 @@ class NotificationHandler:
         except EhrUnavailable as exc:
             # the status and kind only: the URL names a patient's resources
             log.warning(
-                "EHR fetch failed", extra={"status": exc.status, "error": type(exc).__name__}
+                "EHR fetch failed",
+                extra={"ehr_status": exc.ehr_status, "error": type(exc).__name__},
             )
             raise
 
