@@ -19,7 +19,9 @@ from fhir_mappings.codes.dataset_ids import id_tables
 from fhir_mappings.codes.icd9 import dataset_code
 from fhir_mappings.codes.icd9_titles import is_known_code
 from model_store.explain import NOT_RECORDED_IDS
+from readmit_core.errors import ReadmitError
 from readmit_core.features import (
+    CODED_ID_COLUMNS,
     DAYS_SINCE_DISCHARGE_CAP,
     DIAGNOSIS_COLUMNS,
     FEATURE_COLUMNS,
@@ -30,8 +32,6 @@ from readmit_core.features import (
     VALUE_SETS,
     FeatureRecord,
 )
-
-CODED_ID_COLUMNS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
 
 PAYER_PATTERN: Final = re.compile(r"^([A-Z]{2}|\?)$")
 SPECIALTY_PATTERN: Final = re.compile(r"^[A-Za-z&/\- ]{1,64}$|^\?$")
@@ -59,8 +59,11 @@ MEDICATION_CHOICES: Final = VALUE_SETS[MEDICATION_COLUMNS[0]]
 Kind = Literal["choice", "integer", "code", "diagnosis"]
 
 
-class DiagnosisCodeError(ValueError):
+class DiagnosisCodeError(ReadmitError, ValueError):
     """Not an ICD-9-CM diagnosis code or category; ``code`` is what was entered."""
+
+    status = 400
+    issue_code = "code-invalid"
 
     def __init__(self, code: str) -> None:
         super().__init__(f"{code!r} is not an ICD-9-CM diagnosis code (e.g. 428, 250.02, V58).")
@@ -142,8 +145,11 @@ POPULATION_DEFAULTS: Final[dict[str, object]] = {
 MINIMUM_INFORMATION: Final = ("age", "diag_1", "number_diagnoses")
 
 
-class InsufficientInformation(ValueError):
+class InsufficientInformation(ReadmitError, ValueError):
     """The record lacks what an honest score needs; ``fields`` maps column -> reason."""
+
+    status = 422
+    issue_code = "incomplete"
 
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__("too little information to score: " + ", ".join(fields))

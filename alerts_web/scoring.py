@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_store.registry import ModelRegistryError, Registry
+from readmit_core.errors import ReadmitError
 from readmit_core.events import Factor, Intervention
 from readmit_core.features import FeatureRecord
 from readmit_core.settings import get_settings
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(ReadmitError, RuntimeError):
     """No champion model could be loaded (none trained yet, or the registry is broken)."""
+
+    status = 503
+    issue_code = "transient"
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"no scoring model available: {reason}")

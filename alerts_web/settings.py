@@ -17,7 +17,7 @@ BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = _S.django_secret_key.get_secret_value()
 DEBUG = _S.debug
-ALLOWED_HOSTS = [h.strip() for h in _S.web_allowed_hosts.split(",") if h.strip()]
+ALLOWED_HOSTS = _S.allowed_hosts
 
 INSTALLED_APPS = [
     "daphne",

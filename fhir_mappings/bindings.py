@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from fhir_mappings.codes.structural import CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM
 from fhir_mappings.errors import InvalidCode
-
-_CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-_CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 # resourceType -> element -> (value set name, allowed codes). Elements of type code.
 CODE_BINDINGS: Final[dict[str, dict[str, tuple[str, frozenset[str]]]]] = {
@@ -71,9 +69,9 @@ CODE_BINDINGS: Final[dict[str, dict[str, tuple[str, frozenset[str]]]]] = {
 # translations and are not judged).
 CONCEPT_BINDINGS: Final[dict[str, dict[str, tuple[str, str, frozenset[str]]]]] = {
     "Condition": {
-        "clinicalStatus": ("ConditionClinicalStatusCodes", _CONDITION_CLINICAL, frozenset({
+        "clinicalStatus": ("ConditionClinicalStatusCodes", CONDITION_CLINICAL_SYSTEM, frozenset({
             "active", "recurrence", "relapse", "inactive", "remission", "resolved"})),
-        "verificationStatus": ("ConditionVerificationStatus", _CONDITION_VERIFICATION,
+        "verificationStatus": ("ConditionVerificationStatus", CONDITION_VERIFICATION_SYSTEM,
                                frozenset({"unconfirmed", "provisional", "differential",
                                           "confirmed", "refuted", "entered-in-error"})),
     },

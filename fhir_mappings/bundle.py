@@ -29,6 +29,7 @@ from fhir_mappings.errors import (
     UnknownResourceType,
     UnresolvedReference,
 )
+from fhir_mappings.references import reference_key
 
 Resource = dict[str, Any]
 
@@ -209,7 +210,7 @@ class Document:
         if full_url:
             self.full_urls[id(resource)] = full_url
             self._keys[full_url] = resource
-            tail = _type_id(full_url)
+            tail = reference_key(full_url)
             if tail:
                 self._keys.setdefault(tail, resource)
         if rid:
@@ -277,7 +278,7 @@ class Document:
                 f"reference {target!r} matches no entry of the Bundle",
                 resource_type=holder.get("resourceType"),
             )
-        tail = _type_id(target)
+        tail = reference_key(target)
         hit = self._keys.get(tail) if tail else None
         return hit if hit is not None else self._by_identifier(ref)
 
@@ -292,7 +293,7 @@ class Document:
         key = (ident.get("system"), ident["value"])
         wanted = ref.get("type")
         if not isinstance(wanted, str):
-            tail = _type_id(str(ref.get("reference") or ""))
+            tail = reference_key(str(ref.get("reference") or ""))
             wanted = tail.partition("/")[0] if tail else None
         kinds = [wanted] if wanted else list(self.by_type)
         hits = {id(r): r for kind in kinds for r in self._identified.get((kind, *key), ())}
@@ -304,7 +305,7 @@ class Document:
             return None
         target = ref.get("reference")
         if isinstance(target, str):
-            tail = _type_id(target)
+            tail = reference_key(target)
             if tail:
                 return tail.partition("/")[2]
         ident = ref.get("identifier") or {}
@@ -341,14 +342,3 @@ def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(node, list):
         for item in node:
             yield from _references(item, path)
-
-
-def _type_id(url: str) -> str | None:
-    """``Type/id`` at the end of a (possibly absolute or versioned) URL."""
-    if url.startswith(("urn:", "#")):
-        return None
-    path = url.split("/_history/")[0].rstrip("/")
-    parts = path.split("/")
-    if len(parts) >= 2 and parts[-2][:1].isupper():
-        return f"{parts[-2]}/{parts[-1]}"
-    return None

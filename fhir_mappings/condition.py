@@ -21,8 +21,6 @@ from fhir_mappings.codes.snomed import (
 )
 from fhir_mappings.dates import local_date
 
-ENCOUNTER_DIAGNOSIS: Final = "encounter-diagnosis"
-PROBLEM_LIST: Final = "problem-list-item"
 _NOT_TRUE: Final = frozenset({"entered-in-error", "refuted"})
 _ENDED: Final = frozenset({"inactive", "resolved", "remission"})
 

@@ -11,11 +11,9 @@ from fhir_mappings.codes.nubc import (
     read_code,
 )
 from fhir_mappings.codes.project_codesystems import SPECIALTY_SET, SPECIALTY_SYSTEM
+from fhir_mappings.codes.structural import INPATIENT
 from fhir_mappings.dates import is_partial, local_date
 
-INPATIENT: Final = frozenset({"IMP", "ACUTE", "NONAC"})
-EMERGENCY: Final = frozenset({"EMER"})
-OUTPATIENT: Final = frozenset({"AMB", "VR", "HH", "FLD", "SS", "OBSENC", "PRENC"})
 NOT_A_VISIT: Final = frozenset({"cancelled", "entered-in-error", "planned"})
 
 

@@ -32,6 +32,13 @@ from fhir_mappings.codes.nubc import (
     ADMISSION_TYPE_MISSING,
     DISCHARGE_MISSING,
 )
+from fhir_mappings.codes.structural import (
+    EMERGENCY,
+    ENCOUNTER_DIAGNOSIS,
+    INPATIENT,
+    OUTPATIENT,
+    PROBLEM_LIST,
+)
 from fhir_mappings.condition import concept_code, diagnosis_code
 from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
 from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
@@ -422,11 +429,11 @@ class _Mapper:
             if visit.encounter_id == encounter_id or not since <= start < admitted:
                 continue
             code = visit.class_code
-            if code in enc_rules.OUTPATIENT:
+            if code in OUTPATIENT:
                 counts[0] += 1
-            elif code in enc_rules.EMERGENCY:
+            elif code in EMERGENCY:
                 counts[1] += 1
-            elif code in enc_rules.INPATIENT:
+            elif code in INPATIENT:
                 counts[2] += 1
         for column, count in zip(columns, counts, strict=True):
             put(column, count, 0)
@@ -448,7 +455,7 @@ def _problem_list_last(condition: Resource) -> bool:
     """Sort key: the stay's encounter diagnoses before problem-list or uncategorised
     Conditions linked to it (a chronic prediabetes entry is not the principal diagnosis
     of a stay coded for diabetes); document order otherwise (the sort is stable)."""
-    return cond_rules.ENCOUNTER_DIAGNOSIS not in cond_rules.categories(condition)
+    return ENCOUNTER_DIAGNOSIS not in cond_rules.categories(condition)
 
 
 class _DiagnosisList:
@@ -569,7 +576,7 @@ class _Stay:
         for condition in sorted(linked, key=_problem_list_last):
             kinds = cond_rules.categories(condition)
             if cond_rules.is_true(condition) and (
-                not kinds or kinds & {cond_rules.ENCOUNTER_DIAGNOSIS, cond_rules.PROBLEM_LIST}
+                not kinds or kinds & {ENCOUNTER_DIAGNOSIS, PROBLEM_LIST}
             ):
                 found.add(diagnosis_code(condition), condition)
         if self.start is not None and self.end is not None:
@@ -586,7 +593,7 @@ class _Stay:
             if id(condition) in skip or not self.is_patient_ref(condition, "subject"):
                 continue
             kinds = cond_rules.categories(condition)
-            if kinds and cond_rules.PROBLEM_LIST not in kinds:
+            if kinds and PROBLEM_LIST not in kinds:
                 continue
             if cond_rules.is_true(condition) and cond_rules.active_during(condition, start, end):
                 out.append(condition)

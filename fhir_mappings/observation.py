@@ -16,6 +16,7 @@ from fhir_mappings.codes.loinc import (
     hba1c_band,
     hba1c_percent,
 )
+from fhir_mappings.codes.structural import LABORATORY
 
 _NOT_RESULTS = {"entered-in-error", "cancelled"}
 _WEIGHT_CODES = {BODY_WEIGHT, "3141-9"}
@@ -32,7 +33,7 @@ def _loinc_codes(observation: dict[str, Any]) -> set[str]:
 def _is_lab(observation: dict[str, Any], codes: set[str]) -> bool:
     for category in observation.get("category") or ():
         for coding in category.get("coding") or ():
-            if coding.get("code") == "laboratory":
+            if coding.get("code") == LABORATORY:
                 return True
     return bool(codes & (GLUCOSE_CODES | HBA1C_CODES))
 

@@ -47,15 +47,22 @@ from fhir_mappings.codes.rxnorm import (
     RXNORM_SYSTEM,
     medication_codings,
 )
+from fhir_mappings.codes.structural import (
+    ACT_CODE_SYSTEM,
+    CONDITION_CATEGORY_SYSTEM,
+    CONDITION_CLINICAL_SYSTEM,
+    CONDITION_VERIFICATION_SYSTEM,
+    DIAGNOSIS_ROLE_SYSTEM,
+    ENCOUNTER_DIAGNOSIS,
+    INPATIENT_CLASS,
+    LABORATORY,
+    LOCATION_TYPE_SYSTEM,
+    OBSERVATION_CATEGORY_SYSTEM,
+    WARD,
+)
 from fhir_mappings.codes.wards import ward_for
 from readmit_core.features import MEDICATION_COLUMNS, MISSING_CATEGORY, MISSING_LAB
 
-ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-OBS_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
-CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
-CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-LOCATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 MRN_SYSTEM: Final = "https://readmit.example.org/fhir/sid/mrn"
 TZ: Final = timezone(timedelta(hours=-5))
 FIRST_DAY: Final = date(1999, 1, 4)
@@ -161,7 +168,7 @@ class _Builder:
                 "status": "active",
                 "name": f"{ward.name} ward",
                 "mode": "instance",
-                "physicalType": {"coding": [{"system": LOCATION_TYPE, "code": "wa"}]},
+                "physicalType": {"coding": [{"system": LOCATION_TYPE_SYSTEM, "code": WARD}]},
             }
         )
         return ref
@@ -185,13 +192,17 @@ class _Builder:
                 {
                     "resourceType": "Condition",
                     "clinicalStatus": {
-                        "coding": [{"system": CONDITION_CLINICAL, "code": "active"}]
+                        "coding": [{"system": CONDITION_CLINICAL_SYSTEM, "code": "active"}]
                     },
                     "verificationStatus": {
-                        "coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed"}]
+                        "coding": [{"system": CONDITION_VERIFICATION_SYSTEM, "code": "confirmed"}]
                     },
                     "category": [
-                        {"coding": [{"system": CONDITION_CATEGORY, "code": "encounter-diagnosis"}]}
+                        {
+                            "coding": [
+                                {"system": CONDITION_CATEGORY_SYSTEM, "code": ENCOUNTER_DIAGNOSIS}
+                            ]
+                        }
                     ],
                     "code": concept,
                     "subject": patient,
@@ -206,7 +217,7 @@ class _Builder:
                     "use": {
                         "coding": [
                             {
-                                "system": "http://terminology.hl7.org/CodeSystem/diagnosis-role",
+                                "system": DIAGNOSIS_ROLE_SYSTEM,
                                 "code": use,
                             }
                         ]
@@ -223,7 +234,11 @@ class _Builder:
             "resourceType": "Encounter",
             "id": row["encounter_id"],
             "status": "finished",
-            "class": {"system": ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
+            "class": {
+                "system": ACT_CODE_SYSTEM,
+                "code": INPATIENT_CLASS,
+                "display": "inpatient encounter",
+            },
             "subject": patient,
             "period": {"start": _iso(self.admitted), "end": _iso(self.discharged)},
         }
@@ -294,7 +309,7 @@ class _Builder:
         plan = (
             [("AMB", "ambulatory")] * int(row["number_outpatient"])
             + [("EMER", "emergency")] * int(row["number_emergency"])
-            + [("IMP", "inpatient encounter")] * int(row["number_inpatient"])
+            + [(INPATIENT_CLASS, "inpatient encounter")] * int(row["number_inpatient"])
         )
         for i, (code, display) in enumerate(plan):
             start = self.admitted - timedelta(
@@ -309,7 +324,7 @@ class _Builder:
                     "resourceType": "Encounter",
                     "id": f"{row['encounter_id']}-prior-{i + 1}",
                     "status": "finished",
-                    "class": {"system": ACT_CODE, "code": code, "display": display},
+                    "class": {"system": ACT_CODE_SYSTEM, "code": code, "display": display},
                     "subject": patient,
                     "period": {"start": _iso(start), "end": _iso(end)},
                 }
@@ -322,13 +337,15 @@ class _Builder:
         display: str,
         value: float,
         unit: str,
-        category: str = "laboratory",
+        category: str = LABORATORY,
     ) -> None:
         self.add(
             {
                 "resourceType": "Observation",
                 "status": "final",
-                "category": [{"coding": [{"system": OBS_CATEGORY, "code": category}]}],
+                "category": [
+                    {"coding": [{"system": OBSERVATION_CATEGORY_SYSTEM, "code": category}]}
+                ],
                 "code": {"coding": [{"system": LOINC_SYSTEM, "code": code, "display": display}]},
                 "subject": patient,
                 "encounter": {"reference": self.encounter_url},

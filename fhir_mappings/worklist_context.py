@@ -30,14 +30,19 @@ from typing import Any, Final
 
 from fhir_mappings.bundle import Document
 from fhir_mappings.codes.dataset_ids import id_tables
+from fhir_mappings.codes.structural import (
+    BED,
+    IDENTIFIER_TYPE_SYSTEM,
+    MEDICAL_RECORD_NUMBER,
+    ROOM,
+    WARD,
+)
 from fhir_mappings.dates import local_date, parse_datetime, years_between
 from fhir_mappings.encounter import discharge_disposition
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.mapper import _resource_id  # the mapper's own encounter/patient id rule
 from readmit_core.events import Sex, WorklistContext
 
-MR_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
-LOCATION_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 _NAME_USES: Final = ("official", "usual")
 _TEXT_LIMIT: Final = 200
 
@@ -72,7 +77,10 @@ def patient_name(patient: dict[str, Any]) -> str | None:
 
 def _is_mrn(identifier: dict[str, Any]) -> bool:
     codings = (identifier.get("type") or {}).get("coding") or ()
-    if any(c.get("system") == MR_TYPE_SYSTEM and c.get("code") == "MR" for c in codings):
+    if any(
+        c.get("system") == IDENTIFIER_TYPE_SYSTEM and c.get("code") == MEDICAL_RECORD_NUMBER
+        for c in codings
+    ):
         return True
     return "mrn" in str(identifier.get("system") or "").lower()
 
@@ -123,10 +131,10 @@ def places(encounter: dict[str, Any], resolve: Resolver) -> dict[str, str | None
         location = resolve(entry.get("location"))
         label = _location_label(entry, location)
         kinds = _physical_types(entry, location)
-        for code, slot in (("wa", "unit"), ("ro", "room"), ("bd", "bed")):
+        for code, slot in ((WARD, "unit"), (ROOM, "room"), (BED, "bed")):
             if code in kinds and label:
                 found[slot] = label
-        if not kinds & {"ro", "bd"} and label:
+        if not kinds & {ROOM, BED} and label:
             last = label
     if found["unit"] is None:
         found["unit"] = last

@@ -12,8 +12,14 @@ import hmac
 
 from fastapi import Request
 
+from readmit_core.errors import ReadmitError
 
-class AuthError(Exception):
+
+class AuthError(ReadmitError):
+    """Missing, invalid or insufficient credentials (401/403, per instance)."""
+
+    issue_code = "security"
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -43,7 +43,7 @@ class EventLog:
     def _get(self) -> KafkaConsumer:
         if self._consumer is None:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap.split(","),
+                bootstrap_servers=self._settings.kafka_servers,
                 group_id=None,
                 enable_auto_commit=False,
                 request_timeout_ms=5000,

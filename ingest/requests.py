@@ -12,11 +12,16 @@ from fastapi import Request
 
 from fhir_mappings.bundle import load_json
 from fhir_mappings.errors import InvalidJson
+from readmit_core.errors import ReadmitError
 
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
-class BadRequest(Exception):
+class BadRequest(ReadmitError):
+    """A request refused before its body is read (media type, size); status per instance."""
+
+    issue_code = "invalid"
+
     def __init__(self, status: int, message: str, expression: str | None = None) -> None:
         super().__init__(message)
         self.status = status

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from fhir_mappings.references import reference_target
 from patient_state.store import PatientStateStore, ResourceRow
 
 Resource = dict[str, Any]
@@ -59,8 +60,8 @@ def _patient_id(resource: Resource, urls: dict[str, str]) -> str | None:
         return None
     if ref.startswith("urn:uuid:"):
         return urls.get(ref)
-    kind, _, rid = ref.rstrip("/").rpartition("/")
-    return rid if kind.endswith("Patient") and rid else None
+    target = reference_target(ref)
+    return target[1] if target and target[0] == "Patient" else None
 
 
 class ResourceStore:

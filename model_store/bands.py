@@ -23,16 +23,17 @@ from readmit_core.events import RiskBand
 HIGH_QUANTILE = 0.90
 MEDIUM_RECALL = 0.50
 FALLBACK_MEDIUM_QUANTILE = 0.70
+BAND_RULE = (
+    f"high = top {1 - HIGH_QUANTILE:.0%} of out-of-fold calibrated risk; "
+    f"medium = threshold reaching {MEDIUM_RECALL:.0%} out-of-fold recall"
+)
 
 
 @dataclass(frozen=True)
 class BandThresholds:
     medium: float
     high: float
-    rule: str = (
-        "high = top decile of out-of-fold calibrated risk; "
-        "medium = threshold reaching 50% out-of-fold recall"
-    )
+    rule: str = BAND_RULE
 
     def band(self, probability: float) -> RiskBand:
         if probability >= self.high:

@@ -45,12 +45,12 @@ def train_command(
     from model_store.models import UnknownModelError
     from model_store.registry import Registry
     from model_store.train import train_models
-    from readmit_core.settings import get_settings
+    from readmit_core.settings import comma_list, get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data_path = data if data is not None else get_settings().data_path
     root = _registry_root(registry)
-    names = tuple(m.strip() for m in models.split(",") if m.strip())
+    names = comma_list(models)
     started = time.perf_counter()
     try:
         versions = train_models(

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fhir_mappings.history import history_features
 from model_store.encounter_clock import EncounterClock
+from readmit_core.errors import ReadmitError
 from readmit_core.features import (
     DATASET_COLUMNS,
     FEATURE_COLUMNS,
@@ -33,8 +34,11 @@ TARGET_VALUES = ("<30", ">30", "NO")
 _INPUT_INTEGERS = tuple(c for c in DATASET_COLUMNS if c in INTEGER_COLUMNS)
 
 
-class DatasetError(ValueError):
+class DatasetError(ReadmitError, ValueError):
     """A dataset file cannot be used; the message names the column and row at fault."""
+
+    status = 422
+    issue_code = "invalid"
 
 
 class EmptyDatasetError(DatasetError):

@@ -21,6 +21,10 @@ from typing import Final
 
 import numpy as np
 
+# The usual "high risk" cut-off of the LACE literature (van Walraven 2010): flagged at >= 10.
+LACE_HIGH_RISK: Final = 10
+LACE_RULE: Final = f"LACE >= {LACE_HIGH_RISK} flagged"
+
 # (ICD-9 prefix ranges as floats [low, high), Charlson weight)
 _CHARLSON: Final = (
     ((410.0, 413.0), 1),  # myocardial infarction

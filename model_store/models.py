@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from readmit_core.errors import ReadmitError
+
 MODEL_NAMES: Final = ("lr", "rf", "xgb", "lgbm", "mlp")
 MODEL_LABELS: Final = {
     "lr": "Logistic regression",
@@ -49,7 +51,10 @@ GRIDS: Final[dict[str, list[dict[str, Any]]]] = {
 }
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ReadmitError, ValueError):
+    status = 400
+    issue_code = "not-supported"
+
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
         self.name = name

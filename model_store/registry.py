@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from model_store import signing
 from model_store.feature_set import feature_set_hash
 from model_store.serving import ScoringModel, TrainedModel
+from readmit_core.errors import ReadmitError
 from readmit_core.features import FEATURE_SET_NAME
 
 ARTIFACT = "model.joblib"
@@ -41,8 +42,10 @@ CHAMPION = "champion"
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class ModelRegistryError(Exception):
+class ModelRegistryError(ReadmitError):
     """A model cannot be stored, found or loaded; the subclass says why."""
+
+    status = 503  # no usable model: the service cannot score, the request was fine
 
 
 class NoChampionError(ModelRegistryError):

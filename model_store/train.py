@@ -199,7 +199,7 @@ def tune(
 def lace_baseline(data: PreparedData) -> dict[str, Any]:
     """LACE on the test patients: raw score AUC, and a Platt-calibrated probability."""
     from model_store.calibration import fit_platt
-    from model_store.lace import lace_scores
+    from model_store.lace import LACE_HIGH_RISK, LACE_RULE, lace_scores
 
     def scores(frame: pd.DataFrame) -> np.ndarray:
         return lace_scores(
@@ -212,12 +212,12 @@ def lace_baseline(data: PreparedData) -> dict[str, Any]:
 
     train_scores, test_scores = scores(data.train), scores(data.test)
     # LACE is a points score; a logistic map fitted on the *training* patients turns it
-    # into a probability so Brier/ECE are comparable. Threshold: the usual LACE >= 10.
-    to_prob = fit_platt(1 / (1 + np.exp(-(train_scores - 10.0))), data.y_train)
-    p_test = to_prob.transform(1 / (1 + np.exp(-(test_scores - 10.0))))
+    # into a probability so Brier/ECE are comparable, centred on the usual cut-off.
+    to_prob = fit_platt(1 / (1 + np.exp(-(train_scores - LACE_HIGH_RISK))), data.y_train)
+    p_test = to_prob.transform(1 / (1 + np.exp(-(test_scores - LACE_HIGH_RISK))))
     threshold = float(to_prob.transform(np.array([0.5]))[0])
     metrics = binary_metrics(data.y_test, p_test, threshold)
-    metrics["rule"] = "LACE >= 10 flagged"
+    metrics["rule"] = LACE_RULE
     return metrics
 
 

@@ -25,13 +25,9 @@ TARGET_COLUMN: Final = "readmitted"
 POSITIVE_TARGET: Final = "<30"
 
 DEMOGRAPHIC_COLUMNS: Final = ("race", "gender", "age", "weight")
-ADMINISTRATIVE_COLUMNS: Final = (
-    "admission_type_id",
-    "discharge_disposition_id",
-    "admission_source_id",
-    "payer_code",
-    "medical_specialty",
-)
+# The administrative columns holding IDs_mapping.csv ids (integers with a NULL id each).
+CODED_ID_COLUMNS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
+ADMINISTRATIVE_COLUMNS: Final = (*CODED_ID_COLUMNS, "payer_code", "medical_specialty")
 COUNT_COLUMNS: Final = (
     "time_in_hospital",
     "num_lab_procedures",
@@ -89,49 +85,6 @@ HISTORY_COLUMNS: Final = (
 # is known: "a year or more ago" and "never seen" carry the same (low) recency risk, and
 # the serving history forgets a patient about 400 days after their last stay.
 DAYS_SINCE_DISCHARGE_CAP: Final = 365
-
-# Every model input column, in the dataset's order (history last).
-FEATURE_COLUMNS: Final = (
-    "race",
-    "gender",
-    "age",
-    "weight",
-    "admission_type_id",
-    "discharge_disposition_id",
-    "admission_source_id",
-    "time_in_hospital",
-    "payer_code",
-    "medical_specialty",
-    "num_lab_procedures",
-    "num_procedures",
-    "num_medications",
-    "number_outpatient",
-    "number_emergency",
-    "number_inpatient",
-    *DIAGNOSIS_COLUMNS,
-    "number_diagnoses",
-    *LAB_COLUMNS,
-    *MEDICATION_COLUMNS,
-    *MEDICATION_SUMMARY_COLUMNS,
-    *HISTORY_COLUMNS,
-)
-
-# The dataset's columns in file order (identifiers, features without history, target).
-DATASET_COLUMNS: Final = (
-    IDENTIFIER_COLUMNS
-    + tuple(c for c in FEATURE_COLUMNS if c not in HISTORY_COLUMNS)
-    + (TARGET_COLUMN,)
-)
-
-INTEGER_COLUMNS: Final = frozenset(
-    (
-        *COUNT_COLUMNS,
-        "admission_type_id",
-        "discharge_disposition_id",
-        "admission_source_id",
-        *HISTORY_COLUMNS,
-    )
-)
 
 # Closed vocabularies of the dataset (value sets); anything else is "unknown" to the model.
 VALUE_SETS: Final[dict[str, tuple[str, ...]]] = {
@@ -245,3 +198,47 @@ class FeatureRecord(BaseModel):
     def columns(self) -> dict[str, Any]:
         """The record as a dataset row: dataset column names (hyphens kept) to values."""
         return self.model_dump(by_alias=True)
+
+
+# The column lists below derive from the record's declaration, so adding a field to
+# FeatureRecord adds the column everywhere; the groups above say what each column *is*.
+_FIELDS: Final = {
+    field.alias or name: field
+    for name, field in FeatureRecord.model_fields.items()
+    if name not in IDENTIFIER_COLUMNS
+}
+
+# Every model input column, in the dataset's order (history last).
+FEATURE_COLUMNS: Final = tuple(_FIELDS)
+
+# The dataset's columns in file order (identifiers, features without history, target).
+DATASET_COLUMNS: Final = (
+    IDENTIFIER_COLUMNS
+    + tuple(c for c in FEATURE_COLUMNS if c not in HISTORY_COLUMNS)
+    + (TARGET_COLUMN,)
+)
+
+INTEGER_COLUMNS: Final = frozenset(c for c, field in _FIELDS.items() if field.annotation is int)
+
+
+def _check_groups() -> None:
+    """Every record column belongs to exactly one group: a column added to the record
+    without a role (or a group naming a column the record lacks) fails at import."""
+    groups = (
+        DEMOGRAPHIC_COLUMNS,
+        ADMINISTRATIVE_COLUMNS,
+        COUNT_COLUMNS,
+        DIAGNOSIS_COLUMNS,
+        LAB_COLUMNS,
+        MEDICATION_COLUMNS,
+        MEDICATION_SUMMARY_COLUMNS,
+        HISTORY_COLUMNS,
+    )
+    grouped = [c for group in groups for c in group]
+    if sorted(grouped) != sorted(FEATURE_COLUMNS):
+        raise RuntimeError(
+            f"feature groups and FeatureRecord disagree: {grouped} vs {FEATURE_COLUMNS}"
+        )
+
+
+_check_groups()

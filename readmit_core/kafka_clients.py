@@ -30,17 +30,13 @@ from readmit_core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _servers(settings: Settings) -> list[str]:
-    return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
-
-
 def check_broker(settings: Settings, timeout_s: float = 3.0) -> None:
     """Fail fast, in one line, when no bootstrap server accepts a TCP connection.
 
     kafka-python would otherwise retry with back-off for ~30 s and log every attempt;
     a process starting against a down broker should instead say so and exit.
     """
-    for server in _servers(settings):
+    for server in settings.kafka_servers:
         host, _, port = server.rpartition(":")
         try:
             socket.create_connection(
@@ -73,7 +69,7 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
     """
     try:
         return KafkaProducer(
-            bootstrap_servers=_servers(settings),
+            bootstrap_servers=settings.kafka_servers,
             acks="all",
             retries=5,
             enable_idempotence=True,
@@ -98,7 +94,7 @@ def make_consumer(
     """A group consumer with manual commits (the caller commits after its side effects)."""
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=_servers(settings),
+            bootstrap_servers=settings.kafka_servers,
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -121,7 +117,7 @@ def make_probe_consumer(settings: Settings, group: str | None) -> KafkaConsumer:
     lag and progress checks, from its own thread, so a slow broker never blocks a poll loop."""
     try:
         return KafkaConsumer(
-            bootstrap_servers=_servers(settings),
+            bootstrap_servers=settings.kafka_servers,
             group_id=group,
             enable_auto_commit=False,
             request_timeout_ms=5000,
@@ -165,7 +161,9 @@ def log_end_offsets(
 def make_admin(settings: Settings) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(
-            bootstrap_servers=_servers(settings), client_id="readmit-admin", request_timeout_ms=5000
+            bootstrap_servers=settings.kafka_servers,
+            client_id="readmit-admin",
+            request_timeout_ms=5000,
         )
     except KafkaError as exc:
         raise ServiceUnavailable(

@@ -52,14 +52,22 @@ def _is_public(value: str) -> bool:
     return value in DEMO_SECRET_VALUES or PLACEHOLDER_MARK in value.lower()
 
 
+def comma_list(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as its items, blanks and surrounding spaces dropped.
+
+    The environment holds lists as ``a,b,c`` (what operators write in compose files and
+    ConfigMaps); this is the only place that reads that syntax, so every caller sees the
+    same items in the same order.
+    """
+    return tuple(item for item in (part.strip() for part in value.split(",")) if item)
+
+
 def parse_base_urls(value: str) -> tuple[str, ...]:
     """Comma-separated absolute http(s) base URLs → a tuple without trailing slashes;
     anything else (no host, a query or fragment, another scheme) is refused by name."""
     bases = []
-    for raw in value.split(","):
-        base = raw.strip().rstrip("/")
-        if not base:
-            continue
+    for item in comma_list(value):
+        base = item.rstrip("/")
         parts = urlsplit(base)
         if (
             parts.scheme not in ("http", "https")
@@ -315,7 +323,7 @@ class Settings(BaseSettings):
                 "READMIT_EHR_CLIENT_ID",
                 "and READMIT_EHR_PRIVATE_KEY_FILE must be set with READMIT_EHR_FHIR_BASE_URLS",
             )
-        hosts = {h.strip() for h in self.web_allowed_hosts.split(",") if h.strip()}
+        hosts = self.allowed_hosts
         if "web_allowed_hosts" not in self.model_fields_set or not hosts or "*" in hosts:
             raise UnsafeSettings(
                 "READMIT_WEB_ALLOWED_HOSTS", "must name the web app's host names explicitly"
@@ -334,8 +342,23 @@ class Settings(BaseSettings):
     @property
     def explain_band_set(self) -> frozenset[str] | None:
         """None means every band (``all``)."""
-        bands = {b.strip() for b in self.scorer_explain_bands.split(",") if b.strip()}
-        return None if "all" in bands else frozenset(bands)
+        bands = frozenset(comma_list(self.scorer_explain_bands))
+        return None if "all" in bands else bands
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        """READMIT_KAFKA_BOOTSTRAP as the ``host:port`` list Kafka clients take."""
+        return list(comma_list(self.kafka_bootstrap))
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """READMIT_WEB_ALLOWED_HOSTS as Django's ALLOWED_HOSTS."""
+        return list(comma_list(self.web_allowed_hosts))
+
+    @property
+    def scorer_metrics_url_list(self) -> list[str]:
+        """READMIT_SCORER_METRICS_URLS: the scorer /metrics endpoints the ops page scrapes."""
+        return list(comma_list(self.scorer_metrics_urls))
 
     @property
     def ingest_url(self) -> str:
@@ -352,7 +375,7 @@ class Settings(BaseSettings):
 
     @property
     def ingest_token_set(self) -> frozenset[str]:
-        return frozenset(t.strip() for t in self.ingest_tokens.split(",") if t.strip())
+        return frozenset(comma_list(self.ingest_tokens))
 
 
 @lru_cache(maxsize=1)

@@ -17,12 +17,16 @@ from alerts_web.alerts.models import (
     AlertStatus,
     CloseReason,
 )
+from readmit_core.errors import ReadmitError
 
 NOTE_LIMIT = 2000
 
 
-class ActionError(ValueError):
+class ActionError(ReadmitError, ValueError):
     """The action cannot be applied; ``field`` names the offending input."""
+
+    status = 400
+    issue_code = "invalid"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Final
 
 from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
+from readmit_core.errors import ReadmitError
 from readmit_core.events import ScoreEvent
 
 SERVICE_ID: Final = "readmission-risk"
@@ -20,8 +21,11 @@ BAND_INDICATOR: Final = {"low": "info", "medium": "warning", "high": "critical"}
 SOURCE_LABEL: Final = "readmit 30-day readmission risk"
 
 
-class CdsRequestError(ValueError):
+class CdsRequestError(ReadmitError, ValueError):
     """The hook request is malformed; ``field`` names what is wrong."""
+
+    status = 400
+    issue_code = "invalid"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

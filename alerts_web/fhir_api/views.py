@@ -17,6 +17,7 @@ from alerts_web.api.models import Scope
 from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
 from alerts_web.scores import latest_score, patient_history
 from fhir_mappings import FHIR_JSON
+from fhir_mappings.references import search_id
 from readmit_core.events import ScoreEvent
 
 SEARCH_PARAMS = frozenset({"encounter", "patient", "_format", "_count"})
@@ -39,11 +40,6 @@ def _denied(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
 
 def _visible(principal: Any, event: ScoreEvent | None) -> ScoreEvent | None:
     return event if event is not None and may_see_ward(principal, event.ward) else None
-
-
-def _reference_id(value: str, resource_type: str) -> str:
-    prefix = f"{resource_type}/"
-    return value[len(prefix) :] if value.startswith(prefix) else value
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -76,11 +72,11 @@ def search(request: HttpRequest) -> HttpResponse:
         )
     events: list[ScoreEvent] = []
     if encounter:
-        ev = _visible(principal, latest_score(_reference_id(encounter, "Encounter")))
+        ev = _visible(principal, latest_score(search_id(encounter, "Encounter")))
         events = [ev] if ev is not None else []
     else:
         seen: set[str] = set()
-        for point in patient_history(_reference_id(patient, "Patient")):
+        for point in patient_history(search_id(patient, "Patient")):
             if point.encounter_id in seen:
                 continue
             seen.add(point.encounter_id)
@@ -88,7 +84,7 @@ def search(request: HttpRequest) -> HttpResponse:
             if ev is not None:
                 events.append(ev)
     if patient and encounter:
-        events = [e for e in events if e.patient_id == _reference_id(patient, "Patient")]
+        events = [e for e in events if e.patient_id == search_id(patient, "Patient")]
     return fhir_response(searchset([risk_assessment(e) for e in events], _base_url(request)))
 
 

@@ -6,7 +6,6 @@ shows what it could read and names what it could not, instead of failing whole.
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from model_store.registry import ModelRegistryError, Registry
 from readmit_core.errors import ServiceUnavailable
 from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.kafka_clients import broker_reachable
 from readmit_core.settings import Settings
 from scorer import metrics as scorer_metrics
 from scorer.lag import consumer_lag
@@ -79,20 +79,8 @@ def scrape(url: str, timeout: float = 2.0) -> ScorerSample:
     return parse_metrics(url, response.text)
 
 
-def broker_reachable(bootstrap: str, timeout: float = 0.5) -> bool:
-    """A TCP connect to any bootstrap server: without it the Kafka client retries for ~20 s."""
-    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
-        host, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((host or server, int(port or 9092)), timeout=timeout):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
-
-
 def lag_rows(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
-    if not broker_reachable(settings.kafka_bootstrap):
+    if not broker_reachable(settings):
         return [], f"lag unavailable: no broker answers at {settings.kafka_bootstrap}"
 
     rows: list[dict[str, Any]] = []
@@ -158,7 +146,7 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "", depth: int = 2) -
 
 
 def ops_status(settings: Settings) -> dict[str, Any]:
-    urls = [u.strip() for u in settings.scorer_metrics_urls.split(",") if u.strip()]
+    urls = settings.scorer_metrics_url_list
     scorers = [scrape(u) for u in urls]
     up = [s for s in scorers if s.up]
     consumed = sum(s.consumed for s in up)

@@ -13,8 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
+from readmit_core.features import CODED_ID_COLUMNS
+
 IDS_MAPPING_PATH: Final = Path(__file__).with_name("IDs_mapping.csv")
-ID_COLUMNS: Final = ("admission_type_id", "discharge_disposition_id", "admission_source_id")
+ID_COLUMNS: Final = CODED_ID_COLUMNS
 
 
 @lru_cache(maxsize=1)

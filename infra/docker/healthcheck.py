@@ -50,12 +50,12 @@ def check(role: str) -> bool:
         # /healthz answers 503 when the poll loop is stuck (scorer/health.py)
         return http_ok(f"http://127.0.0.1:{s.scorer_metrics_port}/healthz")
     if role == "web":
-        allowed = [h.strip() for h in s.web_allowed_hosts.split(",") if h.strip()]
+        allowed = s.allowed_hosts
         host = allowed[0] if allowed and allowed[0] != "*" else "localhost"
         return http_ok(f"http://127.0.0.1:{s.web_port}/accounts/login/", host_header=host)
     if role == "alerts-consumer":
         # No port of its own: healthy while the broker it consumes from is reachable.
-        return tcp_ok(s.kafka_bootstrap.split(",")[0])
+        return tcp_ok(s.kafka_servers[0])
     return True  # one-shot roles (migrate, train, readmit ...): exit status is the signal
 
 

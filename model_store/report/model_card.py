@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from model_store.bands import MEDIUM_RECALL
+from model_store.lace import LACE_RULE
 from model_store.report.html import figure, page, paragraph, save_figure, section, table
 from readmit_core.features import NON_READMITTABLE_DISPOSITIONS
 
@@ -292,8 +294,8 @@ def write_model_card(registry_root: Path, data_path: Path, out_dir: Path) -> Pat
                 _metrics_rows(manifests),
             ),
             paragraph(
-                "Threshold metrics at each model's medium-band cut-off (50 % "
-                "out-of-fold recall); LACE flagged at LACE >= 10."
+                f"Threshold metrics at each model's medium-band cut-off ({MEDIUM_RECALL:.0%} "
+                f"out-of-fold recall); {LACE_RULE}."
             ),
             figure(roc_png, "ROC curves"),
             figure(pr_png, "Precision-recall curves"),

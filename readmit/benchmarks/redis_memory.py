@@ -31,6 +31,7 @@ from typing import Any
 
 import redis
 
+from readmit_core.errors import ReadmitError
 from readmit_core.events import Factor, FeatureEvent, RiskBand, ScoreEvent
 from readmit_core.settings import Settings
 
@@ -46,7 +47,7 @@ FALLBACK_BANDS: tuple[tuple[RiskBand, float], ...] = (
 _ID_NAMESPACE = uuid.UUID("6f1c3f8e-3b0e-4c36-9d8c-2d5f8e0b7a11")
 
 
-class RedisMemoryError(Exception):
+class RedisMemoryError(ReadmitError):
     """The measurement cannot run: Redis unreachable, refused a command, or no data."""
 
 

@@ -21,15 +21,19 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from readmit_core.errors import ServiceUnavailable
+from readmit_core.errors import ReadmitError, ServiceUnavailable
 from readmit_core.settings import get_settings
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class BadTime(typer.BadParameter):
-    """A --since/--until value that is neither ISO-8601 nor a relative age like 6h."""
+class BadTime(ReadmitError, typer.BadParameter):
+    """A --since/--until value that is neither ISO-8601 nor a relative age like 6h
+    (a click error too, so typer prints it with the usage line)."""
+
+    status = 400
+    issue_code = "value"
 
 
 def parse_time(value: str, now: datetime | None = None) -> datetime:

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fhir_mappings.codes.structural import IDENTIFIER_TYPE_SYSTEM as MR_TYPE_SYSTEM
+from fhir_mappings.codes.structural import LOCATION_TYPE_SYSTEM as LOCATION_TYPE
 from fhir_mappings.mapper import map_document
-from fhir_mappings.synth import LOCATION_TYPE
 from fhir_mappings.worklist_context import (
-    MR_TYPE_SYSTEM,
     WorklistContext,
     contexts_by_encounter,
     worklist_context,

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from alerts_web.api.models import ALL_SCOPES, ApiClient
 from alerts_web.wards.models import Ward
+from readmit_core.settings import comma_list
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--ward", action="append", default=[], help="Restrict to a ward.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        scopes = [s.strip() for s in opts["scopes"].split(",") if s.strip()]
+        scopes = list(comma_list(opts["scopes"]))
         if ApiClient.objects.filter(name=opts["name"]).exists():
             raise CommandError(f"an API client named {opts['name']!r} exists")
         wards = list(Ward.objects.filter(code__in=opts["ward"]))

@@ -22,6 +22,7 @@ from django.db import transaction
 from alerts_web.api.models import ALL_SCOPES, ApiClient
 from alerts_web.wards.catalog import demo_wards
 from alerts_web.wards.models import Ward
+from readmit_core.settings import comma_list
 
 NURSE = "nurse"
 ADMIN = "admin"
@@ -69,7 +70,7 @@ class Command(BaseCommand):
 
     def _nurse_wards(self, wards: list[Ward], wanted: str) -> list[Ward]:
         if wanted.strip():
-            codes = {c.strip() for c in wanted.split(",") if c.strip()}
+            codes = set(comma_list(wanted))
             for code in codes - {w.code for w in wards}:
                 wards.append(Ward.objects.get_or_create(code=code, defaults={"name": code})[0])
             return [w for w in wards if w.code in codes]
