@@ -316,7 +316,7 @@ class NotificationHandler:
         base = self._server(note)
         if payload == "empty":
             doc, note = self._events(base, note)
-        document, fetched = self._fetch(base, doc, note)
+        document, fetched = self._fetch(base, doc, note, caller)
         caller.require_write({r["resourceType"] for r in fetched})
         return Handled(note.kind, payload, len(fetched), self.service.accept(document))
 
@@ -392,7 +392,7 @@ class NotificationHandler:
 
     # --- id-only: fetch the focus ------------------------------------------------------
     def _fetch(
-        self, base: str, doc: dict[str, Any], note: Notification
+        self, base: str, doc: dict[str, Any], note: Notification, caller: Principal
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         refs = note.focus_references()
         if len(refs) > self.ehr.settings.ehr_max_focus:
@@ -402,15 +402,18 @@ class NotificationHandler:
                 f"{self.ehr.settings.ehr_max_focus} (READMIT_EHR_MAX_FOCUS) are fetched",
                 "SubscriptionStatus.notificationEvent",
             )
-        collected: dict[str, dict[str, Any]] = {}
-        for ref in refs:
-            where = self._locate(ref, base)
+        # every focus is checked (server, type, the caller's scope) before anything is fetched
+        located = [self._locate(ref, base) for ref in refs]
+        for where in located:
             if where.rtype not in ACCEPTED_TYPES:
                 raise BadRequest(
                     422,
                     f"Focus of type {where.rtype} is not fetched here",
                     "notificationEvent.focus",
                 )
+        caller.require_write({where.rtype for where in located})
+        collected: dict[str, dict[str, Any]] = {}
+        for where in located:
             self._refusing(lambda w=where: self._focus(w, collected), "notificationEvent.focus")
         resources = list(collected.values())
         entries = [note.status_entry] + [

@@ -3,10 +3,12 @@ settings that configure the EHR client, and our client key."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -218,3 +220,26 @@ def test_client_keys_sign_with_the_algorithm_smart_requires(tmp_path):
         load_signing_key(_write(tmp_path / "p256.pem", ec.generate_private_key(ec.SECP256R1())))
     with pytest.raises(UnusableKey, match="not set"):
         load_signing_key(None)
+
+
+def test_a_scope_that_cannot_write_the_focus_is_403_before_any_fetch(client):
+    """The base nothing answers would make any fetch a 503: 403 shows none was tried."""
+    settings = Settings()
+    token = jwt.encode(
+        {
+            "iss": f"{settings.ingest_url}/auth/token",
+            "sub": "lab-feed",
+            "exp": int(time.time()) + 60,
+            "scope": "system/Observation.write",
+        },
+        settings.access_token_secret.get_secret_value(),
+        algorithm="HS256",
+    )
+    focus = {"eventNumber": "1", "focus": {"reference": "Encounter/e"}}
+    resp = client.post(
+        "/fhir/$subscription-notification",
+        content=orjson.dumps(_status(notificationEvent=[focus])),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+    )
+    assert resp.status_code == 403
+    assert "Encounter" in resp.json()["issue"][0]["diagnostics"]
