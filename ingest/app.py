@@ -24,8 +24,10 @@ from fhir_mappings.errors import FhirMappingError
 from ingest import metrics
 from ingest.auth import AuthError
 from ingest.context import IngestContext, software_version
+from ingest.ehr_client import EhrClient
 from ingest.event_log import EventLog
 from ingest.history_store import DurableHistory
+from ingest.notifications import NotificationHandler
 from ingest.outcomes import FHIR_JSON, fhir_response, outcome_response
 from ingest.publisher import EventPublisher
 from ingest.requests import BadRequest, read_fhir_body
@@ -58,18 +60,20 @@ def create_app(
     resources = ResourceStore(state, settings.score_ttl_seconds, settings.history_ttl_seconds)
     event_log = EventLog(settings)
     metrics_tokens = frozenset({settings.metrics_token.get_secret_value()} - {""})
+    service = IngestService(
+        DurableHistory(state),
+        pub,
+        resources,
+        event_log,
+        state,
+        rescore_window_s=settings.rescore_window_hours * 3600,
+    )
+    ehr = EhrClient(settings)
     context = IngestContext(
         settings=settings,
         client=client,
         publisher=pub,
-        service=IngestService(
-            DurableHistory(state),
-            pub,
-            resources,
-            event_log,
-            state,
-            rescore_window_s=settings.rescore_window_hours * 3600,
-        ),
+        service=service,
         scores=ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds),
         authority=SmartAuthority(settings, replay_guard=client),
         read_tokens=frozenset({settings.api_token.get_secret_value()}),
@@ -78,6 +82,7 @@ def create_app(
         # Public: health, FHIR metadata and SMART discovery. Everything else needs a token;
         # /metrics anonymously only in the embedded demo (README "Security": the table).
         open_metrics=settings.embedded and not metrics_tokens,
+        notifications=NotificationHandler(service, ehr),
     )
 
     @asynccontextmanager
@@ -85,6 +90,7 @@ def create_app(
         yield
         pub.close()
         event_log.close()
+        ehr.close()
         state.db.close()
 
     app = FastAPI(

@@ -101,8 +101,24 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
                         "name": "subscription-notification",
                         "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
                         "documentation": (
-                            "POST /fhir/$subscription-notification accepts R4B/R5 and R4 backport "
-                            "notification Bundles (full-resource payloads)."
+                            "POST /fhir/$subscription-notification accepts R4B/R5 "
+                            "(subscription-notification, SubscriptionStatus first) and R4 "
+                            "Subscriptions Backport (history, Parameters first) notifications. "
+                            "handshake/heartbeat/query-status: 200, nothing queued. "
+                            "full-resource: mapped as sent. id-only: the focus (Encounter, "
+                            "Condition, Observation, MedicationRequest, Procedure or Patient) "
+                            "and the stay's resources are fetched from the notifying EHR "
+                            "(SMART Backend Services client; only the configured EHR base "
+                            "URLs) and mapped like a pushed Bundle. empty: the events are "
+                            "asked for with Subscription/[id]/$events (content=id-only). "
+                            "Non-conformant status: 400; foreign server or unfetchable: 422; "
+                            "EHR unavailable: 503 with Retry-After."
+                            + (
+                                ""
+                                if settings.ehr_base_urls
+                                else " No EHR is configured here: id-only and empty "
+                                "notifications are refused (422)."
+                            )
                         ),
                     }
                 ],

@@ -11,6 +11,7 @@ import redis
 from fastapi import Request
 
 from ingest.auth import bearer_token
+from ingest.notifications import NotificationHandler
 from ingest.publisher import EventPublisher
 from ingest.requests import read_fhir_body
 from ingest.service import IngestService
@@ -32,6 +33,7 @@ class IngestContext:
     state: PatientStateStore
     metrics_tokens: frozenset[str]
     open_metrics: bool
+    notifications: NotificationHandler
 
 
 def software_version() -> str:

@@ -34,3 +34,23 @@ REPUBLISHED_LOST = Counter(
     "readmit_ingest_republished_lost_total",
     "Resent encounter versions published again because the broker no longer held the event.",
 )
+EHR_TOKEN_REQUESTS = Counter(
+    "readmit_ingest_ehr_token_requests_total",
+    "Access-token requests to an EHR's token endpoint, by HTTP status (cached tokens are reused).",
+    ["status"],
+)
+EHR_FETCH_FAILURES = Counter(
+    "readmit_ingest_ehr_fetch_failures_total",
+    "EHR requests that failed after retries (timeout, unreachable, status, unauthorized); "
+    "the notification was answered 503.",
+    ["reason"],
+)
+EHR_SEARCHES_TRUNCATED = Counter(
+    "readmit_ingest_ehr_searches_truncated_total",
+    "EHR searches stopped at READMIT_EHR_MAX_PAGES with more pages left.",
+)
+NOTIFICATIONS = Counter(
+    "readmit_ingest_notifications_total",
+    "Subscription notifications handled, by type and payload content.",
+    ["type", "payload"],
+)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from readmit_core.errors import ReadmitError
@@ -59,6 +60,24 @@ def comma_list(value: str) -> tuple[str, ...]:
     same items in the same order.
     """
     return tuple(item for item in (part.strip() for part in value.split(",")) if item)
+
+
+def parse_base_urls(value: str) -> tuple[str, ...]:
+    """Comma-separated absolute http(s) base URLs → a tuple without trailing slashes;
+    anything else (no host, a query or fragment, another scheme) is refused by name."""
+    bases = []
+    for item in comma_list(value):
+        base = item.rstrip("/")
+        parts = urlsplit(base)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(f"not an absolute http(s) base URL: {base!r}")
+        bases.append(base)
+    return tuple(bases)
 
 
 class Settings(BaseSettings):
@@ -226,6 +245,47 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(
         8 * 60 * 60, description="Web login lifetime (a shift); ward sockets close with it."
     )
+    # --- the EHR's FHIR server (id-only / empty Subscription notifications) --------------
+    ehr_fhir_base_urls: str = Field(
+        "",
+        description="FHIR base URLs of the EHR servers ingest may fetch from, comma separated "
+        "(https only outside the embedded run). A notification naming any other server is "
+        "refused; empty: id-only and empty notifications are refused.",
+    )
+    ehr_client_id: str = Field(
+        "", description="Our SMART Backend Services client id, as the EHR registered it."
+    )
+    ehr_private_key_file: Path | None = Field(
+        None,
+        description="PEM private key (RSA >= 2048 bits for RS384, or P-384 for ES384) that "
+        "signs our client assertions; `readmit ehr keygen` writes one and prints the JWKS "
+        "the EHR registers.",
+    )
+    ehr_scopes: str = Field(
+        "system/Patient.read system/Encounter.read system/Condition.read "
+        "system/Observation.read system/MedicationRequest.read "
+        "system/MedicationAdministration.read system/MedicationStatement.read "
+        "system/Procedure.read system/Coverage.read system/Location.read",
+        description="Scopes requested from the EHR's token endpoint (space separated).",
+    )
+    ehr_timeout_seconds: float = Field(
+        10.0, gt=0, description="Connect/read timeout of one request to the EHR."
+    )
+    ehr_retries: int = Field(
+        2, ge=0, description="Retries of a failed EHR request (timeouts, 5xx, 429)."
+    )
+    ehr_retry_backoff_seconds: float = Field(
+        0.5, ge=0, description="First pause before retrying an EHR request; doubles, capped at 4 s."
+    )
+    ehr_page_size: int = Field(
+        100, ge=1, le=1000, description="_count of each search against the EHR."
+    )
+    ehr_max_pages: int = Field(
+        5, ge=1, description="Most pages read of one search; the rest is not fetched."
+    )
+    ehr_max_focus: int = Field(
+        20, ge=1, description="Most focus resources one notification may name."
+    )
     debug: bool = Field(False, description="Django DEBUG; never on in production.")
     max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")
 
@@ -237,6 +297,12 @@ class Settings(BaseSettings):
     redis_port: int = Field(6379, description="Port for an embedded Redis when none answers.")
     replay_rate: float = Field(2.0, description="Bundles/s the demo replay posts in `readmit up`.")
     log_level: str = Field("INFO", description="Log level of every component.")
+
+    @field_validator("ehr_fhir_base_urls")
+    @classmethod
+    def _base_urls_parse(cls, value: str) -> str:
+        parse_base_urls(value)  # refuse a malformed list at start-up, not at the first notification
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_outside_embedded(self) -> Settings:
@@ -270,6 +336,16 @@ class Settings(BaseSettings):
                     )
         if self.debug:
             raise UnsafeSettings("READMIT_DEBUG", "is on; it shows settings and patient data")
+        for base in self.ehr_base_urls:
+            if not base.startswith("https://"):
+                raise UnsafeSettings(
+                    "READMIT_EHR_FHIR_BASE_URLS", "names a base URL that is not https"
+                )
+        if self.ehr_base_urls and not (self.ehr_client_id and self.ehr_private_key_file):
+            raise UnsafeSettings(
+                "READMIT_EHR_CLIENT_ID",
+                "and READMIT_EHR_PRIVATE_KEY_FILE must be set with READMIT_EHR_FHIR_BASE_URLS",
+            )
         hosts = self.allowed_hosts
         if "web_allowed_hosts" not in self.model_fields_set or not hosts or "*" in hosts:
             raise UnsafeSettings(
@@ -314,6 +390,11 @@ class Settings(BaseSettings):
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def ehr_base_urls(self) -> tuple[str, ...]:
+        """The configured EHR FHIR bases, without trailing slashes (the allowlist)."""
+        return parse_base_urls(self.ehr_fhir_base_urls)
 
     @property
     def ingest_token_set(self) -> frozenset[str]:

@@ -26,8 +26,10 @@ from ingest.context import (
     principal,
     software_version,
 )
+from ingest.ehr_client import EhrUnavailable
 from ingest.entries import entry_problems
-from ingest.outcomes import fhir_response
+from ingest.notifications import EHR_RETRY_AFTER_SECONDS
+from ingest.outcomes import fhir_response, outcome_response
 from ingest.requests import BadRequest, read_fhir_body
 from ingest.service import Accepted, StayOutcome
 from ingest.smart import Principal
@@ -163,9 +165,20 @@ async def notification(
     caller: Principal = Depends(principal),
     body: dict[str, Any] = Depends(fhir_body),
 ) -> Response:
-    refusal = BadRequest(422, "A subscription notification must be a Bundle", "resourceType")
-    await _run(ctx.service.accept, _bundle(body, caller, refusal))
-    return Response(status_code=200)
+    """Handshake/heartbeat acknowledged; full-resource mapped; id-only and empty fetched
+    from the EHR first (ingest.notifications). An EHR that could not be read is answered
+    503 + Retry-After: the EHR keeps the event and sends it again."""
+    try:
+        handled = await run_in_threadpool(ctx.notifications.handle, body, caller)
+    except EhrUnavailable as exc:
+        return outcome_response(
+            f"Could not fetch from the EHR: {exc}; nothing was accepted. Retry later.",
+            status=503,
+            headers={"Retry-After": EHR_RETRY_AFTER_SECONDS},
+        )
+    return fhir_response(
+        operation_outcome(handled.summary(), code="informational", severity="information")
+    )
 
 
 @router.post("/Bundle")

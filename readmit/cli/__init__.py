@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from fhir_mappings.cli import app as fhir_app
+from ingest.cli import ehr_app
 from model_store.cli import models_app, register_model_commands
 from readmit.cli.bench import bench_app
 from readmit.cli.rescore import register_rescore_command
@@ -31,6 +32,7 @@ register_stack_commands(app)
 app.add_typer(bench_app, name="bench", help="Benchmarks (medians, against same-run baselines).")
 register_rescore_command(app)
 app.add_typer(state_app, name="state", help="The patient state database: migrate, import-redis.")
+app.add_typer(ehr_app, name="ehr", help="Our SMART client key for fetching from the EHR.")
 
 
 def main() -> None:
