@@ -16,7 +16,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from alerts_web.ops.history import start_sampler  # noqa: E402
-from alerts_web.wards.routing import websocket_urlpatterns  # noqa: E402
+from alerts_web.worklist.routing import websocket_urlpatterns  # noqa: E402
 from readmit_core.settings import get_settings  # noqa: E402
 
 # The app serves its own static files (no CDN, no separate web server in the demo).

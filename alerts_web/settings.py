@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "alerts_web.ops",
     "alerts_web.whatif",
     "alerts_web.access_audit",
+    "alerts_web.demo",
 ]
 
 MIDDLEWARE = [

@@ -12,5 +12,5 @@ urlpatterns = [
     path("what-if/", include("alerts_web.whatif.urls")),
     path("ops/", include("alerts_web.ops.urls")),
     path("", include("alerts_web.alerts.urls")),
-    path("", include("alerts_web.wards.urls")),
+    path("", include("alerts_web.worklist.urls")),
 ]

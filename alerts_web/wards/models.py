@@ -28,8 +28,14 @@ class Ward(models.Model):
         max_length=64, unique=True, help_text="The ward code in events (the EHR's Location id)."
     )
     name = models.CharField(max_length=200)
+    # db_default as well: a process of the previous release (rolling upgrade) inserting a
+    # ward without this column still gets a valid row
     origin = models.CharField(
-        max_length=8, choices=WardOrigin.choices, default=WardOrigin.MANUAL, editable=False
+        max_length=8,
+        choices=WardOrigin.choices,
+        default=WardOrigin.MANUAL,
+        db_default=WardOrigin.MANUAL,
+        editable=False,
     )
     first_seen_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When a score first named this ward."

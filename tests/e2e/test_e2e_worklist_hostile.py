@@ -31,7 +31,7 @@ def _page_html() -> str:
     from django.template.loader import render_to_string
     from django.test import RequestFactory
 
-    from alerts_web.wards import worklist
+    from alerts_web.worklist import rows as worklist
 
     class Ward:
         code = "ward-a"

@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
                     ("ehr", "Seen first in a score from the EHR"),
                 ],
                 default="manual",
+                db_default="manual",
                 editable=False,
                 max_length=8,
             ),

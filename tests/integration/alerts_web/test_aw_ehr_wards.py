@@ -22,7 +22,7 @@ from alerts_web.alerts.feed import store_event
 from alerts_web.api.models import ApiClient
 from alerts_web.wards.models import Ward, WardOrigin
 from alerts_web.wards.registry import UNASSIGNED_NAME, ward_for_location
-from alerts_web.wards.routing import websocket_urlpatterns
+from alerts_web.worklist.routing import websocket_urlpatterns
 from readmit_core.events import UNASSIGNED, WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

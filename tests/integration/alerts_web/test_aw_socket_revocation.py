@@ -18,9 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from alerts_web.alerts.feed import broadcast, store_event
-from alerts_web.wards.consumers import CLOSE_REVOKED
 from alerts_web.wards.models import Ward
-from alerts_web.wards.routing import websocket_urlpatterns
+from alerts_web.worklist.consumers import CLOSE_REVOKED
+from alerts_web.worklist.routing import websocket_urlpatterns
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

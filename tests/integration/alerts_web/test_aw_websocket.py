@@ -19,7 +19,7 @@ from django.utils import timezone
 from alerts_web.alerts.feed import broadcast, store_event
 from alerts_web.alerts.models import Alert
 from alerts_web.asgi import application
-from alerts_web.wards.routing import websocket_urlpatterns
+from alerts_web.worklist.routing import websocket_urlpatterns
 from readmit_core.events import WorklistContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -20,10 +20,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from alerts_web.wards import worklist
 from alerts_web.wards.access import can_see_ward, visible_wards
 from alerts_web.wards.models import Ward
 from alerts_web.wards.revocation import user_group
+from alerts_web.worklist import rows as worklist
 
 SNAPSHOT_PAGE = worklist.PAGE_SIZES[-1]
 CLOSE_FORBIDDEN = 4403

@@ -14,8 +14,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from alerts_web.alerts.models import PERSON_CLOSE_REASONS, AlertStatus, CloseReason
-from alerts_web.wards import worklist
 from alerts_web.wards.access import visible_wards
+from alerts_web.worklist import rows as worklist
 
 
 @login_required

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from alerts_web.wards import views
+from alerts_web.worklist import views
 
 app_name = "wards"
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from alerts_web.wards.consumers import WardAlertsConsumer, WorklistConsumer
+from alerts_web.worklist.consumers import WardAlertsConsumer, WorklistConsumer
 
 websocket_urlpatterns = [
     path("ws/wards/<str:code>/", WardAlertsConsumer.as_asgi()),
