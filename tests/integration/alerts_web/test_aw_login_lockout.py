@@ -116,3 +116,34 @@ def test_a_success_before_the_limit_clears_the_count(nurse: User) -> None:
         for i in range(limit - 1):
             assert _login(client, f"{WRONG}-{i}").status_code == 200
         assert _login(client, PASSWORD).status_code == 302
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_lock(nurse: User) -> None:
+    """A guesser rotating X-Forwarded-For is still one address: the TCP peer's."""
+    client = Client()
+    statuses = [
+        client.post(
+            "/accounts/login/",
+            {"username": "nurse_lock", "password": f"{WRONG}-{i}"},
+            REMOTE_ADDR=ADDRESS,
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{i}",
+        ).status_code
+        for i in range(20)
+    ]
+    assert statuses[-1] == 429
+    assert _login(client, PASSWORD).status_code == 429
+
+
+def test_behind_a_proxy_the_entry_it_appended_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.test import RequestFactory
+
+    from alerts_web import login_lockout
+
+    settings = get_settings().model_copy(update={"login_proxy_hops": 1})
+    monkeypatch.setattr(login_lockout, "get_settings", lambda: settings)
+    forged = RequestFactory().post(
+        "/accounts/login/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7"
+    )
+    assert login_lockout.client_address(forged) == "198.51.100.7"
+    direct = RequestFactory().post("/accounts/login/", REMOTE_ADDR="10.0.0.2")
+    assert login_lockout.client_address(direct) == "10.0.0.2"
