@@ -7,6 +7,7 @@ from typing import Any
 from django.middleware.csrf import get_token
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +37,7 @@ class SwaggerView(SpectacularSwaggerView):
 
     template_name = "api/swagger_ui.html"
 
+    @extend_schema(exclude=True)  # the page is not an API endpoint (as in drf-spectacular)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         settings = spectacular_settings.SWAGGER_UI_SETTINGS
