@@ -6,8 +6,11 @@ reads the environment directly.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from csp.constants import NONE, SELF
 
 from alerts_web.database_url import database_config
 from readmit_core.settings import get_settings
@@ -30,6 +33,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "csp",
     "alerts_web.wards",
     "alerts_web.alerts",
     "alerts_web.api",
@@ -43,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -51,6 +57,8 @@ MIDDLEWARE = [
     "alerts_web.access_audit.middleware.AccessAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After authentication: answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
     "alerts_web.outage.OutageMiddleware",  # innermost: Redis/database down -> 503, not 500
 ]
 
@@ -104,6 +112,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes): after READMIT_LOGIN_FAILURE_LIMIT failures one user name
+# from one address is locked for READMIT_LOGIN_LOCKOUT_MINUTES (0: until an admin unlocks
+# it in the admin's *Access attempts*, or `python -m alerts_web axes_reset_username NAME`).
+# Axes is the first backend so a locked pair is refused before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _S.login_failure_limit
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=_S.login_lockout_minutes) if _S.login_lockout_minutes else None
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "alerts_web.login_lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "alerts_web.login_lockout.lockout_response"
+# Attempts store GET/POST data with the password masked (axes always masks "password");
+# the log line names neither user nor address (masked), like every other log line here.
+AXES_PASSWORD_FORM_FIELD = "password"
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "wards:index"
 LOGOUT_REDIRECT_URL = "login"
@@ -124,6 +154,25 @@ SESSION_COOKIE_SECURE = not _S.embedded
 CSRF_COOKIE_SECURE = not _S.embedded
 SECURE_HSTS_SECONDS = 0 if _S.embedded else 60 * 60 * 24 * 365
 SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+# Content-Security-Policy on every answer (pages, downloads, API): only this origin's
+# script files run, no inline script or handler (tests/unit/alerts_web greps every
+# template), no plugins, no framing, no <base> redirection. Inline style is refused too:
+# the templates use classes; scripts that position elements use the CSSOM, which CSP
+# allows. Swagger UI gets the same policy (its init script is a static file).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -53,12 +53,11 @@ def _dataframe_path(model: ScoringModel) -> Callable[[FeatureRecord], object]:
 
     trained = model.trained
     names = trained.encoder.feature_names
-    estimator = trained.model.estimator
 
     def predict(record: FeatureRecord) -> object:
         frame = pd.DataFrame([record.columns()])
         matrix = trained.encoder.encode_tuples(feature_tuples(frame))
-        raw = estimator.predict_proba(pd.DataFrame(matrix, columns=names))[:, 1]
+        raw = trained.model.pipeline_proba(pd.DataFrame(matrix, columns=names))
         return trained.calibrator.transform(raw)
 
     return predict

@@ -197,7 +197,7 @@ def verify_command(registry: Path = typer.Option(None, "--registry")) -> None:
     Exit 1 if any version would be refused: run it after copying a registry or rotating
     READMIT_MODEL_VERIFY_KEY.
     """
-    from model_store.registry import ModelRegistryError, Registry
+    from model_store.registry import JOBLIB_FORMAT, ModelRegistryError, Registry
     from readmit_core.errors import ReadmitError
 
     reg = Registry(_registry_root(registry))
@@ -207,12 +207,12 @@ def verify_command(registry: Path = typer.Option(None, "--registry")) -> None:
     refused = 0
     for version in versions:
         try:
-            reg.verify(version)
+            manifest = reg.verify(version)
         except (ModelRegistryError, ReadmitError) as exc:
             refused += 1
             typer.echo(f"REFUSED  {version}: {exc}")
-        else:
-            typer.echo(f"ok       {version}")
+        else:  # the format says whether loading it unpickles (joblib) or not
+            typer.echo(f"ok       {version} ({manifest.get('artifact_format', JOBLIB_FORMAT)})")
     if refused:
         raise typer.Exit(1)
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from readmit_core.errors import ReadmitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_NAMES: Final = ("lr", "rf", "xgb", "lgbm", "mlp")
 MODEL_LABELS: Final = {
@@ -49,6 +52,11 @@ GRIDS: Final[dict[str, list[dict[str, Any]]]] = {
     ],
     "mlp": [{"hidden_layer_sizes": (32,), "alpha": 1e-2}],
 }
+
+
+# Families whose fitted model has a file format of its own that cannot execute code when
+# read: the registry stores these natively (model_store/registry.py), the rest as joblib.
+NATIVE_FORMATS: Final = {"lgbm": "lightgbm-text", "xgb": "xgboost-ubj"}
 
 
 class UnknownModelError(ReadmitError, ValueError):
@@ -133,7 +141,9 @@ class FittedModel:
     """A fitted estimator of one family plus what serving needs to use it quickly.
 
     ``reference`` is the training-mean encoded vector: the baseline of occlusion
-    explanations for the random forest and the MLP.
+    explanations for the random forest and the MLP. ``estimator`` is None for a
+    LightGBM model read from its native file (:meth:`from_native`): LightGBM cannot
+    rebuild its scikit-learn wrapper from a booster, and only the booster is needed.
     """
 
     name: str
@@ -146,12 +156,48 @@ class FittedModel:
         self._fast = self._extract_fast_path()
 
     # -------------------------------------------------------------- reference path
-    def pipeline_proba(self, matrix: np.ndarray) -> np.ndarray:
-        """The estimator's own ``predict_proba`` (positive class): the reference numbers."""
+    def pipeline_proba(self, matrix: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """The estimator's own ``predict_proba`` (positive class): the reference numbers.
+
+        Without a wrapper (a natively loaded LightGBM model) the booster's ``predict``,
+        which is what ``LGBMClassifier.predict_proba`` returns for a binary objective.
+        """
+        if self.estimator is None:
+            return np.asarray(self._fast["booster"].predict(matrix), dtype=np.float64)
         return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+
+    # ---------------------------------------------------------- native model files
+    def native_bytes(self) -> bytes:
+        """The booster in its own format (``NATIVE_FORMATS``): data, never code."""
+        if self.name == "lgbm":
+            return str(self._fast["booster"].model_to_string()).encode()
+        if self.name == "xgb":
+            return bytes(self._fast["booster"].save_raw(raw_format="ubj"))
+        raise UnknownModelError(self.name)
+
+    @classmethod
+    def from_native(
+        cls, name: str, params: dict[str, Any], data: bytes, reference: np.ndarray
+    ) -> FittedModel:
+        """A forest from :meth:`native_bytes`; predicts exactly as the model that wrote it."""
+        if name == "lgbm":
+            import lightgbm
+
+            model = cls(name, params, None, reference)
+            model._fast = {"booster": lightgbm.Booster(model_str=data.decode())}
+            return model
+        if name == "xgb":
+            from xgboost import XGBClassifier
+
+            estimator = XGBClassifier(n_jobs=1)
+            estimator.load_model(bytearray(data))
+            return cls(name, params, estimator, reference)
+        raise UnknownModelError(name)
 
     # ------------------------------------------------------------------ fast path
     def _extract_fast_path(self) -> dict[str, Any]:
+        if self.estimator is None:  # from_native sets the booster itself
+            return {}
         if self.name == "lr":
             scaler, model = self.estimator[0], self.estimator[-1]
             return {

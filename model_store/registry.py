@@ -1,18 +1,27 @@
-"""The model registry: versioned joblib artifacts, JSON manifests and a champion pointer.
+"""The model registry: versioned artifacts, JSON manifests and a champion pointer.
 
 Layout under ``root``::
 
-    <version>/model.joblib      the TrainedModel
+    <version>/model.txt         LightGBM: the booster's own text model     } forests:
+    <version>/model.ubj         XGBoost: the booster's own UBJSON model    } nothing
+    <version>/pipeline.json     forests: encoder, calibrator, bands...     } is unpickled
+    <version>/model.joblib      LR, RF, MLP (and versions registered before native files)
     <version>/manifest.json     what it is, what it was trained on, how good it is
     <version>/signature.json    Ed25519 signature over manifest + artifact (model_store/signing.py)
     champion                    one line: the version the scorer serves
 
-joblib/pickle executes code on load, so a file is only unpickled after its signature
-verifies with the configured public key (``READMIT_MODEL_VERIFY_KEY``, kept apart from
-this directory), its sha256 matches the manifest and the manifest's feature-set hash
-matches the running code's ``model_store.feature_set.feature_set_hash()``. The champion
-pointer is replaced atomically, so a scorer polling :meth:`Registry.champion_version`
-never reads half a name.
+The manifest's ``artifact_format`` says which (``models.NATIVE_FORMATS`` or ``joblib``;
+absent in older manifests: joblib). The forests are stored natively because their
+formats are data, not code (model_store/pipeline_document.py). joblib stays for
+scikit-learn's logistic regression, random forest and MLP, which have no format of
+their own that is not a pickle, and for versions registered before the native files,
+which still load: they are signed like any other, so the key holder vouched for them.
+
+Every file is read only after the signature verifies with the configured public key
+(``READMIT_MODEL_VERIFY_KEY``, kept apart from this directory), the files' sha256 match
+the manifest and the manifest's feature-set hash matches the running code's
+``model_store.feature_set.feature_set_hash()``. The champion pointer is replaced
+atomically, so a scorer polling :meth:`Registry.champion_version` never reads half a name.
 """
 
 from __future__ import annotations
@@ -31,11 +40,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from model_store import signing
 from model_store.feature_set import feature_set_hash
+from model_store.models import NATIVE_FORMATS
+from model_store.pipeline_document import from_document, to_document
 from model_store.serving import ScoringModel, TrainedModel
 from readmit_core.errors import ReadmitError
 from readmit_core.features import FEATURE_SET_NAME
 
 ARTIFACT = "model.joblib"
+JOBLIB_FORMAT = "joblib"
+PIPELINE = "pipeline.json"
+# native format -> the booster's file name
+BOOSTER_FILES = {"lightgbm-text": "model.txt", "xgboost-ubj": "model.ubj"}
 MANIFEST = "manifest.json"
 SIGNATURE = "signature.json"
 CHAMPION = "champion"
@@ -118,6 +133,15 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _artifact_digest(directory: Path, files: tuple[str, ...]) -> str:
+    """One sha256 for a version's files: the file's own for one file (as before native
+    files existed), else the hash of the sorted "name sha256" lines."""
+    if files == (ARTIFACT,):
+        return sha256_file(directory / ARTIFACT)
+    lines = "".join(f"{name} {sha256_file(directory / name)}\n" for name in sorted(files))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -211,10 +235,10 @@ class Registry:
         """
         manifest = self.manifest(version)
         directory = self.root / version
-        artifact = directory / ARTIFACT
-        if not artifact.exists():
+        files = self._artifact_files(version, manifest)
+        if not all((directory / name).exists() for name in files):
             raise UnknownVersionError(version, self.root)
-        actual = sha256_file(artifact)
+        actual = _artifact_digest(directory, files)
         self._check_signature(version, (directory / MANIFEST).read_bytes(), actual)
         expected = str(manifest.get("artifact_sha256", ""))
         if actual != expected:
@@ -240,32 +264,66 @@ class Registry:
         if not signing.verifies(key, value, message):
             raise BadSignatureError(version, signed_by, signing.key_id(key))
 
-    def load(self, version: str) -> ScoringModel:
-        """Verify the artifact (signature, sha256, feature set) and only then unpickle it."""
-        import joblib
+    def _artifact_files(self, version: str, manifest: dict[str, Any]) -> tuple[str, ...]:
+        """The files the version's format consists of (the manifest is not yet trusted)."""
+        form = manifest.get("artifact_format", JOBLIB_FORMAT)
+        if form == JOBLIB_FORMAT:
+            return (ARTIFACT,)
+        if form in BOOSTER_FILES:
+            return (BOOSTER_FILES[str(form)], PIPELINE)
+        raise CorruptManifestError(self.root / version / MANIFEST, f"unknown format {form!r}")
 
+    def load(self, version: str) -> ScoringModel:
+        """Verify the version (signature, sha256, feature set), and only then read it.
+
+        A forest is rebuilt from its booster file and ``pipeline.json`` without
+        unpickling anything; other families are unpickled (joblib) after verification.
+        """
         manifest = self.verify(version)
-        artifact = self.root / version / ARTIFACT
-        model = joblib.load(artifact)
-        if not isinstance(model, TrainedModel):
-            raise CorruptManifestError(artifact, "artifact is not a TrainedModel")
-        return ScoringModel(model, manifest)
+        directory = self.root / version
+        form = manifest.get("artifact_format", JOBLIB_FORMAT)
+        if form == JOBLIB_FORMAT:
+            import joblib
+
+            model = joblib.load(directory / ARTIFACT)
+            if not isinstance(model, TrainedModel):
+                raise CorruptManifestError(directory / ARTIFACT, "artifact is not a TrainedModel")
+            return ScoringModel(model, manifest)
+        booster = (directory / BOOSTER_FILES[str(form)]).read_bytes()
+        try:
+            trained = from_document(json.loads((directory / PIPELINE).read_text()), booster)
+        except (ValueError, KeyError, TypeError) as exc:  # signed, yet unreadable by this code
+            raise CorruptManifestError(directory / PIPELINE, str(exc)) from exc
+        return ScoringModel(trained, manifest)
 
     # ------------------------------------------------------------------ writing
     def save(self, trained: TrainedModel, manifest: dict[str, Any]) -> str:
-        """Write artifact + manifest (with artifact sha256 and feature set); returns version."""
-        import joblib
+        """Write artifact + manifest (with artifact sha256 and feature set); returns version.
 
+        Forests (``models.NATIVE_FORMATS``) are written as their booster's own file plus
+        ``pipeline.json``; the other families as one joblib file.
+        """
         version = str(manifest["version"])
         self._check_version_name(version)
         key = self.signing_key()  # before anything is written: no unsigned half-version
+        form = NATIVE_FORMATS.get(trained.model.name, JOBLIB_FORMAT)
+        document = to_document(trained) if form != JOBLIB_FORMAT else None  # fails early
         directory = self.root / version
         directory.mkdir(parents=True, exist_ok=False)
-        artifact = directory / ARTIFACT
-        joblib.dump(trained, artifact, compress=3)
+        if document is None:
+            import joblib
+
+            joblib.dump(trained, directory / ARTIFACT, compress=3)
+            files: tuple[str, ...] = (ARTIFACT,)
+        else:
+            (directory / BOOSTER_FILES[form]).write_bytes(trained.model.native_bytes())
+            (directory / PIPELINE).write_text(json.dumps(document, indent=1))
+            files = (BOOSTER_FILES[form], PIPELINE)
         manifest = dict(manifest)
         manifest["feature_set"] = {"name": FEATURE_SET_NAME, "hash": feature_set_hash()}
-        manifest["artifact_sha256"] = sha256_file(artifact)
+        manifest["artifact_format"] = form
+        manifest["artifact_files"] = {name: sha256_file(directory / name) for name in files}
+        manifest["artifact_sha256"] = _artifact_digest(directory, files)
         text = json.dumps(manifest, indent=2, default=str)
         message = signing.signed_message(version, text.encode(), manifest["artifact_sha256"])
         signature = signing.sign(key, message)

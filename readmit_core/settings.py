@@ -286,6 +286,27 @@ class Settings(BaseSettings):
     ehr_max_focus: int = Field(
         20, ge=1, description="Most focus resources one notification may name."
     )
+    # --- web login lockout --------------------------------------------------------------
+    login_failure_limit: int = Field(
+        5,
+        ge=1,
+        description="Failed web logins for one user name from one address before that pair is "
+        "locked out (django-axes); an admin unlocks it early (admin *Access attempts*, or "
+        "`python -m alerts_web axes_reset_username <name>`).",
+    )
+    login_lockout_minutes: int = Field(
+        30,
+        ge=0,
+        description="How long a locked-out user name + address stays locked; 0: until an admin "
+        "unlocks it.",
+    )
+    login_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description="Reverse proxies in front of the web app that append to X-Forwarded-For: "
+        "the login lockout counts the address that many hops from the right (0: the TCP peer, "
+        "REMOTE_ADDR). Only set it if the proxy appends and cannot be bypassed.",
+    )
     debug: bool = Field(False, description="Django DEBUG; never on in production.")
     max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")
 

@@ -27,6 +27,17 @@ TXT
 role="${1:-}"
 [ $# -gt 0 ] && shift
 
+# Secrets mounted as files (docker compose `secrets:`, Kubernetes Secret volumes) named
+# readmit_<field> become READMIT_<FIELD>: /run/secrets/readmit_metrics_token ->
+# READMIT_METRICS_TOKEN. A file is given only to the containers that need it (the model
+# signing key to training alone), and one file can feed both a role and Prometheus.
+for secret in /run/secrets/readmit_*; do
+  [ -f "$secret" ] || continue
+  name=$(basename "$secret" | tr '[:lower:]' '[:upper:]')
+  value=$(cat "$secret")
+  export "$name=$value"
+done
+
 # The health check runs as a separate process; it learns the role from this file.
 remember_role() {
   printf '%s\n' "$1" > "${READMIT_STATE_DIR:-/var/lib/readmit}/role" 2>/dev/null || true
@@ -43,8 +54,12 @@ case "$role" in
     ;;
   web)
     remember_role web
+    # No --proxy-headers: daphne would take the client address from the *leftmost*
+    # X-Forwarded-For entry, which the client writes, and a password guesser rotating it
+    # would never be locked out. The login lockout reads the proxy's entry itself
+    # (READMIT_LOGIN_PROXY_HOPS); HTTPS is told by X-Forwarded-Proto (Django settings).
     exec daphne -b "${READMIT_WEB_HOST:-0.0.0.0}" -p "${READMIT_WEB_PORT:-8000}" \
-      --proxy-headers "$@" alerts_web.asgi:application
+      "$@" alerts_web.asgi:application
     ;;
   alerts-consumer)
     remember_role alerts-consumer

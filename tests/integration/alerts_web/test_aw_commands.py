@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -33,7 +32,7 @@ def test_seed_demo_prints_passwords_once_and_is_idempotent(tmp_path: Path) -> No
     first = _seed("--credentials-file", str(creds))
     nurse_pw = re.search(r"nurse / (\S+)", first).group(1)  # type: ignore[union-attr]
     key = re.search(r"API key \(shown once\): (\S+)", first).group(1)  # type: ignore[union-attr]
-    assert authenticate(username="nurse", password=nurse_pw) is not None
+    assert User.objects.get(username="nurse").check_password(nurse_pw)
     assert ApiClient.objects.get(key_hash=hash_key(key)).scopes == sorted(ALL_SCOPES)
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
     assert json.loads(creds.read_text())["nurse"] == nurse_pw
@@ -45,13 +44,13 @@ def test_seed_demo_prints_passwords_once_and_is_idempotent(tmp_path: Path) -> No
     second = _seed()
     assert nurse_pw not in second
     assert "rk_" not in second
-    assert authenticate(username="nurse", password=nurse_pw) is not None
+    assert User.objects.get(username="nurse").check_password(nurse_pw)
     assert Ward.objects.count() == len(demo_wards())
 
     third = _seed("--reset-passwords", "--rotate-key")
     new_pw = re.search(r"nurse / (\S+)", third).group(1)  # type: ignore[union-attr]
     assert new_pw != nurse_pw
-    assert authenticate(username="nurse", password=new_pw) is not None
+    assert User.objects.get(username="nurse").check_password(new_pw)
     assert not ApiClient.objects.get(key_hash=hash_key(key)).is_active
 
 

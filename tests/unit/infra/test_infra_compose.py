@@ -229,3 +229,57 @@ def test_docker_compose_config_accepts_the_file() -> None:
         cwd=refs.ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _secrets_of(service: dict[str, Any]) -> set[str]:
+    return {s if isinstance(s, str) else s["source"] for s in service.get("secrets") or []}
+
+
+def test_the_model_signing_key_reaches_model_init_alone(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Whoever holds the private key can sign a pickle every scorer runs: only the trainer."""
+    holders = {n for n, s in services.items() if "readmit_model_signing_key" in _secrets_of(s)}
+    assert holders == {"model-init"}
+    assert refs.service_role(services["model-init"]) == "train"
+    for name, service in services.items():
+        assert "READMIT_MODEL_SIGNING_KEY" not in env_of(service), name
+    assert "READMIT_MODEL_SIGNING_KEY" not in env_example(), "every service reads .env.example"
+    assert "change-me" in env_example()["READMIT_MODEL_VERIFY_KEY"]  # the public half: all
+    declared = refs.compose()["secrets"]
+    assert declared["readmit_model_signing_key"]["file"].startswith("./secrets/")
+
+
+def test_the_metrics_token_is_one_file_for_ingest_and_prometheus(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    holders = {n for n, s in services.items() if "readmit_metrics_token" in _secrets_of(s)}
+    assert holders == {"ingest", "prometheus"}
+    assert "READMIT_METRICS_TOKEN" not in env_example()
+    (job,) = [j for j in refs.load_yaml(refs.PROMETHEUS)["scrape_configs"] if "ingest" in str(j)]
+    assert job["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "/run/secrets/readmit_metrics_token",
+    }
+    assert refs.compose()["secrets"]["readmit_metrics_token"]["file"].startswith("./secrets/")
+
+
+def test_the_entrypoint_exports_mounted_secrets_and_trusts_no_forwarded_for() -> None:
+    text = refs.ENTRYPOINT.read_text()
+    assert "/run/secrets/readmit_*" in text
+    assert "tr '[:lower:]' '[:upper:]'" in text
+    # daphne --proxy-headers takes the client-written, leftmost X-Forwarded-For entry
+    assert "--proxy-headers" not in text.replace("No --proxy-headers", "")
+
+
+def test_secret_files_are_never_committed_or_built_in() -> None:
+    assert "secrets/" in (refs.ROOT / ".gitignore").read_text().splitlines()
+    assert "secrets/" in (refs.ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_login_lockout_settings_are_configured_for_the_web() -> None:
+    example = env_example()
+    for key in ("LOGIN_FAILURE_LIMIT", "LOGIN_LOCKOUT_MINUTES", "LOGIN_PROXY_HOPS"):
+        assert f"READMIT_{key}" in example, key
+    assert Settings(**{"login_failure_limit": example["READMIT_LOGIN_FAILURE_LIMIT"]})
+    assert example["READMIT_LOGIN_PROXY_HOPS"] == "0"  # browsers reach the web port directly

@@ -238,3 +238,32 @@ def test_operations_doc_states_the_shipped_partition_counts() -> None:
     for topic, variable in refs.topics_script_variables().items():
         row = f"| `{prefix}{topic}` | {compose_env[variable]} | {k8s_env[variable]} |"
         assert row in doc, f"OPERATIONS.md lacks the row {row}"
+
+
+def _secret_refs(doc: dict[str, Any]) -> set[str]:
+    return {
+        s["secretRef"]["name"]
+        for c in app_containers(doc)
+        for s in c.get("envFrom", [])
+        if "secretRef" in s
+    }
+
+
+def test_the_model_signing_key_secret_reaches_the_train_job_alone() -> None:
+    holders = {role_of(d) for d in workloads() if "readmit-model-signing" in _secret_refs(d)}
+    assert holders == {"train"}
+
+
+def test_login_lockout_and_metrics_auth_are_configured() -> None:
+    config = refs.k8s_configmap()
+    assert int(config["READMIT_LOGIN_FAILURE_LIMIT"]) >= 1
+    assert int(config["READMIT_LOGIN_LOCKOUT_MINUTES"]) >= 0
+    assert config["READMIT_LOGIN_PROXY_HOPS"] == "1"  # behind the Ingress controller
+    (job,) = [j for j in refs.load_yaml(refs.K8S_SCRAPE) if j["job_name"] == "readmit-ingest"]
+    assert job["authorization"]["type"] == "Bearer"
+    assert job["authorization"]["credentials_file"].endswith("/readmit-metrics-token/token")
+    runbook = refs.RUNBOOK.read_text()
+    for secret in ("readmit-secrets", "readmit-model-signing", "readmit-metrics-token"):
+        assert f"create secret generic {secret}" in runbook
+    for key in ("METRICS_TOKEN", "MODEL_VERIFY_KEY", "ACCESS_TOKEN_SECRET"):
+        assert key in runbook

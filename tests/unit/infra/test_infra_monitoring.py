@@ -165,8 +165,14 @@ def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @needs_promtool
-def test_promtool_accepts_config_and_rules() -> None:
-    result = _promtool("check", "config", "prometheus.yml", cwd=refs.PROMETHEUS.parent)
+def test_promtool_accepts_config_and_rules(tmp_path: Path) -> None:
+    # promtool opens credential files: a copy whose token file exists (compose mounts it)
+    token = tmp_path / "metrics-token"
+    token.write_text("t" * 32)
+    config = refs.PROMETHEUS.read_text().replace("/run/secrets/readmit_metrics_token", str(token))
+    (tmp_path / "prometheus.yml").write_text(config)
+    (tmp_path / "rules").symlink_to(refs.RULES_DIR)
+    result = _promtool("check", "config", "prometheus.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     rules = [str(p) for p in sorted(refs.RULES_DIR.glob("*.yml"))]
     result = _promtool("check", "rules", *rules, cwd=refs.ROOT)
