@@ -101,11 +101,13 @@ class Stack:
         assert self.log_dir is not None
         return self.log_dir / f"{name}.log"
 
-    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         proc = ManagedProcess(
             name,
             argv,
-            env=settings_env(self.settings),
+            env={**settings_env(self.settings), **(extra_env or {})},
             log_path=self._log(name),
             cwd=PROJECT_ROOT,
         ).start()
@@ -150,20 +152,32 @@ class Stack:
     def _start_apps(self) -> None:
         s = self.settings
         py = sys.executable
-        self._spawn(
-            "ingest",
-            [
-                py, "-m", "uvicorn", "--factory", "ingest.app:create_app",
-                "--host", s.ingest_host, "--port", str(s.ingest_port),
-                "--log-level", "warning", "--no-access-log",
-            ],
-        )  # fmt: skip
+        self._start_ingest()
         for i in range(self.scorers):
             port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
             self._spawn(f"scorer-{i}", [py, "-m", "readmit", "scorer", "--metrics-port", str(port)])
         if self.with_web and web_available():
             self._start_web()
         self.wait_ready()
+
+    def _start_ingest(self) -> None:
+        """The ingest API as ``ingest_workers`` uvicorn worker processes (validation and
+        mapping are CPU-bound: one process uses one core); their /metrics are summed
+        through a prometheus_client multiprocess directory emptied at each start."""
+        from ingest.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+        s = self.settings
+        metrics_dir = prepare_multiprocess_dir(s.state_dir / "ingest-metrics")
+        self._spawn(
+            "ingest",
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "ingest.app:create_app",
+                "--host", s.ingest_host, "--port", str(s.ingest_port),
+                "--workers", str(s.ingest_workers),
+                "--log-level", "warning", "--no-access-log",
+            ],
+            {MULTIPROC_ENV: str(metrics_dir)},
+        )  # fmt: skip
 
     def _start_web(self) -> None:
         s = self.settings
