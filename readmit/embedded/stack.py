@@ -150,15 +150,25 @@ class Stack:
         ensure_champion(self.settings)
 
     def _start_apps(self) -> None:
-        s = self.settings
-        py = sys.executable
         self._start_ingest()
-        for i in range(self.scorers):
-            port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
-            self._spawn(f"scorer-{i}", [py, "-m", "readmit", "scorer", "--metrics-port", str(port)])
+        for _ in range(self.scorers):
+            self._spawn_scorer()
         if self.with_web and web_available():
             self._start_web()
         self.wait_ready()
+
+    def _spawn_scorer(self) -> ManagedProcess:
+        s = self.settings
+        i = sum(p.name.startswith("scorer-") for p in self.processes)
+        port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
+        argv = [sys.executable, "-m", "readmit", "scorer", "--metrics-port", str(port)]
+        return self._spawn(f"scorer-{i}", argv)
+
+    def add_scorer(self) -> None:
+        """One more scorer process in the running stack (``readmit bench stream
+        --two-scorers``); it joins the consumer group and takes partitions."""
+        self._spawn_scorer()
+        self.scorers += 1
 
     def _start_ingest(self) -> None:
         """The ingest API as ``ingest_workers`` uvicorn worker processes (validation and
