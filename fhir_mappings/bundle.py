@@ -13,6 +13,7 @@ dict access is an order of magnitude cheaper than walking model objects.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, Final
@@ -166,9 +167,13 @@ class Document:
 
     def _check_local_references(self) -> None:
         """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document."""
+        local = ("urn:uuid:", "urn:oid:")
         for resource in self.resources:
+            if _local_references_resolve(resource, self._keys):
+                continue
+            # one is unresolved: walk again with element paths, to name the first one
             for path, target in _references(resource, ""):
-                if target.startswith(("urn:uuid:", "urn:oid:")) and target not in self._keys:
+                if target.startswith(local) and target not in self._keys:
                     raise UnresolvedReference(
                         f"reference {target!r} matches no entry of the Bundle",
                         resource_type=resource.get("resourceType"),
@@ -257,6 +262,27 @@ def identifier_keys(resource: Resource) -> list[tuple[Any, str]]:
         for ident in resource.get("identifier") or ()
         if isinstance(ident, dict) and isinstance(ident.get("value"), str)
     ]
+
+
+# A Reference string that names a local entry, as orjson writes it: orjson escapes only
+# '"', '\\' and control characters, so every "reference" whose value starts with
+# urn:uuid: / urn:oid: appears like this; (.) is the byte after the value ('"' unless the
+# value held something escaped, which sends the resource to the exact walk).
+_LOCAL_REFERENCE: Final = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"\\]*)(.)')
+
+
+def _local_references_resolve(resource: Resource, keys: dict[str, Resource]) -> bool:
+    """True when every urn:uuid:/urn:oid: reference of the resource names an entry; False
+    means "walk it" (one does not, or the fast reading could not tell). One C-level
+    serialization and a regex instead of a Python walk that built a path per node."""
+    try:
+        raw = orjson.dumps(resource)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    for match in _LOCAL_REFERENCE.finditer(raw):
+        if match.group(2) != b'"' or match.group(1).decode() not in keys:
+            return False
+    return True
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:

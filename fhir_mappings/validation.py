@@ -21,9 +21,10 @@ call, gives the models' answer at a fraction of the cost.
 What is exact about it (tests/unit/fhir_mappings/test_fhir_validation.py compares it
 with plain ``model_validate`` on the conformance corpus and on mutated resources):
 
-* an element is vouched for only by the exact JSON (keys sorted) of a value that passed
-  as that element of that resource type in this process; a new value is checked with
-  the model's own validator for that element;
+* an element is vouched for only by the exact JSON of a value (as sent, key order
+  included: sorting cost more than a reordered repeat saves) that passed as that
+  element of that resource type in this process; a new value is checked with the
+  model's own validator for that element;
 * anything the element-wise rule does not cover goes to ``model_validate`` whole: an
   element the model does not define by its JSON name (unknown, or a Python field name),
   a ``_element`` primitive extension (the required-primitive rule reads its content), a
@@ -211,7 +212,7 @@ def _element_path(loc: tuple[int | str, ...]) -> str:
 
 def _json_key(prefix: bytes, value: Any) -> bytes | None:
     try:
-        return prefix + orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return prefix + orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return None  # not plain JSON (a caller's dict with other objects): never memoised
 
