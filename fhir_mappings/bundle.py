@@ -3,33 +3,32 @@
 Accepted: a Bundle of any type (transaction, batch, collection, message, searchset,
 history, and subscription notifications: R4B/R5 ``subscription-notification`` with a
 SubscriptionStatus first entry, or the R4 backport ``history`` Bundle with a
-Parameters first entry) or a single loose resource. Every resource is validated once,
-with the ``fhir.resources`` R4B models (R4B is a superset of R4 for every resource we
-read; R4 content validates unchanged). Unused resource types are validated and then
+Parameters first entry) or a single loose resource. Every resource is validated with
+the ``fhir.resources`` R4B models (R4B is a superset of R4 for every resource we read;
+R4 content validates unchanged), each distinct element value once per process
+(``fhir_mappings.validation``). Unused resource types are validated and then
 ignored. The mapping itself reads the plain JSON dicts: they are known valid, and
 dict access is an order of magnitude cheaper than walking model objects.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any, Final
 
 import orjson
-from pydantic import ValidationError
 
-from fhir_mappings.bindings import check_bindings
 from fhir_mappings.errors import (
     FhirMappingError,
     InvalidJson,
     InvalidResource,
     TooDeep,
-    UnknownResourceType,
     UnresolvedReference,
 )
 from fhir_mappings.references import reference_key
+from fhir_mappings.validation import FOREIGN_VERSION_ELEMENTS, validate_resource
 
 Resource = dict[str, Any]
 
@@ -40,76 +39,7 @@ Resource = dict[str, Any]
 MAX_JSON_DEPTH: Final = 64
 _BOM: Final = b"\xef\xbb\xbf"
 
-# Elements that R4 feeds send in R4B/R5-style (or Subscriptions Backport) notifications
-# and that the R4B models do not define: accepted and ignored, never refused.
-FOREIGN_VERSION_ELEMENTS: Final[dict[str, frozenset[str]]] = {
-    "SubscriptionStatus": frozenset({"eventsInNotification"}),
-}
-
-
-@lru_cache(maxsize=256)
-def _model_class(resource_type: str) -> Any:
-    """The R4B model class of a resource type (None when FHIR has no such resource type;
-    data types such as ``Quantity`` are not resources)."""
-    from fhir.resources.R4B import get_fhir_model_class
-    from fhir.resources.R4B.resource import Resource as ResourceModel
-
-    try:
-        model = get_fhir_model_class(resource_type)
-    except (ValueError, KeyError, AttributeError, ImportError):
-        return None
-    if resource_type in {"Resource", "DomainResource"}:  # abstract
-        return None
-    return model if isinstance(model, type) and issubclass(model, ResourceModel) else None
-
-
-def _element_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(resource)"
-
-
-def validate_resource(resource: Any, where: str) -> str:
-    """Validate one resource; return its type. Raises typed errors naming the element."""
-    if not isinstance(resource, dict):
-        raise InvalidResource(f"{where}: a resource must be a JSON object", element=where)
-    resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str) or not resource_type:
-        raise UnknownResourceType(f"{where}: resourceType is missing", element="resourceType")
-    model = _model_class(resource_type)
-    foreign = FOREIGN_VERSION_ELEMENTS.get(resource_type)
-    if foreign and not foreign.isdisjoint(resource):
-        resource = {k: v for k, v in resource.items() if k not in foreign}
-    if model is None:
-        raise UnknownResourceType(
-            f"{where}: unknown resourceType {resource_type!r}",
-            resource_type=resource_type,
-            element="resourceType",
-        )
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        element = _element_path(tuple(first.get("loc", ())))
-        raise InvalidResource(
-            f"{where}: {resource_type} is not valid FHIR R4: {element}: {first.get('msg')}",
-            resource_type=resource_type,
-            element=element,
-        ) from None
-    except RecursionError:
-        raise TooDeep(
-            f"{where}: nested too deeply to validate", resource_type=resource_type
-        ) from None
-    except (ValueError, TypeError) as exc:  # fhir_core raises these for some primitives
-        raise InvalidResource(
-            f"{where}: {resource_type} is not valid FHIR R4: {exc}", resource_type=resource_type
-        ) from None
-    check_bindings(resource, where)
-    return resource_type
+__all__ = ["FOREIGN_VERSION_ELEMENTS", "Document", "load_json", "validate_resource"]
 
 
 def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -238,9 +168,13 @@ class Document:
 
     def _check_local_references(self) -> None:
         """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document."""
+        local = ("urn:uuid:", "urn:oid:")
         for resource in self.resources:
+            if _local_references_resolve(resource, self._keys):
+                continue
+            # one is unresolved: walk again with element paths, to name the first one
             for path, target in _references(resource, ""):
-                if target.startswith(("urn:uuid:", "urn:oid:")) and target not in self._keys:
+                if target.startswith(local) and target not in self._keys:
                     raise UnresolvedReference(
                         f"reference {target!r} matches no entry of the Bundle",
                         resource_type=resource.get("resourceType"),
@@ -329,6 +263,27 @@ def identifier_keys(resource: Resource) -> list[tuple[Any, str]]:
         for ident in resource.get("identifier") or ()
         if isinstance(ident, dict) and isinstance(ident.get("value"), str)
     ]
+
+
+# A Reference string that names a local entry, as orjson writes it: orjson escapes only
+# '"', '\\' and control characters, so every "reference" whose value starts with
+# urn:uuid: / urn:oid: appears like this; (.) is the byte after the value ('"' unless the
+# value held something escaped, which sends the resource to the exact walk).
+_LOCAL_REFERENCE: Final = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"\\]*)(.)')
+
+
+def _local_references_resolve(resource: Resource, keys: dict[str, Resource]) -> bool:
+    """True when every urn:uuid:/urn:oid: reference of the resource names an entry; False
+    means "walk it" (one does not, or the fast reading could not tell). One C-level
+    serialization and a regex instead of a Python walk that built a path per node."""
+    try:
+        raw = orjson.dumps(resource)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    for match in _LOCAL_REFERENCE.finditer(raw):
+        if match.group(2) != b'"' or match.group(1).decode() not in keys:
+            return False
+    return True
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:

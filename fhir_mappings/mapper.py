@@ -55,6 +55,7 @@ from fhir_mappings.identity import (
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
 from fhir_mappings.prior_visits import (
+    BatchedHistory,
     EncounterHistory,
     PriorStay,
     VisitSummary,
@@ -165,6 +166,8 @@ class _Mapper:
             found = self._patient(encounter)
             if found is not None:
                 self.patient_of[id(encounter)] = found
+        if isinstance(history, BatchedHistory):
+            self.history = history.for_patients(sorted({p for p, _ in self.patient_of.values()}))
 
     # --- document level -------------------------------------------------------------
     def _canonical_ids(self, identities: VisitIdentities) -> dict[tuple[str, str], str]:

@@ -9,9 +9,10 @@ that history in Redis (``ingest``); tests and the CLI use :class:`InMemoryHistor
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from readmit_core.features import FeatureRecord
 
@@ -54,6 +55,17 @@ class EncounterHistory(Protocol):
 
     def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
         """The patient's index encounters admitted before ``before``, oldest first."""
+        ...
+
+
+@runtime_checkable
+class BatchedHistory(EncounterHistory, Protocol):
+    """A history that reads several patients at once: the mapper asks it once per
+    document for every patient the document names, then reads that snapshot (one
+    database round trip per document instead of two or three per index encounter)."""
+
+    def for_patients(self, patient_ids: Sequence[str]) -> EncounterHistory:
+        """The history of ``patient_ids`` as one read."""
         ...
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from fhir_mappings.mapper import map_document, map_trusted_document
+from fhir_mappings.validation import KNOWN_VALID
 
 
 def _count_resources(bundle: bytes) -> int:
@@ -28,6 +29,19 @@ def _timed(fn: Callable[[bytes], Any], bundles: list[bytes]) -> float:
     for body in bundles:
         fn(body)
     return time.perf_counter() - started
+
+
+def _timed_cold(fn: Callable[[bytes], Any], bundles: list[bytes]) -> float:
+    """Like ``_timed``, with the validation memo emptied before each call: mapping the same
+    record again would otherwise find every element known (an EHR's resend), which says
+    nothing about a new record."""
+    seconds = 0.0
+    for body in bundles:
+        KNOWN_VALID.clear()
+        started = time.perf_counter()
+        fn(body)
+        seconds += time.perf_counter() - started
+    return seconds
 
 
 def _rates(seconds: float, bundles: int, resources: int) -> dict[str, float]:
@@ -57,7 +71,8 @@ def measure(bundles: list[bytes]) -> dict[str, Any]:
 
 def measure_record(body: bytes, repeats: int) -> dict[str, Any]:
     """Resources/s of one real patient record (a ~400-entry Synthea Bundle) mapped
-    ``repeats`` times, next to ``orjson.loads`` of the same bytes in the same run."""
+    ``repeats`` times (each with an empty validation memo), next to ``orjson.loads`` of
+    the same bytes in the same run."""
     if repeats < 1:
         raise ValueError("measure_record() needs repeats >= 1")
     bodies = [body] * repeats
@@ -68,7 +83,7 @@ def measure_record(body: bytes, repeats: int) -> dict[str, Any]:
         return round(resources / seconds, 1) if seconds else float("inf")
 
     loads = _timed(orjson.loads, bodies)
-    full = _timed(map_document, bodies)
+    full = _timed_cold(map_document, bodies)
     rules = _timed(map_trusted_document, bodies)
     return {
         "entries": _count_resources(body),

@@ -9,7 +9,8 @@ and every index encounter's feature record; the mapper reads them back through t
 while the broker still holds the event.
 
 All of it lives in the state database (``patient_state``: PostgreSQL, SQLite in the
-embedded run), not in Redis: a Redis flush or outage cannot change a later score. A
+embedded run), not in Redis: a Redis flush or outage cannot change a later score. The mapper
+reads a document's patients in one round trip (``for_patients``). A
 cache in front of these primary-key lookups would save about a millisecond per
 document (ingest spends tens validating FHIR) at the price of a second copy that can
 disagree with the record a score depends on, so there is none.
@@ -18,7 +19,8 @@ disagree with the record a score depends on, so there is none.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import orjson
@@ -60,6 +62,34 @@ def _visit(row: VisitRow) -> VisitSummary:
     )
 
 
+class HistorySnapshot:
+    """The history of a few patients, read in one round trip (``EncounterHistory``)."""
+
+    def __init__(self, visits: Sequence[VisitRow], stays: Sequence[StayRow]) -> None:
+        self._visits: dict[str, list[VisitSummary]] = defaultdict(list)
+        for row in visits:
+            self._visits[row.patient_id].append(_visit(row))
+        self._stays: dict[str, list[StayRow]] = defaultdict(list)
+        for stay in stays:
+            self._stays[stay.patient_id].append(stay)
+
+    def prior_visits(self, patient_id: str) -> list[VisitSummary]:
+        return list(self._visits.get(patient_id, ()))
+
+    def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
+        return _prior_stays(self._stays.get(patient_id, ()), before)
+
+
+def _prior_stays(stays: Iterable[StayRow], before: datetime) -> list[PriorStay]:
+    out: list[PriorStay] = []
+    for stay in stays:
+        admitted = datetime.fromisoformat(stay.admitted_at)
+        if admitted < before:
+            record = FeatureRecord.model_validate(orjson.loads(stay.record_json))
+            out.append(PriorStay(admitted, record))
+    return sorted(out, key=admission_order)
+
+
 class DurableHistory:
     """Database-backed ``EncounterHistory`` plus the ingest idempotency records."""
 
@@ -71,13 +101,11 @@ class DurableHistory:
         return [_visit(v) for v in self._store.visits(patient_id)]
 
     def prior_index_records(self, patient_id: str, before: datetime) -> list[PriorStay]:
-        out: list[PriorStay] = []
-        for stay in self._store.stays(patient_id):
-            admitted = datetime.fromisoformat(stay.admitted_at)
-            if admitted < before:
-                record = FeatureRecord.model_validate(orjson.loads(stay.record_json))
-                out.append(PriorStay(admitted, record))
-        return sorted(out, key=admission_order)
+        return _prior_stays(self._store.stays(patient_id), before)
+
+    def for_patients(self, patient_ids: Sequence[str]) -> HistorySnapshot:
+        """``BatchedHistory``: one round trip for every patient of a document."""
+        return HistorySnapshot(*self._store.histories(patient_ids))
 
     # -- idempotency and remembering ----------------------------------------------------
     def deliveries(self, input_keys: Sequence[str]) -> dict[str, Delivery]:

@@ -6,7 +6,16 @@ structural tests in tests/unit/infra fail.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+import shutil
+from pathlib import Path
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+# prometheus_client's own variable: set, every metric below writes to files in that
+# directory (one per process) and exposition() sums them.
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
     "readmit_ingest_requests_total", "FHIR requests by route and status.", ["route", "status"]
@@ -54,3 +63,22 @@ NOTIFICATIONS = Counter(
     "Subscription notifications handled, by type and payload content.",
     ["type", "payload"],
 )
+
+
+def exposition() -> bytes:
+    """The text /metrics answers: this process's metrics, or, when the API runs as several
+    worker processes (``READMIT_INGEST_WORKERS`` > 1, ``PROMETHEUS_MULTIPROC_DIR`` set),
+    every worker's summed, so a scrape that lands on any worker sees the whole API."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def prepare_multiprocess_dir(path: Path) -> Path:
+    """Empty ``path`` (files of an earlier run would be summed in) and return it; set it
+    as ``PROMETHEUS_MULTIPROC_DIR`` of the workers before they import this module."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

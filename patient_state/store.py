@@ -116,6 +116,13 @@ _SELECT_DELIVERIES = (
     "SELECT input_key, topic, kafka_partition, kafka_offset FROM accepted_version "
     "WHERE scope = %s AND input_key IN ({marks})"
 )
+_SELECT_HISTORIES = (
+    "SELECT 'v', patient_id, encounter_id, class_code, start_at, end_at, is_index, "
+    "CAST(NULL AS TEXT) FROM visit WHERE scope = %s AND patient_id IN ({marks}) "
+    "UNION ALL "
+    "SELECT 's', patient_id, encounter_id, CAST(NULL AS TEXT), admitted_at, CAST(NULL AS TEXT), "
+    "NULL, record FROM index_stay WHERE scope = %s AND patient_id IN ({marks})"
+)
 _SELECT_RESOURCES = (
     "SELECT patient_id, ref, is_patient, resource, expires_at FROM loose_resource "
     "WHERE scope = %s AND patient_id IN ({marks}) AND expires_at > %s ORDER BY patient_id, ref"
@@ -154,6 +161,23 @@ class PatientStateStore:
             write=False,
         )
         return [StayRow(*r) for r in rows]
+
+    def histories(self, patient_ids: Sequence[str]) -> tuple[list[VisitRow], list[StayRow]]:
+        """Every visit and index stay of several patients in one statement (one round
+        trip per document, however many encounters it carries)."""
+        if not patient_ids:
+            return [], []
+        marks = _in(patient_ids)
+        rows = self.db.run(
+            lambda cur: cur.execute(
+                _SELECT_HISTORIES.format(marks=marks),
+                (self.scope, *patient_ids, self.scope, *patient_ids),
+            ).fetchall(),
+            write=False,
+        )
+        visits = [VisitRow(r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows if r[0] == "v"]
+        stays = [StayRow(r[1], r[2], r[4], r[7]) for r in rows if r[0] == "s"]
+        return visits, stays
 
     def remember(
         self,

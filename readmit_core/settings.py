@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     )
     ingest_host: str = Field("127.0.0.1", description="Bind address of the FHIR ingest API.")
     ingest_port: int = Field(8001, description="Port of the FHIR ingest API.")
+    ingest_workers: int = Field(
+        2,
+        ge=1,
+        description="Ingest API worker processes (uvicorn --workers). FHIR validation and "
+        "mapping are CPU-bound Python, so one process uses one core: set about one per core "
+        "given to the ingest container. /metrics sums every worker (prometheus_client "
+        "multiprocess mode, PROMETHEUS_MULTIPROC_DIR).",
+    )
     web_host: str = Field("127.0.0.1", description="Bind address of the web app.")
     web_port: int = Field(8000, description="Port of the web app (dashboards, REST, FHIR, CDS).")
     scorer_metrics_port: int = Field(9464, description="Prometheus /metrics port of a scorer.")

@@ -8,8 +8,9 @@ import orjson
 import redis
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest import metrics
 from ingest.auth import AuthError, require_token
 from ingest.context import IngestContext, ingest_context
 from ingest.outcomes import outcome_response
@@ -74,7 +75,7 @@ def readyz(ctx: IngestContext = Depends(ingest_context)) -> Response:
 def prometheus(request: Request, ctx: IngestContext = Depends(ingest_context)) -> PlainTextResponse:
     if not ctx.open_metrics:
         require_token(request, ctx.metrics_tokens)
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/openapi.json", include_in_schema=False)

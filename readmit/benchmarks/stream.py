@@ -8,7 +8,16 @@ machine, because absolute numbers on a shared 2-core box mean little:
 * scorer events/s (one burst drained by the running scorers) vs raw kafka-python
   consume of the same bytes (and produce, for reference);
 * end-to-end latency from POST to score-in-Redis at a fixed rate (p50/p95/p99), read
-  from the ``cached_at`` the scorer writes with each score.
+  from the ``cached_at`` the scorer writes with each score;
+* the mapper alone on a ~400-entry Synthea record vs ``orjson.loads`` of the same bytes.
+
+What makes the numbers trustworthy on a shared machine: every phase is measured after a
+warm-up (ingest workers have validated and mapped bundles; the scorers have drained
+bursts until two in a row agree, i.e. the forest is compiled), every throughput is the
+median of ``repeats`` runs of at least ``MIN_RUN_S`` of work with its min and max next
+to it, baselines are repeated the same way in the same run, and the drain monitor reads
+committed offsets through one probe consumer every 50 ms instead of opening a client
+per look (which took ~20 % of a core from the scorers it measured).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import orjson
@@ -31,6 +40,45 @@ from fhir_mappings import FHIR_JSON
 from readmit.embedded.services import ManagedProcess, free_port, port_open, wait_until
 from readmit_core.events import FEATURES_TOPIC, FeatureEvent
 from readmit_core.settings import Settings
+
+MIN_RUN_S: Final = 1.0  # least work in one timed run of a baseline
+DRAIN_POLL_S: Final = 0.05
+WARMUP_AGREEMENT: Final = 0.25  # two warm-up drains within 25 % of each other: warm
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    """Median of repeated runs with its spread: min, max and (max - min) / median."""
+    if not values:
+        raise ValueError("summary() needs at least one value")
+    median = statistics.median(values)
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "spread": (max(values) - min(values)) / median if median else float("nan"),
+        "runs": list(values),
+    }
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def agree(a: float, b: float, tolerance: float = WARMUP_AGREEMENT) -> bool:
+    """Two rates within ``tolerance`` of the larger one."""
+    top = max(a, b)
+    return top > 0 and abs(a - b) / top <= tolerance
+
+
+def flatten(name: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """``name`` = the median, ``name_min`` / ``name_max`` / ``name_spread`` / ``name_runs``."""
+    return {
+        name: stats["median"],
+        f"{name}_min": stats["min"],
+        f"{name}_max": stats["max"],
+        f"{name}_spread": stats["spread"],
+        f"{name}_runs": stats["runs"],
+    }
 
 
 @dataclass(frozen=True)
@@ -67,19 +115,31 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[k]
 
 
-def saturate(url: str, bodies: Sequence[bytes], headers: dict[str, str], clients: int) -> float:
-    """POST every body once with ``clients`` concurrent connections; successful requests/s."""
+def saturate(
+    url: str,
+    bodies: Sequence[bytes],
+    headers: dict[str, str],
+    clients: int,
+    min_seconds: float = 0.0,
+) -> float:
+    """POST every body once with ``clients`` concurrent connections (then cycle through
+    them again until ``min_seconds`` have passed: only for baselines that do no work per
+    body); successful requests/s."""
     ok = 0
     lock = threading.Lock()
     chunks = [bodies[i::clients] for i in range(clients)]
+    start = time.perf_counter()
 
     def worker(chunk: Sequence[bytes]) -> None:
         nonlocal ok
         mine = 0
         with httpx.Client(timeout=30) as client:
-            for body in chunk:
-                if client.post(url, content=body, headers=headers).status_code < 300:
-                    mine += 1
+            while True:
+                for body in chunk:
+                    if client.post(url, content=body, headers=headers).status_code < 300:
+                        mine += 1
+                if time.perf_counter() - start >= min_seconds or not chunk:
+                    break
         with lock:
             ok += mine
 
@@ -143,9 +203,15 @@ def collect_latencies(
     return [float(c) - s for c, s in zip(cached, sent_at, strict=True) if c]
 
 
-def raw_kafka(settings: Settings, payloads: Sequence[bytes]) -> tuple[float, float]:
-    """kafka-python alone on the same bytes: (produce msgs/s, consume msgs/s)."""
-    from kafka import KafkaConsumer
+def raw_kafka(
+    settings: Settings, payloads: Sequence[bytes], repeats: int = 3
+) -> tuple[list[float], list[float]]:
+    """kafka-python alone on the same bytes: (produce msgs/s, consume msgs/s) per run.
+
+    Each consume run reads the topic from the beginning again and again (one consumer,
+    assigned partitions) until it has done ``MIN_RUN_S`` of work: a single pass over a
+    burst took 35-150 ms and swung 4x between runs."""
+    from kafka import KafkaConsumer, TopicPartition
 
     from readmit_core.kafka_clients import ensure_topics, make_producer
 
@@ -153,63 +219,93 @@ def raw_kafka(settings: Settings, payloads: Sequence[bytes]) -> tuple[float, flo
     ensure_topics(raw, [FEATURES_TOPIC])
     topic = raw.topic(FEATURES_TOPIC)
     producer = make_producer(raw, linger_ms=5)
-    start = time.perf_counter()
-    futures = [producer.send(topic, value=p) for p in payloads]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=30)
-    produce_rate = len(payloads) / (time.perf_counter() - start)
+    produced = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        futures = [producer.send(topic, value=p) for p in payloads]
+        producer.flush()
+        for f in futures:
+            f.get(timeout=30)
+        produced.append(len(payloads) / (time.perf_counter() - start))
     producer.close()
+    total = len(payloads) * repeats
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.scorer_batch_max,
     )
-    seen = 0
-    start = 0.0
-    deadline = time.monotonic() + 120
-    while seen < len(payloads) and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=100).values():
-            if not start:
-                start = time.perf_counter()
-            seen += len(batch)
-    consume_rate = seen / (time.perf_counter() - start) if start else 0.0
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    consumed = []
+    for _ in range(repeats):
+        seen, start, deadline = 0, 0.0, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            consumer.seek_to_beginning(*tps)
+            pass_seen = 0
+            while pass_seen < total and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=100).values():
+                    if not start:
+                        start = time.perf_counter()
+                    pass_seen += len(batch)
+            seen += pass_seen
+            if start and time.perf_counter() - start >= MIN_RUN_S:
+                break
+        consumed.append(seen / (time.perf_counter() - start) if start else 0.0)
     consumer.close()
-    return produce_rate, consume_rate
+    return produced, consumed
 
 
-def drain_rate(settings: Settings, events: Sequence[FeatureEvent]) -> float:
+class CommittedOffsets:
+    """The scorer group's committed offsets, through one probe consumer for the whole
+    benchmark (a new client per look cost ~20 % of a core)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kafka import TopicPartition
+
+        from readmit_core.kafka_clients import make_probe_consumer
+
+        self._probe = make_probe_consumer(settings, settings.scorer_group)
+        topic = settings.topic(FEATURES_TOPIC)
+        partitions = self._probe.partitions_for_topic(topic) or set()
+        self._tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+
+    def total(self) -> int:
+        return sum(self._probe.committed(tp, timeout_ms=3000) or 0 for tp in self._tps)
+
+    def close(self) -> None:
+        self._probe.close(autocommit=False)
+
+
+def drain_rate(
+    settings: Settings, events: Sequence[FeatureEvent], offsets: CommittedOffsets
+) -> float:
     """Burst ``events`` into the features topic and time the running scorers draining it.
 
     Drained = the group's committed offsets advanced by the burst's size (end offsets are
-    not used: some brokers report the last batch's base offset there).
+    not used: some brokers report the last batch's base offset there). Timed from the
+    first commit seen, so producing the burst is not counted.
     """
     from readmit_core.kafka_clients import make_producer
-    from scorer.lag import consumer_lag
 
     topic = settings.topic(FEATURES_TOPIC)
-
-    def committed() -> int:
-        rows = consumer_lag(settings.kafka_bootstrap, settings.scorer_group, topic)
-        return sum(p.committed or 0 for p in rows)
-
-    before = committed()
+    before = offsets.total()
     producer = make_producer(settings, linger_ms=20)
     for ev in events:
         producer.send(topic, key=ev.patient_id.encode(), value=ev.to_bytes())
+    producer.flush()
     target = before + len(events)
     first: tuple[float, int] | None = None  # (time, committed) when scoring was first seen
+    done = before
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        now, done = time.perf_counter(), committed()
+        now, done = time.perf_counter(), offsets.total()
         if first is None and done > before:
             first = (now, done)
         if done >= target:
             break
-        time.sleep(0.02)
+        time.sleep(DRAIN_POLL_S)
     producer.close()
     if first is None or done < target:
         raise TimeoutError("the scorers did not drain the burst within 300 s")
@@ -217,18 +313,87 @@ def drain_rate(settings: Settings, events: Sequence[FeatureEvent]) -> float:
     return (target - first[1]) / elapsed if elapsed > 0 else float("nan")
 
 
+def bursts(events: Sequence[FeatureEvent], size: int, tag: str) -> list[FeatureEvent]:
+    """``size`` events cycled from ``events``, each with an input key of its own (the
+    scorers' deduplication would otherwise skip the repeats)."""
+    cycled = (list(events) * (size // max(1, len(events)) + 1))[:size]
+    return [
+        ev.model_copy(update={"input_key": f"{ev.input_key}|{tag}{i}"})
+        for i, ev in enumerate(cycled)
+    ]
+
+
+def warm_scorers(
+    settings: Settings,
+    events: Sequence[FeatureEvent],
+    offsets: CommittedOffsets,
+    size: int,
+    log: Callable[[str], None],
+    max_bursts: int = 8,
+) -> list[float]:
+    """Drain bursts until two in a row agree (compiled forest, warm caches); the rates."""
+    rates: list[float] = []
+    for k in range(max_bursts):
+        rates.append(
+            drain_rate(settings, bursts(events, size, f"warm{uuid.uuid4().hex[:4]}{k}"), offsets)
+        )
+        log(f"  warm-up drain {k + 1}: {rates[-1]:.0f} events/s")
+        if len(rates) >= 2 and agree(rates[-1], rates[-2]):
+            break
+    return rates
+
+
+def scorer_runs(
+    settings: Settings,
+    events: Sequence[FeatureEvent],
+    offsets: CommittedOffsets,
+    size: int,
+    repeats: int,
+    tag: str,
+) -> list[float]:
+    return [
+        drain_rate(settings, bursts(events, size, f"{tag}{uuid.uuid4().hex[:4]}{k}"), offsets)
+        for k in range(repeats)
+    ]
+
+
 def echo_server(settings: Settings) -> tuple[ManagedProcess, str]:
-    """The raw-FastAPI baseline: same server stack, reads the body, does nothing."""
+    """The raw-FastAPI baseline: same server stack and worker count as ingest, reads the
+    body, does nothing."""
     port = free_port()
     proc = ManagedProcess(
         "echo",
         [
             sys.executable, "-m", "uvicorn", "readmit.benchmarks.echo:app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(settings.ingest_workers),
+            "--log-level", "warning", "--no-access-log",
         ],
     ).start()  # fmt: skip
     wait_until(lambda: port_open("127.0.0.1", port), 30, "echo baseline server")
     return proc, f"http://127.0.0.1:{port}/fhir"
+
+
+def mapper_figures(record: Path | None, repeats: int) -> dict[str, Any]:
+    """Resources/s of mapping a real ~400-entry Synthea record (validation memo cleared
+    before each mapping: nothing carried over from the previous one) next to
+    ``orjson.loads`` of the same bytes; medians of ``repeats`` runs."""
+    import gzip
+
+    from fhir_mappings.throughput import measure_record
+
+    if record is None or not record.exists():
+        return {}
+    body = record.read_bytes()
+    body = gzip.decompress(body) if record.suffix == ".gz" else body
+    runs = [measure_record(body, 3) for _ in range(repeats)]
+    mapper = summary([r["map_document_resources_per_s"] for r in runs])
+    loads = summary([r["orjson_loads_resources_per_s"] for r in runs])
+    return {
+        **flatten("mapper_record_resources_per_s", mapper),
+        **flatten("orjson_record_resources_per_s", loads),
+        "mapper_vs_orjson": ratio(mapper["median"], loads["median"]),
+        "mapper_record_entries": runs[0]["entries"],
+    }
 
 
 def run(
@@ -240,40 +405,83 @@ def run(
     scorer_events: int,
     clients: int,
     log: Callable[[str], None],
+    repeats: int = 3,
+    add_scorer: Callable[[], None] | None = None,
+    mapper_record: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every phase against the stack ``settings`` points at; return the results."""
+    """Run every phase against the stack ``settings`` points at; return the results.
+
+    ``add_scorer`` (the embedded stack's) starts a second scorer after the one-scorer
+    runs, for ``two_scorer_ratio``."""
     token = next(iter(sorted(settings.ingest_token_set)))
     headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer {token}"}
     latency_n = int(rate * duration)
-    log(f"synthesizing {saturation_bundles + latency_n} bundles ...")
-    work = build_workload(settings, saturation_bundles + latency_n)
-    sat_bodies, lat_bodies = work.bodies[:saturation_bundles], work.bodies[saturation_bundles:]
-    lat_ids = work.encounter_ids[saturation_bundles:]
-
-    log("baseline: raw FastAPI POST ...")
-    echo, echo_url = echo_server(settings)
-    try:
-        raw_post = saturate(echo_url, sat_bodies, headers, clients)
-    finally:
-        echo.stop()
-
-    log(f"latency: {rate:g} bundles/s for {duration:g} s ...")
-    sent_at, failures = paced(f"{settings.ingest_url}/fhir", lat_bodies, headers, rate)
-    client = redis.Redis.from_url(settings.redis_url)
-    lat = collect_latencies(client, settings.topic_prefix, lat_ids, sent_at, timeout=120)
-
-    log("saturation: ingest ...")
-    ingest_rate = saturate(f"{settings.ingest_url}/fhir", sat_bodies, headers, clients)
-
-    log("scorer drain and raw Kafka baselines ...")
-    burst = [
-        ev.model_copy(update={"input_key": f"{ev.input_key}|burst{i}"})
-        for i, ev in enumerate(
-            (work.events * (scorer_events // max(1, len(work.events)) + 1))[:scorer_events]
-        )
+    warm_n = max(50, clients * 10)
+    total = warm_n + saturation_bundles * repeats + latency_n
+    log(f"synthesizing {total} bundles ...")
+    work = build_workload(settings, total)
+    warm_bodies = work.bodies[:warm_n]
+    runs_bodies = [
+        work.bodies[warm_n + k * saturation_bundles : warm_n + (k + 1) * saturation_bundles]
+        for k in range(repeats)
     ]
-    scorer_rate = drain_rate(settings, burst)
-    produce_rate, consume_rate = raw_kafka(settings, [ev.to_bytes() for ev in burst])
+    lat_from = warm_n + saturation_bundles * repeats
+    lat_bodies, lat_ids = work.bodies[lat_from:], work.encounter_ids[lat_from:]
+    ingest_url = f"{settings.ingest_url}/fhir"
+
+    log("warm-up: ingest workers and scorers ...")
+    saturate(ingest_url, warm_bodies, headers, clients)
+    offsets = CommittedOffsets(settings)
+    try:
+        warm_size = max(1000, scorer_events // 4)
+        warmup = warm_scorers(settings, work.events, offsets, warm_size, log)
+
+        log(f"latency: {rate:g} bundles/s for {duration:g} s ...")
+        sent_at, failures = paced(ingest_url, lat_bodies, headers, rate)
+        client = redis.Redis.from_url(settings.redis_url)
+        lat = collect_latencies(client, settings.topic_prefix, lat_ids, sent_at, timeout=120)
+
+        log(f"saturation: ingest, {repeats} runs of {saturation_bundles} distinct bundles ...")
+        ingest = summary([saturate(ingest_url, b, headers, clients) for b in runs_bodies])
+
+        log("baseline: raw FastAPI POST of the same bodies ...")
+        echo, echo_url = echo_server(settings)
+        try:
+            saturate(echo_url, warm_bodies, headers, clients)
+            raw_post = summary(
+                [
+                    saturate(echo_url, runs_bodies[0], headers, clients, MIN_RUN_S)
+                    for _ in range(repeats)
+                ]
+            )
+        finally:
+            echo.stop()
+
+        log(f"scorer: {repeats} drains of {scorer_events} events ...")
+        scorer = summary(scorer_runs(settings, work.events, offsets, scorer_events, repeats, "one"))
+        two: dict[str, Any] = {}
+        if add_scorer is not None:
+            log("second scorer: start, warm up, drain ...")
+            add_scorer()
+            two_warmup = warm_scorers(settings, work.events, offsets, warm_size, log)
+            both = summary(
+                scorer_runs(settings, work.events, offsets, scorer_events, repeats, "two")
+            )
+            two = {
+                **flatten("two_scorers_per_s", both),
+                "two_scorer_ratio": ratio(both["median"], scorer["median"]),
+                "two_scorers_warmup_per_s": two_warmup,
+            }
+    finally:
+        offsets.close()
+
+    log("baselines: raw kafka-python produce and consume of the same bytes ...")
+    payloads = [ev.to_bytes() for ev in bursts(work.events, scorer_events, "raw")]
+    produced, consumed = raw_kafka(settings, payloads, repeats)
+    raw_consume, raw_produce = summary(consumed), summary(produced)
+
+    log("mapper: a Synthea record vs orjson of the same bytes ...")
+    mapper = mapper_figures(mapper_record, repeats)
 
     ms = [x * 1000 for x in lat]
     sent_span = max(sent_at) - min(sent_at) if len(sent_at) > 1 else float("nan")
@@ -288,31 +496,57 @@ def run(
         "e2e_p95_ms": percentile(ms, 95),
         "e2e_p99_ms": percentile(ms, 99),
         "e2e_mean_ms": statistics.fmean(ms) if ms else float("nan"),
-        "ingest_per_s": ingest_rate,
-        "baseline_raw_fastapi_post_per_s": raw_post,
-        "ingest_vs_raw_post": ingest_rate / raw_post if raw_post else float("nan"),
-        "scorer_per_s": scorer_rate,
-        "scorer_events": len(burst),
-        "baseline_raw_kafka_consume_per_s": consume_rate,
-        "baseline_raw_kafka_produce_per_s": produce_rate,
-        "scorer_vs_raw_consume": scorer_rate / consume_rate if consume_rate else float("nan"),
+        **flatten("ingest_per_s", ingest),
+        **flatten("raw_post_per_s", raw_post),
+        "ingest_vs_raw_post": ratio(ingest["median"], raw_post["median"]),
+        **flatten("scorer_per_s", scorer),
+        "scorer_warmup_per_s": warmup,
+        "scorer_events": scorer_events,
+        **flatten("raw_consume_per_s", raw_consume),
+        **flatten("raw_produce_per_s", raw_produce),
+        "scorer_vs_raw_consume": ratio(scorer["median"], raw_consume["median"]),
+        **two,
+        **mapper,
         "clients": clients,
+        "repeats": repeats,
+        "ingest_workers": settings.ingest_workers,
+        "saturation_bundles": saturation_bundles,
     }
 
 
+def _spread(r: dict[str, Any], name: str, fmt: str = ".0f") -> str:
+    return f"{r[name]:{fmt}} [{r[name + '_min']:{fmt}}-{r[name + '_max']:{fmt}}]"
+
+
 def markdown(results: dict[str, Any]) -> str:
+    """The results as a table: medians with [min-max] of the runs, same-run baselines."""
     r = results
     latency = f"{r['e2e_p50_ms']:.1f} / {r['e2e_p95_ms']:.1f} / {r['e2e_p99_ms']:.1f}"
     at = f"{r['e2e_rate_per_s']:g}/s for {r['e2e_duration_s']:g} s"
-    raw_post = r["baseline_raw_fastapi_post_per_s"]
-    raw_consume = r["baseline_raw_kafka_consume_per_s"]
+    n = r["repeats"]
     rows = [
-        "| measure | readmit | baseline (same run) | ratio |",
+        f"| measure (median [min-max] of {n} runs) | readmit | baseline (same run) | ratio |",
         "|---|---:|---:|---:|",
-        f"| ingest, bundles/s ({r['clients']} clients) | {r['ingest_per_s']:.0f} "
-        f"| raw FastAPI POST {raw_post:.0f} | {r['ingest_vs_raw_post']:.2f} |",
-        f"| scorer, events/s | {r['scorer_per_s']:.0f} "
-        f"| raw kafka-python consume {raw_consume:.0f} | {r['scorer_vs_raw_consume']:.2f} |",
+        f"| ingest, bundles/s ({r['clients']} clients, {r['ingest_workers']} workers) "
+        f"| {_spread(r, 'ingest_per_s')} | raw FastAPI POST {_spread(r, 'raw_post_per_s')} "
+        f"| {r['ingest_vs_raw_post']:.3f} |",
+        f"| scorer, events/s | {_spread(r, 'scorer_per_s')} "
+        f"| raw kafka-python consume {_spread(r, 'raw_consume_per_s')} "
+        f"| {r['scorer_vs_raw_consume']:.3f} |",
+    ]
+    if "two_scorer_ratio" in r:
+        rows.append(
+            f"| 2 scorers, events/s | {_spread(r, 'two_scorers_per_s')} "
+            f"| 1 scorer {r['scorer_per_s']:.0f} | {r['two_scorer_ratio']:.2f} |"
+        )
+    if "mapper_record_resources_per_s" in r:
+        rows.append(
+            f"| mapper, resources/s of a {r['mapper_record_entries']}-entry Synthea record "
+            f"| {_spread(r, 'mapper_record_resources_per_s')} "
+            f"| orjson.loads {_spread(r, 'orjson_record_resources_per_s')} "
+            f"| {r['mapper_vs_orjson']:.4f} |"
+        )
+    rows += [
         f"| end-to-end p50 / p95 / p99 ms at {at} | {latency} | - | - |",
         f"| latency phase: achieved POST rate, bundles/s | {r['e2e_achieved_rate_per_s']:.1f} "
         f"| target {r['e2e_rate_per_s']:g} | - |",
@@ -322,9 +556,13 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_outputs(results: dict[str, Any], json_path: Path | None, md_path: Path | None) -> str:
+    """Write the JSON (``-``: return it instead of the table, for piping) and the table."""
     table = markdown(results)
-    if json_path:
-        json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    document = orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
     if md_path:
         md_path.write_text(table + "\n")
+    if json_path is not None and str(json_path) == "-":
+        return document.decode()
+    if json_path:
+        json_path.write_bytes(document)
     return table

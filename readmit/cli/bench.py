@@ -24,17 +24,28 @@ def stream(
     scorers: int = typer.Option(1, min=1, help="Scorer processes (the embedded stack)."),
     partitions: int = typer.Option(4, min=1, help="Partitions of the benchmark's topics."),
     clients: int = typer.Option(8, min=1, help="Concurrent HTTP clients when saturating."),
-    json_path: Path = typer.Option(None, "--json", help="Write results as JSON here."),
+    repeats: int = typer.Option(3, min=1, help="Timed runs of each throughput (medians)."),
+    two_scorers: bool = typer.Option(
+        False, "--two-scorers", help="Then start a second scorer: two_scorer_ratio."
+    ),
+    workers: int = typer.Option(
+        None, min=1, help="Ingest worker processes (default READMIT_INGEST_WORKERS)."
+    ),
+    json_path: Path = typer.Option(
+        None, "--json", help="Write results as JSON to this file ('-': print it, not the table)."
+    ),
     md_path: Path = typer.Option(None, "--markdown", help="Write the Markdown table here."),
     external: bool = typer.Option(
         False, help="Use the running services from READMIT_* settings instead of starting a stack."
     ),
 ) -> None:
-    """Ingest throughput, scorer throughput and POST→score latency vs same-run baselines."""
+    """Ingest throughput, scorer throughput, POST→score latency and the mapper on a Synthea
+    record, each a median of repeated runs with its spread, next to same-run baselines."""
     from readmit.benchmarks.stream import run, write_outputs
     from readmit.cli.stack import exit_on_sigterm
     from readmit.embedded.services import free_port
     from readmit.embedded.stack import Stack
+    from readmit_core.settings import PROJECT_ROOT
 
     exit_on_sigterm()
     base = get_settings()
@@ -43,7 +54,11 @@ def stream(
         "saturation_bundles": 600 if quick else 2000,
         "scorer_events": 5000 if quick else 20000,
     }
+    if workers is not None:
+        base = base.model_copy(update={"ingest_workers": workers})
     if external:
+        if two_scorers:
+            raise typer.BadParameter("--two-scorers needs the embedded stack (no --external)")
         settings = base
         stack = None
     else:
@@ -60,7 +75,15 @@ def stream(
         stack = Stack(settings, scorers=scorers, with_web=False).start()
     try:
         results = run(
-            settings, rate=rate, duration=duration, clients=clients, log=typer.echo, **sizes
+            settings,
+            rate=rate,
+            duration=duration,
+            clients=clients,
+            log=typer.echo,
+            repeats=repeats,
+            add_scorer=stack.add_scorer if stack is not None and two_scorers else None,
+            mapper_record=PROJECT_ROOT / SYNTHEA_RECORD,
+            **sizes,
         )
         results["scorers"] = scorers
         results["partitions"] = settings.topic_partitions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -91,6 +92,7 @@ def ingest() -> None:
     """Run the FHIR ingest API in this process (production entry point)."""
     import uvicorn
 
+    from ingest.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
     from readmit_core.kafka_clients import check_broker
     from readmit_core.log_format import configure
 
@@ -100,11 +102,15 @@ def ingest() -> None:
         check_broker(s)
     except ServiceUnavailable as exc:
         _fail(str(exc))
+    if s.ingest_workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # set before the workers start: each imports ingest.metrics in multiprocess mode
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(s.state_dir / "ingest-metrics"))
     uvicorn.run(
         "ingest.app:create_app",
         factory=True,
         host=s.ingest_host,
         port=s.ingest_port,
+        workers=s.ingest_workers,
         access_log=False,
     )
 

@@ -101,11 +101,13 @@ class Stack:
         assert self.log_dir is not None
         return self.log_dir / f"{name}.log"
 
-    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         proc = ManagedProcess(
             name,
             argv,
-            env=settings_env(self.settings),
+            env={**settings_env(self.settings), **(extra_env or {})},
             log_path=self._log(name),
             cwd=PROJECT_ROOT,
         ).start()
@@ -148,22 +150,44 @@ class Stack:
         ensure_champion(self.settings)
 
     def _start_apps(self) -> None:
-        s = self.settings
-        py = sys.executable
-        self._spawn(
-            "ingest",
-            [
-                py, "-m", "uvicorn", "--factory", "ingest.app:create_app",
-                "--host", s.ingest_host, "--port", str(s.ingest_port),
-                "--log-level", "warning", "--no-access-log",
-            ],
-        )  # fmt: skip
-        for i in range(self.scorers):
-            port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
-            self._spawn(f"scorer-{i}", [py, "-m", "readmit", "scorer", "--metrics-port", str(port)])
+        self._start_ingest()
+        for _ in range(self.scorers):
+            self._spawn_scorer()
         if self.with_web and web_available():
             self._start_web()
         self.wait_ready()
+
+    def _spawn_scorer(self) -> ManagedProcess:
+        s = self.settings
+        i = sum(p.name.startswith("scorer-") for p in self.processes)
+        port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
+        argv = [sys.executable, "-m", "readmit", "scorer", "--metrics-port", str(port)]
+        return self._spawn(f"scorer-{i}", argv)
+
+    def add_scorer(self) -> None:
+        """One more scorer process in the running stack (``readmit bench stream
+        --two-scorers``); it joins the consumer group and takes partitions."""
+        self._spawn_scorer()
+        self.scorers += 1
+
+    def _start_ingest(self) -> None:
+        """The ingest API as ``ingest_workers`` uvicorn worker processes (validation and
+        mapping are CPU-bound: one process uses one core); their /metrics are summed
+        through a prometheus_client multiprocess directory emptied at each start."""
+        from ingest.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+        s = self.settings
+        metrics_dir = prepare_multiprocess_dir(s.state_dir / "ingest-metrics")
+        self._spawn(
+            "ingest",
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "ingest.app:create_app",
+                "--host", s.ingest_host, "--port", str(s.ingest_port),
+                "--workers", str(s.ingest_workers),
+                "--log-level", "warning", "--no-access-log",
+            ],
+            {MULTIPROC_ENV: str(metrics_dir)},
+        )  # fmt: skip
 
     def _start_web(self) -> None:
         s = self.settings

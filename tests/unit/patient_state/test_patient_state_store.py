@@ -144,3 +144,30 @@ def test_identities_first_claim_wins_and_only_accepted_ones_are_found(tmp_path: 
     assert store.latest_accepted(["first", "none"])["first"].input_version == 2
     assert store.stay_documents(patient_ids=["p1"], now=100.0) == [doc]
     assert store.stay_documents(encounter_ids=["first"], now=300.0) == []
+
+
+def test_histories_reads_several_patients_in_one_statement(tmp_path: Path) -> None:
+    store = open_store("", tmp_path, "a.")
+    other = PatientStateStore(store.db, "b.")
+    v1 = VisitRow("p1", "e1", "IMP", "2026-01-01T00:00:00+00:00", None, True)
+    v2 = VisitRow("p2", "e2", "AMB", "2026-02-01T00:00:00+00:00", "2026-02-01T01:00:00", False)
+    s1 = StayRow("p1", "e1", "2026-01-01T00:00:00+00:00", '{"x": 1}')
+    store.remember([v1, v2], [s1], [])
+    other.remember([VisitRow("p1", "e9", "IMP", "2025-01-01T00:00:00", None, True)], [], [])
+    statements: list[str] = []
+    run = store.db.run
+
+    def counting(work, *, write=True):  # type: ignore[no-untyped-def]
+        statements.append("run")
+        return run(work, write=write)
+
+    store.db.run = counting  # type: ignore[method-assign]
+    visits, stays = store.histories(["p1", "p2", "p3"])
+    assert len(statements) == 1
+    assert sorted(visits, key=lambda v: v.encounter_id) == [v1, v2]
+    assert stays == [s1]
+    assert store.histories([]) == ([], [])
+    store.db.run = run  # type: ignore[method-assign]
+    for patient in ("p1", "p2"):  # the same rows the one-patient reads return
+        assert store.visits(patient) == [v for v in visits if v.patient_id == patient]
+        assert store.stays(patient) == [s for s in stays if s.patient_id == patient]
