@@ -77,6 +77,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX loose_resource_by_expiry ON loose_resource (expires_at)",
         ),
     ),
+    Migration(
+        2,
+        "time indexes for pruning past the history horizon",
+        (
+            "CREATE INDEX visit_by_start ON visit (scope, start_at)",
+            "CREATE INDEX index_stay_by_admission ON index_stay (scope, admitted_at)",
+        ),
+    ),
 )
 
 _TABLE = """CREATE TABLE IF NOT EXISTS patient_state_migration (

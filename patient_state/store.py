@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,71 @@ class PatientStateStore:
             return cur.rowcount
 
         return self.db.run(delete)
+
+    def prune_history(self, horizon_s: float, now: float | None = None) -> Pruned:
+        """Delete what no score can use any more: visits and index stays older than the
+        history horizon (clinical time), accepted versions accepted before it (a resend
+        that old is published again), expired loose resources. One transaction."""
+        now = time.time() if now is None else now
+
+        def delete(cur: Cursor) -> Pruned:
+            row = cur.execute(
+                "SELECT MAX(admitted_at) FROM index_stay WHERE scope = %s", (self.scope,)
+            ).fetchone()
+            cutoff = _clinical_cutoff(row[0] if row else None, now, horizon_s)
+            visits = stays = 0
+            if cutoff is not None:
+                cur.execute(
+                    "DELETE FROM visit WHERE scope = %s AND start_at < %s "
+                    "AND (end_at IS NULL OR end_at < %s)",
+                    (self.scope, cutoff, cutoff),
+                )
+                visits = cur.rowcount
+                cur.execute(
+                    "DELETE FROM index_stay WHERE scope = %s AND admitted_at < %s",
+                    (self.scope, cutoff),
+                )
+                stays = cur.rowcount
+            cur.execute(
+                "DELETE FROM accepted_version WHERE scope = %s AND accepted_at < %s",
+                (self.scope, now - horizon_s),
+            )
+            accepted = cur.rowcount
+            cur.execute(
+                "DELETE FROM loose_resource WHERE scope = %s AND expires_at <= %s",
+                (self.scope, now),
+            )
+            return Pruned(visits, stays, accepted, cur.rowcount)
+
+        return self.db.run(delete)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """Rows deleted by one :meth:`PatientStateStore.prune_history`."""
+
+    visits: int
+    stays: int
+    accepted: int
+    resources: int
+
+    @property
+    def total(self) -> int:
+        return self.visits + self.stays + self.accepted + self.resources
+
+
+def _clinical_cutoff(latest_admission: str | None, now: float, horizon_s: float) -> str | None:
+    """The ISO time before which no feature looks back any more, or None (nothing stored).
+
+    Measured on the data's own clock, the latest admission stored (never later than now):
+    a replay of historical records keeps its history, and one bogus future date cannot
+    push the cutoff past today. ISO text compares correctly to within a time-zone offset,
+    which the horizon's margin over the features' 365 days absorbs.
+    """
+    if latest_admission is None:
+        return None
+    clock = min(datetime.fromisoformat(latest_admission).timestamp(), now)
+    return datetime.fromtimestamp(clock - horizon_s, UTC).isoformat()
 
 
 def open_store(database_url: str, state_dir: Path, scope: str) -> PatientStateStore:

@@ -117,3 +117,43 @@ def test_rescore_times() -> None:
     for bad in ("yesterday", "99999999d", "-5h"):
         with pytest.raises(BadTime):
             parse_time(bad, now)
+
+
+def test_pruning_keeps_exactly_what_the_history_horizon_still_reaches(tmp_path: Path) -> None:
+    day = 86_400.0
+    now = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    a = open_store("", tmp_path, "a.")
+    b = PatientStateStore(a.db, "b.")
+
+    def at(days_ago: float) -> str:
+        return datetime.fromtimestamp(now - days_ago * day, UTC).isoformat()
+
+    old_visit = VisitRow("p1", "e-old", "IMP", at(500), at(498), True)
+    long_stay = VisitRow("p1", "e-long", "IMP", at(500), at(300), True)  # ended in the horizon
+    recent = VisitRow("p1", "e-new", "IMP", at(10), at(8), True)
+    stays = [StayRow("p1", e, at(d), "{}") for e, d in (("e-old", 500), ("e-new", 10))]
+    accepted = [_accepted("old#v1", "e-old", now - 500 * day), _accepted("new#v1", "e-new", now)]
+    a.remember([old_visit, long_stay, recent], stays, accepted)
+    b.remember([old_visit], stays[:1], [])  # another deployment's scope is not touched
+    pruned = a.prune_history(400 * day, now=now)
+    assert (pruned.visits, pruned.stays, pruned.accepted) == (1, 1, 1)
+    assert {v.encounter_id for v in a.visits("p1")} == {"e-long", "e-new"}
+    assert [s.encounter_id for s in a.stays("p1")] == ["e-new"]
+    assert a.deliveries(["old#v1", "new#v1"]).keys() == {"new#v1"}
+    assert len(b.visits("p1")) == 1
+    assert a.prune_history(400 * day, now=now).total == 0  # idempotent
+
+
+def test_pruning_runs_on_the_data_clock_of_a_historical_replay(tmp_path: Path) -> None:
+    """Replayed 1999 records keep the history their own later stays look back on."""
+    store = open_store("", tmp_path, "a.")
+    first = VisitRow("p1", "e1", "IMP", "1999-01-04T08:00:00-05:00", None, True)
+    later = StayRow("p1", "e2", "1999-06-01T08:00:00-05:00", "{}")
+    ancient = VisitRow("p1", "e0", "AMB", "1997-01-01T08:00:00-05:00", None, False)
+    store.remember([first, ancient], [later], [])
+    pruned = store.prune_history(400 * 86_400.0, now=datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+    assert pruned.visits == 1
+    assert {v.encounter_id for v in store.visits("p1")} == {"e1"}
+    # a bogus future admission cannot move the clock past today
+    store.remember([], [StayRow("p1", "e9", "2199-01-01T00:00:00+00:00", "{}")], [])
+    assert store.prune_history(400 * 86_400.0, now=datetime(2000, 1, 1, tzinfo=UTC).timestamp()).visits == 0
