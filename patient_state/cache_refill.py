@@ -11,9 +11,10 @@ within the score TTL whose cached score is missing; the scorers score them as us
 (the same input gives the same score; the alert feed keeps one alert per encounter and
 model) and so rewrite the scores, histories and ward lists.
 
-The same refill recovers accepted events that a broker restarted empty (the embedded
-memory broker) lost before a scorer consumed them: the caller says so (a partition's
-log end went backwards) and the sentinel is not consulted.
+The same refill recovers what a broker restarted empty (the embedded memory broker)
+lost: accepted events no scorer had consumed, and the ``risk.scored`` messages of recent
+scores the alert feed had not read yet (those encounters are scored again). The caller
+says so and the sentinel is not consulted.
 
 The sentinel is set only if the lock is still ours when the republish ends (one atomic
 script): a flush during the refill removes the lock too, so the next check refills
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import redis
 
 from patient_state.rescore import Publisher, latest_versions, republish
-from patient_state.store import PatientStateStore
+from patient_state.store import AcceptedRow, PatientStateStore
 from readmit_core.score_cache import ScoreCache
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,16 @@ class CacheRefill:
     def cache_whole(self) -> bool:
         return bool(self._r.exists(self.sentinel_key))
 
-    def check(self, now: float | None = None, *, broker_lost: bool = False) -> Refill:
-        """Refill if the sentinel is gone (or ``broker_lost``: a broker restarted empty lost
-        the accepted events not yet scored) and no other process is refilling."""
+    def check(
+        self, now: float | None = None, *, broker_lost: bool = False, scored_since: float = 0.0
+    ) -> Refill:
+        """Refill if the sentinel is gone and no other process is refilling.
+
+        ``broker_lost``: a broker restarted empty lost the accepted events not yet scored,
+        and the ``risk.scored`` messages the alert feed had not yet read: encounters whose
+        cached score was written at or after ``scored_since`` (epoch) are scored again
+        too (their cached score dropped first, so the scorer does not skip them).
+        """
         if not broker_lost and self.cache_whole():
             return Refill(ran=False)
         token = uuid.uuid4().hex
@@ -103,6 +111,10 @@ class CacheRefill:
                 [(r.encounter_id, r.delivery.input_key) for r in chunk]
             )
             missing.extend(r for r, ok in zip(chunk, current, strict=True) if not ok)
+        if broker_lost:
+            recent = self._scored_since([r for r in rows if r not in missing], scored_since)
+            self._cache.forget([r.encounter_id for r in recent])
+            missing.extend(recent)
         sent = republish(self._store, self._publisher, missing) if missing else 0
         completed = bool(self._finish(keys=[self.lock_key, self.sentinel_key], args=[token, now]))
         log.warning(
@@ -116,3 +128,15 @@ class CacheRefill:
             },
         )
         return Refill(ran=True, candidates=len(rows), republished=sent, completed=completed)
+
+    def _scored_since(self, rows: list[AcceptedRow], since: float) -> list[AcceptedRow]:
+        """The rows whose cached score was written at or after ``since`` (epoch)."""
+        out: list[AcceptedRow] = []
+        for i in range(0, len(rows), CHECK_BATCH):
+            chunk = rows[i : i + CHECK_BATCH]
+            pipe = self._r.pipeline(transaction=False)
+            for r in chunk:
+                pipe.hget(self._cache.score_key(r.encounter_id), "cached_at")
+            stamps = pipe.execute()
+            out.extend(r for r, at in zip(chunk, stamps, strict=True) if at and float(at) >= since)
+        return out

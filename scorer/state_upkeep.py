@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import redis
@@ -31,6 +32,9 @@ from readmit_core.settings import Settings
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 10.0
+# After a broker loss, scores written this long before the broker was last seen well are
+# scored again: the alert feed may not have read their risk.scored messages yet.
+REDRIVE_MARGIN_S = 30.0
 
 
 class _FeaturePublisher:
@@ -76,6 +80,9 @@ class StateUpkeep:
         self._refill: CacheRefill | None = None
         self._probe: KafkaConsumer | None = None
         self._ends: dict[int, int] = {}
+        self._broker_was_down = False
+        self._broker_check_due = False
+        self._last_ok_at = self._broker_ok_at = time.time()
         self.prune_key = f"{settings.topic_prefix}state:prune-due"
 
     def start(self) -> StateUpkeep:
@@ -98,16 +105,29 @@ class StateUpkeep:
     def tick(self) -> None:
         try:
             refill = self._refiller()
-            refill.check(broker_lost=self._broker_lost_events())
+            # kept until a refill completes: a failed or contended one is tried again
+            self._broker_check_due = self._broker_lost_events() or self._broker_check_due
+            done = refill.check(
+                broker_lost=self._broker_check_due,
+                scored_since=self._broker_ok_at - REDRIVE_MARGIN_S,
+            )
+            if done.completed:
+                self._broker_check_due = False
             self._maybe_prune()
         except (redis.RedisError, KafkaError, ServiceUnavailable) as exc:
             log.warning("state upkeep failed; retrying", extra={"error": type(exc).__name__})
 
     def _broker_lost_events(self) -> bool:
-        """Whether a ``features`` partition's log end went backwards since the last tick:
-        the broker restarted empty or the topic was recreated, and accepted events no
-        scorer had consumed yet are gone. Unknown (broker down) counts as not lost; the
-        ends seen last are kept until the broker answers again."""
+        """Whether the broker may have lost accepted events no scorer had consumed yet.
+
+        Two signs: a ``features`` partition's log end went backwards since the last tick
+        (the broker restarted empty, or the topic was recreated), or the broker answers
+        again after this thread could not reach it (an embedded memory broker comes back
+        empty; ends that new events pushed past the old ones would hide the loss). The
+        refill that follows republishes only accepted versions with no cached score, so
+        after an outage of a durable broker it costs a cache lookup per recent encounter
+        and a few republished events the scorers then skip.
+        """
         topic = self.settings.topic(FEATURES_TOPIC)
         try:
             if self._probe is None:
@@ -120,14 +140,18 @@ class StateUpkeep:
             if self._probe is not None:
                 probe, self._probe = self._probe, None
                 discard(lambda: probe.close(), "upkeep probe")
+            self._broker_was_down = True
             return False
         now = {tp.partition: int(end) for tp, end in ends.items()}
         if not now:  # no topic (yet): nothing to republish to; judged once it is back
             return False
-        lost = any(now.get(p, 0) < end for p, end in self._ends.items())
-        self._ends = now
+        lost = self._broker_was_down or any(now.get(p, 0) < e for p, e in self._ends.items())
+        if lost and not self._broker_check_due:
+            self._broker_ok_at = self._last_ok_at  # the last moment all was known well
+        self._ends, self._broker_was_down = now, False
+        self._last_ok_at = time.time()
         if lost:
-            log.warning("features log ends went backwards: the broker lost events")
+            log.warning("broker back or its log ends went backwards: checking for lost events")
         return lost
 
     def _refiller(self) -> CacheRefill:

@@ -11,6 +11,8 @@ score has its alert within a bound after the broker is back, and ingest's /ready
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
@@ -48,7 +50,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300
 INPUTS = 120
 STOP_AFTER = 40  # accepted before the broker is stopped
 DOWN_S = 3.0
-READY_TRUTH_S = 2.5  # ingest must say "not ready" this soon after the broker died
+READY_TRUTH_S = 2.5
+BEHIND = 10  # ingest must say "not ready" this soon after the broker died
 
 
 class Broker:
@@ -197,8 +200,16 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
             wait_for(lambda: bool(ready.samples) and ready.samples[-1][1] == 200, 60, "ingest")
             ehr = Ehr(url, bodies).start()
             wait_for(lambda: len(ehr.accepted_at) >= STOP_AFTER, 60, "first discharges in")
+            # the scorer falls behind (stalled): discharges accepted now are only in the
+            # broker when it dies and takes them along
+            assert scorer.proc.proc is not None
+            os.killpg(scorer.proc.proc.pid, signal.SIGSTOP)
+            behind = len(ehr.accepted_at) + BEHIND
+            wait_for(lambda: len(ehr.accepted_at) >= behind, 60, "discharges behind the scorer")
             broker.proc.stop()
+            os.killpg(scorer.proc.proc.pid, signal.SIGCONT)
             stopped = time.monotonic()
+            unscored_at_stop = [i for i in ehr.accepted_at if cache.latest(encounters[i]) is None]
             wait_for(lambda: time.monotonic() - stopped >= DOWN_S, DOWN_S + 1, "outage")
             broker.start()
             restarted = time.monotonic()
@@ -231,6 +242,7 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
             inputs=INPUTS,
             answered_2xx=len(ehr.accepted_at),
             accepted_before_stop=sum(t < stopped for t in ehr.accepted_at.values()),
+            accepted_unscored_when_broker_died=len(unscored_at_stop),
             accepted_while_down=accepted_during,
             refused_and_resent=ehr.refused,
             lost=INPUTS - scored(cache, encounters),
@@ -247,6 +259,7 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
         assert not_ready_s is not None and not_ready_s <= READY_TRUTH_S
         assert ready_again_s is not None
         assert len(rows_found) == len(set(rows_found))
+        assert unscored_at_stop, "the broker died holding accepted, unscored discharges"
         assert scorer.proc.alive and feed.alive and ingest.alive, "recovered without restarts"
     finally:
         for p in (feed, scorer.proc, ingest):
