@@ -104,7 +104,7 @@ class CacheRefill:
         now = time.time() if now is None else now
         started = time.monotonic()
         rows = latest_versions(self._store.accepted_since(now - self._window_s))
-        missing = []
+        missing: list[AcceptedRow] = []
         for i in range(0, len(rows), CHECK_BATCH):
             chunk = rows[i : i + CHECK_BATCH]
             current = self._cache.already_scored(
@@ -112,7 +112,9 @@ class CacheRefill:
             )
             missing.extend(r for r, ok in zip(chunk, current, strict=True) if not ok)
         if broker_lost:
-            recent = self._scored_since([r for r in rows if r not in missing], scored_since)
+            gone = {r.delivery.input_key for r in missing}
+            cached = [r for r in rows if r.delivery.input_key not in gone]
+            recent = self._scored_since(cached, scored_since)
             self._cache.forget([r.encounter_id for r in recent])
             missing.extend(recent)
         sent = republish(self._store, self._publisher, missing) if missing else 0

@@ -214,23 +214,26 @@ def test_three_scorers_lose_one_to_kill_9_and_one_to_sigterm(stream_settings, tm
     cache = _cache(stream_settings)
     try:
         wait_for(
-            lambda: a.owned() | b.owned() | c.owned() == partitions
-            and all(s.owned() for s in (a, b, c)),
+            lambda: (
+                a.owned() | b.owned() | c.owned() == partitions
+                and all(s.owned() for s in (a, b, c))
+            ),
             60,
             "three scorers own partitions",
         )
-        produce(stream_settings, [(e.patient_id.encode(), e.to_bytes()) for e in events], FEATURES_TOPIC)
+        produce(
+            stream_settings, [(e.patient_id.encode(), e.to_bytes()) for e in events], FEATURES_TOPIC
+        )
         wait_for(lambda: _scored(cache, events[::30]) > 5, 60, "scoring under way")
         with ProbeLog(c) as probes:
-            assert a.proc.proc is not None and b.proc.proc is not None
+            assert a.proc.proc is not None
+            assert b.proc.proc is not None
             os.killpg(a.proc.proc.pid, signal.SIGKILL)
             os.killpg(b.proc.proc.pid, signal.SIGTERM)
             killed_at = time.monotonic()
             wait_for(lambda: c.owned() == partitions, RECOVERY_BOUND_S, "the last owns all")
             owned_after = time.monotonic() - killed_at
-            wait_for(
-                lambda: _scored(cache, events) == len(events), RECOVERY_BOUND_S, "all scored"
-            )
+            wait_for(lambda: _scored(cache, events) == len(events), RECOVERY_BOUND_S, "all scored")
             scored_after = time.monotonic() - killed_at
             wait_for(lambda: c.probe("/readyz")[0] == 200, 30, "survivor ready")
         assert b.proc.proc.wait(timeout=20) == 0, "SIGTERM: a clean exit"

@@ -305,13 +305,12 @@ def test_redis_flush_mid_stream_changes_no_later_score(
         refill_s = time.monotonic() - flushed_at
     after_refill = {e: cache.latest(e) for e in firsts}
     for e in firsts:
-        assert after_refill[e] is not None and before[e] is not None
+        assert after_refill[e] is not None
+        assert before[e] is not None
         assert after_refill[e].probability == before[e].probability, e
         assert after_refill[e].input_key == before[e].input_key, e
     first_set = set(firsts)
-    lists_after = {
-        w: [(e, p) for e, p in cache.ward_high_risk(w) if e in first_set] for w in wards
-    }
+    lists_after = {w: [(e, p) for e, p in cache.ward_high_risk(w) if e in first_set] for w in wards}
     assert lists_after == lists_before
     # the features of the returning stays are exactly those mapped with full history
     history = InMemoryHistory()
@@ -347,8 +346,10 @@ def test_redis_flush_mid_stream_changes_no_later_score(
     # --force scores every selected encounter again (new model, fixed bug)
     rescore(settings, "--since", "10m", "--force")
     wait_for(
-        lambda: sum(topic_inputs(settings, SCORED_TOPIC, 1.0).values())
-        == sum(scored_after.values()) + 60,
+        lambda: (
+            sum(topic_inputs(settings, SCORED_TOPIC, 1.0).values())
+            == sum(scored_after.values()) + 60
+        ),
         60,
         "forced rescore",
     )
@@ -369,7 +370,8 @@ def test_redis_flush_mid_stream_changes_no_later_score(
             abs(got[e].probability - want[e].probability) for e in seconds
         ),
         refilled_scores_changed=sum(
-            after_refill[e].probability != before[e].probability for e in firsts  # type: ignore[union-attr]
+            after_refill[e].probability != before[e].probability
+            for e in firsts  # type: ignore[union-attr]
         ),
         ward_lists_restored=lists_after == lists_before,
         automatic_refill_after_flush_s=round(refill_s, 1),

@@ -32,8 +32,6 @@ from test_state_faults import (
     RECOVERY_BOUND_S,
     TOKEN,
     cache_of,
-    own_postgres,  # noqa: F401 - fixture
-    own_redis,  # noqa: F401 - fixture
     report,
     scored,
     wait_for,
@@ -174,7 +172,10 @@ def _alerts(url: str, encounters: list[str]) -> list[str]:
 
 
 def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
-    stack_settings: Settings, broker: Broker, own_postgres: Any, tmp_path: Path
+    stack_settings: Settings,
+    broker: Broker,
+    own_postgres: Any,
+    tmp_path: Path,
 ) -> None:
     s = stack_settings
     py = sys.executable
@@ -183,7 +184,8 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
     encounters = [r["encounter_id"] for r in rows]
     cache = cache_of(s)
     migrate = _child(s, tmp_path, "migrate", [py, "-m", "alerts_web", "migrate", "--noinput"])
-    assert migrate.proc is not None and migrate.proc.wait(timeout=180) == 0
+    assert migrate.proc is not None
+    assert migrate.proc.wait(timeout=180) == 0
     ingest = _child(
         s,
         tmp_path,
@@ -216,9 +218,7 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
             ensure_topics(s)  # the deployment's topic job, for a cluster that came back empty
             ehr.join(RECOVERY_BOUND_S + 30)
             assert len(ehr.accepted_at) == INPUTS, "the EHR got every discharge accepted"
-            wait_for(
-                lambda: scored(cache, encounters) == INPUTS, RECOVERY_BOUND_S, "all scored"
-            )
+            wait_for(lambda: scored(cache, encounters) == INPUTS, RECOVERY_BOUND_S, "all scored")
             all_scored_s = time.monotonic() - restarted
 
             def alerting() -> list[str]:
@@ -256,11 +256,14 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
             scorer=scorer_probes.summary(),
         )
         assert accepted_during == 0, "nothing is answered 2xx while the broker is gone"
-        assert not_ready_s is not None and not_ready_s <= READY_TRUTH_S
+        assert not_ready_s is not None
+        assert not_ready_s <= READY_TRUTH_S
         assert ready_again_s is not None
         assert len(rows_found) == len(set(rows_found))
         assert unscored_at_stop, "the broker died holding accepted, unscored discharges"
-        assert scorer.proc.alive and feed.alive and ingest.alive, "recovered without restarts"
+        assert scorer.proc.alive, "recovered without restarts"
+        assert feed.alive
+        assert ingest.alive
     finally:
         for p in (feed, scorer.proc, ingest):
             p.stop()

@@ -86,7 +86,8 @@ def test_a_lost_cache_republishes_only_the_missing_scores_once(setup) -> None:
     publisher = Recorder()
     refill = _refill(setup, publisher)
     done = refill.check(now=2000.0)
-    assert done.ran and done.completed
+    assert done.ran
+    assert done.completed
     assert done.candidates == 6
     assert sorted(e.input_key for e in publisher.sent) == sorted(e.input_key for e in events[2:])
     assert refill.cache_whole()
@@ -95,7 +96,8 @@ def test_a_lost_cache_republishes_only_the_missing_scores_once(setup) -> None:
     client.delete(refill.sentinel_key)  # flushed again; the republished ones are scored now
     _scored(cache, events)
     again = refill.check(now=2000.0)
-    assert again.ran and again.republished == 0
+    assert again.ran
+    assert again.republished == 0
 
 
 def test_one_refill_at_a_time(setup) -> None:
@@ -114,7 +116,8 @@ def test_a_flush_during_the_refill_leaves_no_sentinel(setup) -> None:
     publisher = Recorder(during=lambda: client.delete(holder[0].lock_key))
     holder.append(_refill(setup, publisher))
     first = holder[0].check(now=2000.0)
-    assert first.ran and not first.completed
+    assert first.ran
+    assert not first.completed
     assert not holder[0].cache_whole()
     publisher.during = None
     assert holder[0].check(now=2000.0).completed  # the next check refills again
@@ -127,3 +130,24 @@ def test_the_window_is_the_score_ttl(setup) -> None:
     CacheRefill(client, cache, store, publisher, prefix=prefix, window_s=997).check(now=2000.0)
     # accepted at 1000..1005: only those at or after 2000 - 997 = 1003
     assert sorted(e.input_key for e in publisher.sent) == sorted(e.input_key for e in events[3:])
+
+
+def test_after_a_broker_loss_recent_scores_are_scored_again(setup) -> None:
+    """Their risk.scored may have died with the broker before the alert feed read it."""
+    client, cache, _, events, _ = setup
+    _scored(cache, events[:3])
+    for e in events[:1]:  # written long before the broker was last seen well
+        client.hset(cache.score_key(e.encounter_id), "cached_at", "1.0")
+    publisher = Recorder()
+    refill = _refill(setup, publisher)
+    refill.check(now=2000.0)  # the cache itself is whole from here on
+    publisher.sent.clear()
+    _scored(cache, events[3:])
+    for e in events[3:]:
+        client.hset(cache.score_key(e.encounter_id), "cached_at", "1.0")
+    done = refill.check(now=2000.0, broker_lost=True, scored_since=100.0)
+    assert done.completed
+    again = {e.input_key for e in events[1:3]}
+    assert {e.input_key for e in publisher.sent} == again
+    assert all(cache.latest(e.encounter_id) is None for e in events[1:3])  # dropped first
+    assert cache.latest(events[0].encounter_id) is not None

@@ -156,4 +156,7 @@ def test_pruning_runs_on_the_data_clock_of_a_historical_replay(tmp_path: Path) -
     assert {v.encounter_id for v in store.visits("p1")} == {"e1"}
     # a bogus future admission cannot move the clock past today
     store.remember([], [StayRow("p1", "e9", "2199-01-01T00:00:00+00:00", "{}")], [])
-    assert store.prune_history(400 * 86_400.0, now=datetime(2000, 1, 1, tzinfo=UTC).timestamp()).visits == 0
+    assert (
+        store.prune_history(400 * 86_400.0, now=datetime(2000, 1, 1, tzinfo=UTC).timestamp()).visits
+        == 0
+    )
