@@ -236,29 +236,31 @@ class PatientStateStore:
         return self.db.run(delete)
 
     def prune_history(self, horizon_s: float, now: float | None = None) -> Pruned:
-        """Delete what no score can use any more: visits and index stays older than the
-        history horizon (clinical time), accepted versions accepted before it (a resend
-        that old is published again), expired loose resources. One transaction."""
+        """Delete what no score can use any more: visits and index stays that began before
+        ``now - horizon_s`` (clinical time: a stay admitted from now on looks back 365 days),
+        accepted versions accepted before it (a resend that old is published again), expired
+        loose resources. One transaction.
+
+        The cutoff is the wall clock, right for live data only: a replay of historical
+        records (the embedded demo, the tests) would lose the history its own later stays
+        look back on, so such runs keep pruning off (``READMIT_STATE_PRUNE_INTERVAL_S=0``;
+        the scorers never prune in the embedded run).
+        """
         now = time.time() if now is None else now
+        cutoff = datetime.fromtimestamp(now - horizon_s, UTC).isoformat()
 
         def delete(cur: Cursor) -> Pruned:
-            row = cur.execute(
-                "SELECT MAX(admitted_at) FROM index_stay WHERE scope = %s", (self.scope,)
-            ).fetchone()
-            cutoff = _clinical_cutoff(row[0] if row else None, now, horizon_s)
-            visits = stays = 0
-            if cutoff is not None:
-                cur.execute(
-                    "DELETE FROM visit WHERE scope = %s AND start_at < %s "
-                    "AND (end_at IS NULL OR end_at < %s)",
-                    (self.scope, cutoff, cutoff),
-                )
-                visits = cur.rowcount
-                cur.execute(
-                    "DELETE FROM index_stay WHERE scope = %s AND admitted_at < %s",
-                    (self.scope, cutoff),
-                )
-                stays = cur.rowcount
+            cur.execute(
+                "DELETE FROM visit WHERE scope = %s AND start_at < %s "
+                "AND (end_at IS NULL OR end_at < %s)",
+                (self.scope, cutoff, cutoff),
+            )
+            visits = cur.rowcount
+            cur.execute(
+                "DELETE FROM index_stay WHERE scope = %s AND admitted_at < %s",
+                (self.scope, cutoff),
+            )
+            stays = cur.rowcount
             cur.execute(
                 "DELETE FROM accepted_version WHERE scope = %s AND accepted_at < %s",
                 (self.scope, now - horizon_s),
@@ -285,20 +287,6 @@ class Pruned:
     @property
     def total(self) -> int:
         return self.visits + self.stays + self.accepted + self.resources
-
-
-def _clinical_cutoff(latest_admission: str | None, now: float, horizon_s: float) -> str | None:
-    """The ISO time before which no feature looks back any more, or None (nothing stored).
-
-    Measured on the data's own clock, the latest admission stored (never later than now):
-    a replay of historical records keeps its history, and one bogus future date cannot
-    push the cutoff past today. ISO text compares correctly to within a time-zone offset,
-    which the horizon's margin over the features' 365 days absorbs.
-    """
-    if latest_admission is None:
-        return None
-    clock = min(datetime.fromisoformat(latest_admission).timestamp(), now)
-    return datetime.fromtimestamp(clock - horizon_s, UTC).isoformat()
 
 
 def open_store(database_url: str, state_dir: Path, scope: str) -> PatientStateStore:

@@ -141,8 +141,9 @@ class Settings(BaseSettings):
     )
     state_prune_interval_s: float = Field(
         3600.0,
-        description="How often (across all scorers) state older than the history horizon is "
-        "pruned from the state database. 0: never.",
+        description="How often (across all scorers) state older than the history horizon (wall "
+        "clock) is pruned from the state database. 0: never (set it for replays of historical "
+        "records; the embedded run never prunes).",
     )
 
     # --- security --------------------------------------------------------------------

@@ -171,7 +171,9 @@ class StateUpkeep:
 
     def _maybe_prune(self) -> None:
         s = self.settings
-        if s.state_prune_interval_s <= 0 or self._store is None:
+        # the embedded demo replays records of 1999-2008: a wall-clock horizon would prune
+        # the history its later stays need (see PatientStateStore.prune_history)
+        if s.state_prune_interval_s <= 0 or s.embedded or self._store is None:
             return
         # whoever sets the key prunes; it expires after the interval, then the next one may
         due_ms = max(1, int(s.state_prune_interval_s * 1000))

@@ -415,7 +415,7 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
         new = encounters[10:]
         catch_up_s = wait_for(lambda: scored(cache, new) == 30, RECOVERY_BOUND_S, "caught up")
         scorer_after = wait_for(lambda: scorer.ready()["status"] == 200, 10, "scorer ready again")
-        published_by_ingest = topic_inputs(settings, "features", 1.0)
+        published_by_ingest = topic_inputs(settings, "features", 1.0)  # + the refill's
         # the ten scored before the outage were in the Redis that died: refill
         assert "40 encounters to rescore" in rescore(settings, "--since", "10m")
         wait_for(lambda: scored(cache, encounters) == 40, RECOVERY_BOUND_S, "refilled")
@@ -431,7 +431,9 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
     lost = 40 - scored(cache, encounters)
     assert lost == 0
     assert len(published_by_ingest) == 40
-    assert set(published_by_ingest.values()) == {1}  # ingest published each input once
+    # ingest published each input once; the scorers' refill of the Redis that came back
+    # empty republished those whose cached score it lost (or that were still in flight)
+    assert set(published_by_ingest.values()) <= {1, 2}
     scored_twice = sorted(k for k, c in scored_topic.items() if c > 1)
     # only the ten refilled by rescore may have been scored twice (their cache was lost)
     assert {k[0] for k in scored_twice} <= set(encounters[:10])
@@ -442,6 +444,7 @@ def test_redis_outage_loses_nothing_and_readiness_says_so(
         answered_2xx=statuses.count(200),
         lost=lost,
         scored_twice=len(scored_twice),
+        republished_by_refill=sum(c - 1 for c in published_by_ingest.values()),
         catch_up_after_redis_back_s=round(catch_up_s, 1),
         all_40_cached_again_s=round(recovered_s, 1),
         scorer_ready_again_s=round(scorer_after, 1),

@@ -21,9 +21,10 @@ import httpx
 import orjson
 import psutil
 import pytest
+from test_readmit_up import up_environment
 
 from fhir_mappings.synth import read_rows, synthesize_bundle
-from readmit.embedded.services import free_port, port_open
+from readmit.embedded.services import port_open
 from readmit_core.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -77,21 +78,8 @@ def _get(url: str, **kw) -> int:
 def test_up_restarts_crashed_children_and_gives_up_on_one_failing_at_start(
     registry_root: Path, redis_url: str, tmp_path: Path
 ) -> None:
-    ports = {name: free_port() for name in ("KAFKA", "INGEST", "WEB", "SCORER_METRICS")}
+    ports, env = up_environment(registry_root, redis_url, tmp_path, "sup")
     ingest = f"http://127.0.0.1:{ports['INGEST']}"
-    env = {
-        **os.environ,
-        "READMIT_KAFKA_PORT": str(ports["KAFKA"]),
-        "READMIT_INGEST_PORT": str(ports["INGEST"]),
-        "READMIT_WEB_PORT": str(ports["WEB"]),
-        "READMIT_SCORER_METRICS_PORT": str(ports["SCORER_METRICS"]),
-        "READMIT_REDIS_URL": redis_url,
-        "READMIT_MODEL_DIR": str(registry_root),
-        "READMIT_STATE_DIR": str(tmp_path / "state"),
-        "READMIT_DATABASE_URL": "",
-        "READMIT_TOPIC_PREFIX": f"sup{ports['KAFKA']}.",
-        "READMIT_SCORER_GROUP": f"sup-scorer-{ports['KAFKA']}",
-    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "readmit", "up", "--no-replay", "--scorers", "2"],
         cwd=PROJECT_ROOT,

@@ -142,21 +142,3 @@ def test_pruning_keeps_exactly_what_the_history_horizon_still_reaches(tmp_path: 
     assert a.deliveries(["old#v1", "new#v1"]).keys() == {"new#v1"}
     assert len(b.visits("p1")) == 1
     assert a.prune_history(400 * day, now=now).total == 0  # idempotent
-
-
-def test_pruning_runs_on_the_data_clock_of_a_historical_replay(tmp_path: Path) -> None:
-    """Replayed 1999 records keep the history their own later stays look back on."""
-    store = open_store("", tmp_path, "a.")
-    first = VisitRow("p1", "e1", "IMP", "1999-01-04T08:00:00-05:00", None, True)
-    later = StayRow("p1", "e2", "1999-06-01T08:00:00-05:00", "{}")
-    ancient = VisitRow("p1", "e0", "AMB", "1997-01-01T08:00:00-05:00", None, False)
-    store.remember([first, ancient], [later], [])
-    pruned = store.prune_history(400 * 86_400.0, now=datetime(2026, 12, 1, tzinfo=UTC).timestamp())
-    assert pruned.visits == 1
-    assert {v.encounter_id for v in store.visits("p1")} == {"e1"}
-    # a bogus future admission cannot move the clock past today
-    store.remember([], [StayRow("p1", "e9", "2199-01-01T00:00:00+00:00", "{}")], [])
-    assert (
-        store.prune_history(400 * 86_400.0, now=datetime(2000, 1, 1, tzinfo=UTC).timestamp()).visits
-        == 0
-    )
