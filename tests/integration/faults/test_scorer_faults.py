@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -55,16 +56,17 @@ class Scorer:
         return set(body.get("partitions", [])) if status else set()
 
 
-class ProbeLog:
-    """Polls a scorer's /readyz and /healthz in the background during a fault."""
+class Sampler:
+    """Records ``sample()`` every ``every_s`` in a background thread while in ``with``."""
 
-    def __init__(self, scorer: Scorer) -> None:
-        self.scorer = scorer
-        self.samples: list[tuple[float, int, int, list[int]]] = []
+    every_s = 0.25
+
+    def __init__(self) -> None:
+        self.samples: list[Any] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ProbeLog:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -72,15 +74,28 @@ class ProbeLog:
         self._stop.set()
         self._thread.join()
 
+    def sample(self) -> Any:
+        raise NotImplementedError
+
     def _run(self) -> None:
-        start = time.monotonic()
         while not self._stop.is_set():
-            ready, body = self.scorer.probe("/readyz")
-            alive, _ = self.scorer.probe("/healthz")
-            self.samples.append(
-                (time.monotonic() - start, ready, alive, body.get("partitions", []))
-            )
-            self._stop.wait(0.25)
+            self.samples.append(self.sample())
+            self._stop.wait(self.every_s)
+
+
+class ProbeLog(Sampler):
+    """Polls a scorer's /readyz and /healthz during a fault: (s since start, ready, alive,
+    partitions owned)."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        super().__init__()
+        self.scorer = scorer
+        self._start = time.monotonic()
+
+    def sample(self) -> tuple[float, int, int, list[int]]:
+        ready, body = self.scorer.probe("/readyz")
+        alive, _ = self.scorer.probe("/healthz")
+        return (time.monotonic() - self._start, ready, alive, body.get("partitions", []))
 
     def summary(self) -> str:
         ready = sum(1 for _, r, _, _ in self.samples if r == 200)

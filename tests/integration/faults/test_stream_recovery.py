@@ -25,7 +25,7 @@ import httpx
 import orjson
 import psycopg2
 import pytest
-from test_scorer_faults import ProbeLog, Scorer
+from test_scorer_faults import ProbeLog, Sampler, Scorer
 from test_state_faults import (
     DATA,
     HEADERS,
@@ -133,31 +133,20 @@ class Ehr:
         self._thread.join(timeout)
 
 
-class Readiness:
+class Readiness(Sampler):
     """Ingest /readyz sampled every 0.1 s: (monotonic time, status)."""
 
+    every_s = 0.1
+
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Readiness:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status = httpx.get(f"{self.url}/readyz", timeout=2).status_code
-            except httpx.HTTPError:
-                status = 0
-            self.samples.append((time.monotonic(), status))
-            self._stop.wait(0.1)
+    def sample(self) -> tuple[float, int]:
+        try:
+            return time.monotonic(), httpx.get(f"{self.url}/readyz", timeout=2).status_code
+        except httpx.HTTPError:
+            return time.monotonic(), 0
 
     def first(self, status: int, after: float) -> float | None:
         return next((t - after for t, s in self.samples if t >= after and s == status), None)
