@@ -112,6 +112,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX stay_document_by_expiry ON stay_document (expires_at)",
         ),
     ),
+    # 3 is the resource versions table (ingest/versions.py)
+    Migration(
+        4,
+        "time indexes for pruning past the history horizon",
+        (
+            "CREATE INDEX visit_by_start ON visit (scope, start_at)",
+            "CREATE INDEX index_stay_by_admission ON index_stay (scope, admitted_at)",
+        ),
+    ),
 )
 
 _TABLE = """CREATE TABLE IF NOT EXISTS patient_state_migration (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +443,49 @@ class PatientStateStore:
         )
         return [StayDocumentRow(r[0], r[1], r[2], float(r[3])) for r in rows]
 
+    def prune_history(self, horizon_s: float, now: float | None = None) -> Pruned:
+        """Delete what no score can use any more: visits and index stays that began before
+        ``now - horizon_s`` (clinical time: a stay admitted from now on looks back 365 days),
+        accepted versions accepted before it (a resend that old is published again), expired
+        loose resources. One transaction.
+
+        The cutoff is the wall clock, right for live data only: a replay of historical
+        records (the embedded demo, the tests) would lose the history its own later stays
+        look back on, so such runs keep pruning off (``READMIT_STATE_PRUNE_INTERVAL_S=0``;
+        the scorers never prune in the embedded run).
+        """
+        now = time.time() if now is None else now
+        cutoff = datetime.fromtimestamp(now - horizon_s, UTC).isoformat()
+
+        def delete(cur: Cursor) -> Pruned:
+            cur.execute(
+                "DELETE FROM visit WHERE scope = %s AND start_at < %s "
+                "AND (end_at IS NULL OR end_at < %s)",
+                (self.scope, cutoff, cutoff),
+            )
+            visits = cur.rowcount
+            cur.execute(
+                "DELETE FROM index_stay WHERE scope = %s AND admitted_at < %s",
+                (self.scope, cutoff),
+            )
+            stays = cur.rowcount
+            cur.execute(
+                "DELETE FROM accepted_version WHERE scope = %s AND accepted_at < %s",
+                (self.scope, now - horizon_s),
+            )
+            accepted = cur.rowcount
+            cur.execute(
+                "DELETE FROM stay_document WHERE scope = %s AND expires_at <= %s",
+                (self.scope, now),
+            )
+            cur.execute(
+                "DELETE FROM loose_resource WHERE scope = %s AND expires_at <= %s",
+                (self.scope, now),
+            )
+            return Pruned(visits, stays, accepted, cur.rowcount)
+
+        return self.db.run(delete)
+
 
 def _first_per_key(rows: Iterable[IdentityRow]) -> list[IdentityRow]:
     """One row per key (a statement may not touch a row twice: PostgreSQL refuses)."""
@@ -475,6 +519,20 @@ def _accepted_row(r: Sequence[Any]) -> AcceptedRow:
         int(r[8] or 0),
         float(r[9]) if r[9] is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """Rows deleted by one :meth:`PatientStateStore.prune_history`."""
+
+    visits: int
+    stays: int
+    accepted: int
+    resources: int
+
+    @property
+    def total(self) -> int:
+        return self.visits + self.stays + self.accepted + self.resources
 
 
 def open_store(database_url: str, state_dir: Path, scope: str) -> PatientStateStore:

@@ -15,8 +15,9 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 
 Only the scorer writes (and ``readmit rescore --force`` drops scores to recompute);
 everyone else reads through :class:`ScoreCache`. Everything here can be recomputed
-from the state database (``patient_state``): after a flush, ``readmit rescore --since``
-refills it.
+from the state database (``patient_state``): after a flush the scorers refill it by
+themselves (``patient_state.cache_refill``; the ``{p}cache:generation`` key marks a whole
+cache), and ``readmit rescore --since`` does so on demand.
 """
 
 from __future__ import annotations

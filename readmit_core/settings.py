@@ -169,7 +169,21 @@ class Settings(BaseSettings):
     )
     history_ttl_seconds: int = Field(
         60 * 60 * 24 * 400,
-        description="TTL of per-patient encounter history used for prior-utilisation features.",
+        description="History horizon: how long a patient's earlier stays, accepted versions and "
+        "loose resources are kept (the features look back 365 days; the rest is margin). Older "
+        "rows are pruned from the state database.",
+    )
+    state_upkeep_interval_s: float = Field(
+        5.0,
+        description="How often each scorer checks, off its poll loop, that Redis still holds the "
+        "cache (a flushed or replaced Redis is refilled from the state database, one process at "
+        "a time). 0: never (only `readmit rescore` refills).",
+    )
+    state_prune_interval_s: float = Field(
+        3600.0,
+        description="How often (across all scorers) state older than the history horizon (wall "
+        "clock) is pruned from the state database. 0: never (set it for replays of historical "
+        "records; the embedded run never prunes).",
     )
     rescore_window_hours: float = Field(
         72.0,

@@ -17,6 +17,7 @@ from readmit_core.settings import Settings
 from scorer.consumer import Scorer, ScorerWorker, topics
 from scorer.health import HealthServer
 from scorer.lag import LagMonitor
+from scorer.state_upkeep import StateUpkeep
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
     """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group."""
     worker = build_worker(settings)
     monitor = LagMonitor(settings, topics(settings)[0], lambda: worker.ownership.owned).start()
+    upkeep = StateUpkeep(settings).start()
     port = settings.scorer_metrics_port if metrics_port is None else metrics_port
     health = None
     if port:
@@ -65,6 +67,7 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
     try:
         worker.run()
     finally:
+        upkeep.stop()
         monitor.stop()
         if health is not None:
             health.stop()

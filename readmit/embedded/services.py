@@ -149,8 +149,10 @@ def start_broker(port: int, log_path: Path | None = None, timeout: float = 20.0)
     embedded run loses the topics. What keeps that from losing discharges: ingest
     records where Kafka stored each accepted event (``patient_state``) and publishes
     an EHR's resend again when the broker no longer holds it (``ingest.event_log``),
-    and ``readmit rescore --since`` re-publishes accepted versions from the state
-    database. Production runs Apache Kafka with replicated, disk-backed logs.
+    the scorers republish accepted versions the broker lost before they were scored
+    (``scorer.state_upkeep``), and ``readmit rescore --since`` re-publishes accepted
+    versions from the state database on demand. Production runs Apache Kafka with
+    replicated, disk-backed logs.
     """
     url = f"tcp://127.0.0.1:{port}"
     argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]

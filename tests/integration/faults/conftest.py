@@ -17,3 +17,8 @@ _spec.loader.exec_module(_fixtures)
 stream_settings = _fixtures.stream_settings
 cache = _fixtures.cache
 scorer_processes = _fixtures.scorer_processes
+
+# our own PostgreSQL cluster and Redis, for every fault module that kills them
+from test_state_faults import own_postgres, own_redis  # noqa: E402
+
+__all__ = ["cache", "own_postgres", "own_redis", "scorer_processes", "stream_settings"]

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -55,16 +56,17 @@ class Scorer:
         return set(body.get("partitions", [])) if status else set()
 
 
-class ProbeLog:
-    """Polls a scorer's /readyz and /healthz in the background during a fault."""
+class Sampler:
+    """Records ``sample()`` every ``every_s`` in a background thread while in ``with``."""
 
-    def __init__(self, scorer: Scorer) -> None:
-        self.scorer = scorer
-        self.samples: list[tuple[float, int, int, list[int]]] = []
+    every_s = 0.25
+
+    def __init__(self) -> None:
+        self.samples: list[Any] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ProbeLog:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -72,15 +74,28 @@ class ProbeLog:
         self._stop.set()
         self._thread.join()
 
+    def sample(self) -> Any:
+        raise NotImplementedError
+
     def _run(self) -> None:
-        start = time.monotonic()
         while not self._stop.is_set():
-            ready, body = self.scorer.probe("/readyz")
-            alive, _ = self.scorer.probe("/healthz")
-            self.samples.append(
-                (time.monotonic() - start, ready, alive, body.get("partitions", []))
-            )
-            self._stop.wait(0.25)
+            self.samples.append(self.sample())
+            self._stop.wait(self.every_s)
+
+
+class ProbeLog(Sampler):
+    """Polls a scorer's /readyz and /healthz during a fault: (s since start, ready, alive,
+    partitions owned)."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        super().__init__()
+        self.scorer = scorer
+        self._start = time.monotonic()
+
+    def sample(self) -> tuple[float, int, int, list[int]]:
+        ready, body = self.scorer.probe("/readyz")
+        alive, _ = self.scorer.probe("/healthz")
+        return (time.monotonic() - self._start, ready, alive, body.get("partitions", []))
 
     def summary(self) -> str:
         ready = sum(1 for _, r, _, _ in self.samples if r == 200)
@@ -204,3 +219,57 @@ def test_poison_events_go_to_the_dlq_with_a_reason(stream_settings, tmp_path):
         assert all(alive == 200 for _, _, alive, _ in probes.samples)
     finally:
         scorer.proc.stop()
+
+
+def test_three_scorers_lose_one_to_kill_9_and_one_to_sigterm(stream_settings, tmp_path):
+    """Two of three scorers go at once, mid-stream: the last owns every partition."""
+    events = feature_events(1500, skip=23000, tag="f3-")
+    partitions = set(range(stream_settings.topic_partitions))
+    a, b, c = (Scorer(stream_settings, tmp_path, f"scorer-{n}") for n in "abc")
+    cache = _cache(stream_settings)
+    try:
+        wait_for(
+            lambda: (
+                a.owned() | b.owned() | c.owned() == partitions
+                and all(s.owned() for s in (a, b, c))
+            ),
+            60,
+            "three scorers own partitions",
+        )
+        produce(
+            stream_settings, [(e.patient_id.encode(), e.to_bytes()) for e in events], FEATURES_TOPIC
+        )
+        wait_for(lambda: _scored(cache, events[::30]) > 5, 60, "scoring under way")
+        with ProbeLog(c) as probes:
+            assert a.proc.proc is not None
+            assert b.proc.proc is not None
+            os.killpg(a.proc.proc.pid, signal.SIGKILL)
+            os.killpg(b.proc.proc.pid, signal.SIGTERM)
+            killed_at = time.monotonic()
+            wait_for(lambda: c.owned() == partitions, RECOVERY_BOUND_S, "the last owns all")
+            owned_after = time.monotonic() - killed_at
+            wait_for(lambda: _scored(cache, events) == len(events), RECOVERY_BOUND_S, "all scored")
+            scored_after = time.monotonic() - killed_at
+            wait_for(lambda: c.probe("/readyz")[0] == 200, 30, "survivor ready")
+        assert b.proc.proc.wait(timeout=20) == 0, "SIGTERM: a clean exit"
+        dup_scores = sum(
+            len([k for enc, k, _ in cache.patient_history(e.patient_id) if enc == e.encounter_id])
+            != 1
+            for e in events
+        )
+        lost = len(events) - _scored(cache, events)
+        # truthful: ready only while owning partitions; never 200 with none owned
+        ready_without = sum(1 for _, r, _, owned in probes.samples if r == 200 and not owned)
+        print(
+            f"\nkill -9 + SIGTERM of 2 of 3 scorers: inputs {len(events)}, lost {lost}, "
+            f"duplicated scores {dup_scores}, all partitions owned by the last after "
+            f"{owned_after:.1f} s, all scored after {scored_after:.1f} s; survivor "
+            f"{probes.summary()}, ready without partitions {ready_without}"
+        )
+        assert lost == 0
+        assert dup_scores == 0
+        assert ready_without == 0
+        assert all(alive == 200 for _, _, alive, _ in probes.samples), "survivor stayed alive"
+    finally:
+        for s in (a, b, c):
+            s.proc.stop()

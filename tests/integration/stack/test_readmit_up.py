@@ -18,9 +18,10 @@ from readmit_core.settings import PROJECT_ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-def test_up_prints_urls_and_ctrl_c_stops_everything(
-    registry_root: Path, redis_url: str, tmp_path: Path
-):
+def up_environment(
+    registry_root: Path, redis_url: str, tmp_path: Path, tag: str
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports and the environment of a `readmit up` that shares nothing with others."""
     ports = {name: free_port() for name in ("KAFKA", "INGEST", "WEB", "SCORER_METRICS")}
     env = {
         **os.environ,
@@ -32,9 +33,16 @@ def test_up_prints_urls_and_ctrl_c_stops_everything(
         "READMIT_MODEL_DIR": str(registry_root),
         "READMIT_STATE_DIR": str(tmp_path / "state"),
         "READMIT_DATABASE_URL": "",
-        "READMIT_TOPIC_PREFIX": f"up{ports['KAFKA']}.",
-        "READMIT_SCORER_GROUP": f"up-scorer-{ports['KAFKA']}",
+        "READMIT_TOPIC_PREFIX": f"{tag}{ports['KAFKA']}.",
+        "READMIT_SCORER_GROUP": f"{tag}-scorer-{ports['KAFKA']}",
     }
+    return ports, env
+
+
+def test_up_prints_urls_and_ctrl_c_stops_everything(
+    registry_root: Path, redis_url: str, tmp_path: Path
+):
+    ports, env = up_environment(registry_root, redis_url, tmp_path, "up")
     proc = subprocess.Popen(
         [sys.executable, "-m", "readmit", "up", "--no-replay"],
         cwd=PROJECT_ROOT,

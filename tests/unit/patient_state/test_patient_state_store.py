@@ -171,3 +171,28 @@ def test_histories_reads_several_patients_in_one_statement(tmp_path: Path) -> No
     for patient in ("p1", "p2"):  # the same rows the one-patient reads return
         assert store.visits(patient) == [v for v in visits if v.patient_id == patient]
         assert store.stays(patient) == [s for s in stays if s.patient_id == patient]
+
+
+def test_pruning_keeps_exactly_what_the_history_horizon_still_reaches(tmp_path: Path) -> None:
+    day = 86_400.0
+    now = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    a = open_store("", tmp_path, "a.")
+    b = PatientStateStore(a.db, "b.")
+
+    def at(days_ago: float) -> str:
+        return datetime.fromtimestamp(now - days_ago * day, UTC).isoformat()
+
+    old_visit = VisitRow("p1", "e-old", "IMP", at(500), at(498), True)
+    long_stay = VisitRow("p1", "e-long", "IMP", at(500), at(300), True)  # ended in the horizon
+    recent = VisitRow("p1", "e-new", "IMP", at(10), at(8), True)
+    stays = [StayRow("p1", e, at(d), "{}") for e, d in (("e-old", 500), ("e-new", 10))]
+    accepted = [_accepted("old#v1", "e-old", now - 500 * day), _accepted("new#v1", "e-new", now)]
+    a.remember([old_visit, long_stay, recent], stays, accepted)
+    b.remember([old_visit], stays[:1], [])  # another deployment's scope is not touched
+    pruned = a.prune_history(400 * day, now=now)
+    assert (pruned.visits, pruned.stays, pruned.accepted) == (1, 1, 1)
+    assert {v.encounter_id for v in a.visits("p1")} == {"e-long", "e-new"}
+    assert [s.encounter_id for s in a.stays("p1")] == ["e-new"]
+    assert a.deliveries(["old#v1", "new#v1"]).keys() == {"new#v1"}
+    assert len(b.visits("p1")) == 1
+    assert a.prune_history(400 * day, now=now).total == 0  # idempotent
