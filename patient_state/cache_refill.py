@@ -108,7 +108,7 @@ class CacheRefill:
         for i in range(0, len(rows), CHECK_BATCH):
             chunk = rows[i : i + CHECK_BATCH]
             current = self._cache.already_scored(
-                [(r.encounter_id, r.delivery.input_key) for r in chunk]
+                [(r.encounter_id, r.delivery.input_key, r.input_version or None) for r in chunk]
             )
             missing.extend(r for r, ok in zip(chunk, current, strict=True) if not ok)
         if broker_lost:
