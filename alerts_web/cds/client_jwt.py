@@ -51,6 +51,9 @@ FETCH_TIMEOUT_S: Final = 3.0
 class CdsAuthError(ReadmitError):
     """A CDS Hooks JWT was refused; ``check`` names the rule it failed."""
 
+    status = 401
+    issue_code = "security"
+
     def __init__(self, check: str, detail: str) -> None:
         super().__init__(f"{check}: {detail}")
         self.check = check
