@@ -21,8 +21,9 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
         {
             "type": rtype,
             "interaction": [{"code": "create"}, {"code": "update"}],
-            # exactly what is done: PUT to a new id creates; nothing conditional, no versions
-            "versioning": "no-version",
+            # exactly what is done: every write gets a version (meta.versionId, ETag) and
+            # If-Match is honoured; PUT to a new id creates; no vread, history, read
+            "versioning": "versioned-update",
             "readHistory": False,
             "updateCreate": True,
             "conditionalCreate": False,
@@ -30,8 +31,12 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
             "documentation": (
-                "Accepted for risk scoring; not stored for read or search. If-None-Exist "
-                "(conditional create) is not supported yet and is not honoured."
+                "Accepted for risk scoring; not stored for read or search. Each write "
+                'answers ETag W/"n", Last-Modified and Location [base]/[type]/[id]/_history/[n] '
+                "(an identical resend keeps its version); PUT answers 201 for a new id, 200 "
+                "otherwise; If-Match with another version is 412. vread and _history are "
+                "refused (405). If-None-Exist (conditional create) is not supported yet and "
+                "is not honoured."
             ),
         }
         for rtype in ACCEPTED_TYPES
@@ -75,17 +80,24 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
                     {
                         "code": "transaction",
                         "documentation": (
-                            "Atomic: entries POST [type] and PUT [type]/[id] only; any other "
-                            "method, conditional url, ifMatch/ifNoneMatch/ifModifiedSince, "
-                            "operation, entry without a resource, relative fullUrl or repeated "
-                            "resource fails the whole transaction with one OperationOutcome."
+                            "Atomic: entries POST [type] and PUT [type]/[id] (with ifMatch) "
+                            "only; any other method, conditional url, ifNoneMatch/"
+                            "ifModifiedSince, operation, entry without a resource, relative "
+                            "fullUrl, repeated resource, ifMatch naming another version (412) "
+                            "or conditional reference ([type]?identifier=[system]|[value]) "
+                            "matching no entry (422) or several (412) fails the whole "
+                            "transaction with one OperationOutcome naming the entry. Response "
+                            "entries carry status, location (with _history), etag and "
+                            "lastModified; Prefer return=minimal|representation|OperationOutcome "
+                            "applies to each entry."
                         ),
                     },
                     {
                         "code": "batch",
                         "documentation": (
                             "Entries stand alone: each refused entry is answered with its own "
-                            "4xx status and OperationOutcome, the others are accepted."
+                            "4xx status and OperationOutcome, the others are accepted (and "
+                            "answered as transaction entries are)."
                         ),
                     },
                 ],

@@ -112,7 +112,9 @@ class IngestService:
             duplicates=tuple(m.encounter_id for m, dup in zip(mapped, seen, strict=True) if dup),
         )
 
-    def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:
+    def accept_batch(
+        self, doc: dict[str, Any], refused: dict[int, FhirMappingError] | None = None
+    ) -> tuple[Accepted, dict[int, FhirMappingError]]:
         """A batch's entries stand alone: refuse the invalid ones, accept the rest.
 
         Each entry is checked once on its own (http rules, FHIR validation), so the cost
@@ -122,7 +124,7 @@ class IngestService:
         refuse the whole batch.
         """
         entries = doc.get("entry") or []
-        failures = entry_problems(doc)
+        failures = {**(refused or {}), **entry_problems(doc)}  # e.g. ifMatch conflicts
         remaining = [i for i in range(len(entries)) if i not in failures]
         while True:
             try:
