@@ -44,6 +44,8 @@ MAX_JSON_DEPTH: Final = 64
 _BOM: Final = b"\xef\xbb\xbf"
 # a conditional reference: ``Type?search`` (the http spec, transactions)
 _CONDITIONAL: Final = re.compile(r"^([A-Z][A-Za-z]*)\?(.*)$", re.DOTALL)
+# conditional references to these must resolve (``conditional_targets``)
+IDENTITY_TYPES: Final = frozenset({"Patient", "Encounter"})
 
 # Elements that R4 feeds send in R4B/R5-style (or Subscriptions Backport) notifications
 # and that the R4B models do not define: accepted and ignored, never refused.
@@ -359,7 +361,14 @@ def conditional_targets(
     that matches none (422) or several (412) the refusal naming reference and entry.
     Only ``identifier`` is searched, and only among ``entries``: a resource stored
     earlier counts only when the document was completed with it
-    (``ingest.resource_store``)."""
+    (``ingest.resource_store``).
+
+    Strict for :data:`IDENTITY_TYPES` only (whose resolution decides whose stay it is
+    and which stay: a guess would score the wrong person). A conditional reference to
+    any other type (Synthea names every Practitioner, Organization and Location so)
+    matching nothing is external, as ``Practitioner/123`` outside the document is:
+    it can cost a missing value, never a wrong identity. Several matches are refused
+    whatever the type: the document contradicts itself."""
     by_type: dict[str, list[Resource]] = defaultdict(list)
     for _, resource in entries:
         by_type[str(resource.get("resourceType"))].append(resource)
@@ -371,14 +380,18 @@ def conditional_targets(
             if match is None or target in resolved or index in problems:
                 continue
             where = f"Bundle.entry[{index}].resource.{path}" if index is not None else path
+            strict = match.group(1) in IDENTITY_TYPES
             try:
                 hits = _search(by_type.get(match.group(1), []), target, where, index)
             except FhirMappingError as exc:
-                problems[index] = exc
+                if strict:
+                    problems[index] = exc
                 continue
             if len(hits) == 1:
                 resolved[target] = hits[0]
                 continue
+            if not hits and not strict:
+                continue  # external
             kind = AmbiguousReference if hits else UnresolvedReference
             count = f"{len(hits)} resources" if hits else "no resource"
             problems[index] = kind(
@@ -439,8 +452,8 @@ def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def _type_id(url: str) -> str | None:
     """``Type/id`` at the end of a (possibly absolute or versioned) URL."""
-    if url.startswith(("urn:", "#")):
-        return None
+    if url.startswith(("urn:", "#")) or _CONDITIONAL.match(url):
+        return None  # a conditional reference names no id
     path = url.split("/_history/")[0].rstrip("/")
     parts = path.split("/")
     if len(parts) >= 2 and parts[-2][:1].isupper():

@@ -341,3 +341,15 @@ def test_in_a_batch_a_bad_conditional_reference_refuses_its_entry_only(client: T
     assert entries[1]["response"]["status"] == "422 Unprocessable Entity"
     expression = entries[1]["response"]["outcome"]["issue"][0]["expression"]
     assert expression == ["Bundle.entry[1].resource.subject"]
+
+
+def test_a_conditional_reference_to_a_type_not_deciding_identity_may_stay_external(
+    client: TestClient,
+) -> None:
+    """Synthea names Practitioners so; none is in the Bundle: external, as Practitioner/1."""
+    doc, index = _with_conditional_subject(_stay(), f"identifier={MRN}|mrn-77")
+    npi = "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999999999"
+    doc["entry"][index]["resource"]["participant"] = [{"individual": {"reference": npi}}]
+    response = _post_bundle(client, doc)
+    assert response.status_code == 200, response.text
+    assert len(client.publisher.events) == 1  # type: ignore[attr-defined]
