@@ -77,8 +77,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX loose_resource_by_expiry ON loose_resource (expires_at)",
         ),
     ),
+    # 2 is the visit-identity tables, developed alongside; versions are applied one by
+    # one (whatever is missing), so 3 before 2 or 2 after 3 both apply cleanly
     Migration(
-        2,
+        3,
         "resource versions (FHIR meta.versionId, ETag, Last-Modified)",
         (
             # one row per logical id written through the FHIR API: its current version,
