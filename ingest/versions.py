@@ -140,7 +140,7 @@ class ResourceVersions:
             if ref is not None:
                 contents[ref] = content_hash(resource)
         write_id = uuid.uuid4().hex
-        rows = self._store.write_versions(sorted(contents.items()), write_id, time.time())
+        rows = self._store.write_versions(list(contents.items()), write_id, time.time())
         return {
             ref: Stamp(
                 ref=ref,

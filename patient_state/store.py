@@ -94,6 +94,17 @@ _SELECT_VERSIONS = (
     "WHERE scope = %s AND ref IN ({marks})"
 )
 
+# rows per multi-row statement: 5 parameters each stays far below SQLite's 32,766
+VERSION_CHUNK = 500
+_UPSERT_VERSIONS = (
+    "INSERT INTO resource_version (scope, ref, version_id, content_hash, last_modified, "
+    "write_id) VALUES {rows} "
+    "ON CONFLICT (scope, ref) DO UPDATE SET version_id = resource_version.version_id + 1, "
+    "content_hash = excluded.content_hash, last_modified = excluded.last_modified, "
+    "write_id = excluded.write_id "
+    "WHERE resource_version.content_hash <> excluded.content_hash"
+)
+
 
 class PatientStateStore:
     """The system of record of one deployment (``scope`` = READMIT_TOPIC_PREFIX)."""
@@ -257,24 +268,30 @@ class PatientStateStore:
         """Record a write of each (ref, content hash): a new ref is version 1, a changed
         content the next version, an unchanged one keeps its version (and ``write_id``,
         so the caller can tell). The increment happens in the database, so concurrent
-        writers of one ref never hand out the same version twice."""
-        values = [(self.scope, ref, digest, now, write_id) for ref, digest in contents]
-        if not values:
+        writers of one ref never hand out the same version twice; multi-row statements
+        of :data:`VERSION_CHUNK` rows keep a 2,000-entry batch to a few round trips."""
+        contents = sorted(dict(contents).items())  # one row per ref (a statement may not
+        if not contents:  # update a row twice), in one order (no lock-order deadlocks)
             return {}
-        sql = _SELECT_VERSIONS.format(marks=_in([ref for ref, _ in contents]))
+        chunks = [contents[i : i + VERSION_CHUNK] for i in range(0, len(contents), VERSION_CHUNK)]
 
         def write(cur: Cursor) -> list[tuple[Any, ...]]:
-            cur.executemany(
-                "INSERT INTO resource_version (scope, ref, version_id, content_hash, "
-                "last_modified, write_id) VALUES (%s, %s, 1, %s, %s, %s) "
-                "ON CONFLICT (scope, ref) DO UPDATE SET "
-                "version_id = resource_version.version_id + 1, "
-                "content_hash = excluded.content_hash, "
-                "last_modified = excluded.last_modified, write_id = excluded.write_id "
-                "WHERE resource_version.content_hash <> excluded.content_hash",
-                values,
-            )
-            return cur.execute(sql, (self.scope, *[ref for ref, _ in contents])).fetchall()
+            rows: list[tuple[Any, ...]] = []
+            for chunk in chunks:
+                values: list[Any] = []
+                for ref, digest in chunk:
+                    values += [self.scope, ref, digest, now, write_id]
+                cur.execute(
+                    _UPSERT_VERSIONS.format(
+                        rows=", ".join(["(%s, %s, 1, %s, %s, %s)"] * len(chunk))
+                    ),
+                    values,
+                )
+            for chunk in chunks:
+                refs = [ref for ref, _ in chunk]
+                sql = _SELECT_VERSIONS.format(marks=_in(refs))
+                rows += cur.execute(sql, (self.scope, *refs)).fetchall()
+            return rows
 
         rows = self.db.run(write)
         return {r[0]: VersionRow(r[0], int(r[1]), float(r[2]), r[3]) for r in rows}
