@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import orjson
 
 from fhir_mappings.errors import (
+    AmbiguousReference,
     FhirMappingError,
     InvalidJson,
     InvalidResource,
     TooDeep,
     UnresolvedReference,
+    UnsupportedInteraction,
 )
-from fhir_mappings.references import reference_key
+from fhir_mappings.references import conditional_reference, reference_key
+from fhir_mappings.search import identifier_matches, search_pairs, tokens
 from fhir_mappings.validation import FOREIGN_VERSION_ELEMENTS, validate_resource
 
 Resource = dict[str, Any]
@@ -38,6 +41,8 @@ Resource = dict[str, Any]
 # every later walk (validation, reference checks) far from Python's recursion limit.
 MAX_JSON_DEPTH: Final = 64
 _BOM: Final = b"\xef\xbb\xbf"
+# conditional references to these must resolve (``conditional_targets``)
+IDENTITY_TYPES: Final = frozenset({"Patient", "Encounter"})
 
 __all__ = ["FOREIGN_VERSION_ELEMENTS", "Document", "load_json", "validate_resource"]
 
@@ -93,12 +98,14 @@ class Document:
         self._identified: dict[tuple[str, Any, str], list[Resource]] = defaultdict(list)
         self.by_type: dict[str, list[Resource]] = defaultdict(list)
         self.focus: list[dict[str, Any]] = []
+        self._entry_of: dict[int, int] = {}  # id(resource) -> its Bundle entry index
         if data.get("resourceType") == "Bundle":
             self._read_bundle(data)
         else:
             self._check(data, "resource")
             self._add(data, None)
         self._read_focus()
+        self._resolve_conditional_references()
         self._check_local_references()
 
     # --- loading -------------------------------------------------------------------
@@ -125,6 +132,7 @@ class Document:
                 exc.entry_index = i  # as data: a batch refuses this entry without parsing
                 raise
             self._add(resource, entry.get("fullUrl"))
+            self._entry_of[id(resource)] = i
 
     def _check(self, resource: Any, where: str) -> None:
         if self._validate:
@@ -165,6 +173,17 @@ class Document:
                     for part in param.get("part") or ():
                         if part.get("name") == "focus" and part.get("valueReference"):
                             self.focus.append(part["valueReference"])
+
+    def _resolve_conditional_references(self) -> None:
+        """Conditional references resolve like a ``Type/id`` to the one resource they
+        match (:func:`conditional_targets`); the first that matches none or several
+        refuses the document."""
+        resolved, problems = conditional_targets(
+            [(self._entry_of.get(id(r)), r) for r in self.resources]
+        )
+        for problem in problems.values():
+            raise problem
+        self._keys.update(resolved)
 
     def _check_local_references(self) -> None:
         """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document."""
@@ -284,6 +303,77 @@ def _local_references_resolve(resource: Resource, keys: dict[str, Resource]) -> 
         if match.group(2) != b'"' or match.group(1).decode() not in keys:
             return False
     return True
+
+
+def conditional_targets(
+    entries: Sequence[tuple[int | None, Resource]],
+) -> tuple[dict[str, Resource], dict[int | None, FhirMappingError]]:
+    """Resolve each conditional reference (``Patient?identifier=sys|val``, the http
+    spec's transaction rule) among ``entries`` ((entry index, resource) pairs): the
+    target of each that matches exactly one resource, and for each entry holding one
+    that matches none (422) or several (412) the refusal naming reference and entry.
+    Only ``identifier`` is searched, and only among ``entries``: a resource stored
+    earlier counts only when the document was completed with it
+    (``ingest.resource_store``).
+
+    Strict for :data:`IDENTITY_TYPES` only (whose resolution decides whose stay it is
+    and which stay: a guess would score the wrong person). A conditional reference to
+    any other type (Synthea names every Practitioner, Organization and Location so)
+    matching nothing is external, as ``Practitioner/123`` outside the document is:
+    it can cost a missing value, never a wrong identity. Several matches are refused
+    whatever the type: the document contradicts itself."""
+    by_type: dict[str, list[Resource]] = defaultdict(list)
+    for _, resource in entries:
+        by_type[str(resource.get("resourceType"))].append(resource)
+    resolved: dict[str, Resource] = {}
+    problems: dict[int | None, FhirMappingError] = {}
+    for index, resource in entries:
+        for path, target in _references(resource, ""):
+            conditional = conditional_reference(target)
+            if conditional is None or target in resolved or index in problems:
+                continue
+            where = f"Bundle.entry[{index}].resource.{path}" if index is not None else path
+            strict = conditional[0] in IDENTITY_TYPES
+            try:
+                hits = _search(by_type.get(conditional[0], []), target, where, index)
+            except FhirMappingError as exc:
+                if strict:
+                    problems[index] = exc
+                continue
+            if len(hits) == 1:
+                resolved[target] = hits[0]
+                continue
+            if not hits and not strict:
+                continue  # external
+            kind = AmbiguousReference if hits else UnresolvedReference
+            count = f"{len(hits)} resources" if hits else "no resource"
+            problems[index] = kind(
+                f"{where}: conditional reference {target!r} matches {count} of the Bundle; "
+                "it must match exactly one",
+                element=where,
+                entry_index=index,
+            )
+    return resolved, problems
+
+
+def _search(
+    candidates: list[Resource], target: str, where: str, index: int | None
+) -> list[Resource]:
+    """The candidates matching a conditional reference's search (FHIR token search on
+    ``identifier``: ``system|value``, ``|value``, ``value``, ``system|``; commas OR,
+    repeated parameters AND)."""
+    hits = candidates
+    for name, value in search_pairs(target) or [("", "")]:
+        if name != "identifier" or not value:
+            raise UnsupportedInteraction(
+                f"{where}: conditional reference {target!r} is not supported: only "
+                "identifier=[system]|[value] is searched",
+                element=where,
+                entry_index=index,
+            )
+        alternatives = tokens(value)
+        hits = [r for r in hits if any(identifier_matches(r, t) for t in alternatives)]
+    return hits
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -135,3 +135,19 @@ class UnsupportedInteraction(FhirMappingError):
 
     status = 422
     issue_code = "not-supported"
+
+
+class VersionConflict(FhirMappingError):
+    """``If-Match`` (or ``entry.request.ifMatch``) names a version that is not the
+    resource's current one, or the resource has no version yet: nothing is written."""
+
+    status = 412
+    issue_code = "conflict"
+
+
+class AmbiguousReference(FhirMappingError):
+    """A conditional reference (``Patient?identifier=...``) matching more than one
+    resource: the http spec fails the transaction rather than guess."""
+
+    status = 412
+    issue_code = "multiple-matches"

@@ -3,11 +3,25 @@
 A literal reference may be relative (``Patient/123``), absolute
 (``https://ehr.example/fhir/Patient/123``) or versioned (``…/Patient/123/_history/2``);
 ``urn:uuid:``/``urn:oid:`` and ``#contained`` references name something inside the
-document and have no type/id of their own. Search parameters take either a bare id or a
-typed one (``patient=Patient/123``).
+document and have no type/id of their own, nor has a conditional reference
+(``Patient?identifier=sys|val``, the http spec's transaction form), which names a
+search (``fhir_mappings.search`` reads it). Search parameters take either a bare id or
+a typed one (``patient=Patient/123``).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Final
+
+# a conditional reference: ``Type?search`` (the http spec, transactions)
+_CONDITIONAL: Final = re.compile(r"^([A-Z][A-Za-z]*)\?(.*)$", re.DOTALL)
+
+
+def conditional_reference(url: str) -> tuple[str, str] | None:
+    """(resource type, search query) of a conditional reference, or None."""
+    match = _CONDITIONAL.match(url)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def reference_target(url: str) -> tuple[str, str] | None:
@@ -16,8 +30,8 @@ def reference_target(url: str) -> tuple[str, str] | None:
     A type is recognised by FHIR's spelling (an upper-case first letter), which is what
     separates ``…/fhir/Patient/123`` from an arbitrary two-segment URL path.
     """
-    if url.startswith(("urn:", "#")):
-        return None
+    if url.startswith(("urn:", "#")) or _CONDITIONAL.match(url):
+        return None  # a conditional reference names no id (its system may hold "/X/")
     parts = url.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-1]:
         return parts[-2], parts[-1]

@@ -35,6 +35,7 @@ from ingest.resource_store import ResourceStore
 from ingest.routers import fhir, ops
 from ingest.service import IngestService
 from ingest.smart import SmartAuthority
+from ingest.versions import ResourceVersions
 from patient_state.store import open_store
 from readmit_core.errors import ServiceUnavailable
 from readmit_core.score_cache import ScoreCache
@@ -74,6 +75,7 @@ def create_app(
         client=client,
         publisher=pub,
         service=service,
+        versions=ResourceVersions(state),
         scores=ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds),
         authority=SmartAuthority(settings, replay_guard=client),
         read_tokens=frozenset({settings.api_token.get_secret_value()}),

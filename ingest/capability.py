@@ -21,8 +21,10 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
         {
             "type": rtype,
             "interaction": [{"code": "create"}, {"code": "update"}],
-            # exactly what is done: PUT to a new id creates; conditional create only
-            "versioning": "no-version",
+            # exactly what is done: every write gets a version (meta.versionId, ETag) and
+            # If-Match is honoured; PUT to a new id creates; conditional create; no vread,
+            # history, read
+            "versioning": "versioned-update",
             "readHistory": False,
             "updateCreate": True,
             "conditionalCreate": True,
@@ -30,7 +32,11 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
             "documentation": (
-                "Accepted for risk scoring; not offered for read or search. Conditional create "
+                "Accepted for risk scoring; not offered for read or search. Each write "
+                'answers ETag W/"n", Last-Modified and Location [base]/[type]/[id]/_history/[n] '
+                "(an identical resend keeps its version); PUT answers 201 for a new id, 200 "
+                "otherwise; If-Match with another version is 412. vread and _history are "
+                "refused (405). Conditional create "
                 "(If-None-Exist on POST, entry.request.ifNoneExist on POST entries) searches the "
                 "resources already accepted by identifier ([system]|[value], |[value] or a bare "
                 "value) and _id, exact, all parameters must match: 0 matches create (201), 1 "
@@ -38,7 +44,7 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
                 "answer 412; any other parameter or modifier is refused with 400. Encounters are "
                 "one visit per business identifier (the VN identifier, else the first with a "
                 "system), Patients one per MRN: a resend under new ids is answered 200 with the "
-                "visit's existing location and not scored again."
+                "visit's existing (versioned) location and not scored again."
             ),
         }
         for rtype in ACCEPTED_TYPES
@@ -82,17 +88,25 @@ def capability_statement(settings: Settings, software_version: str) -> dict[str,
                     {
                         "code": "transaction",
                         "documentation": (
-                            "Atomic: entries POST [type] and PUT [type]/[id] only; any other "
-                            "method, conditional url, ifMatch/ifNoneMatch/ifModifiedSince, "
-                            "operation, entry without a resource, relative fullUrl or repeated "
-                            "resource fails the whole transaction with one OperationOutcome."
+                            "Atomic: entries POST [type] and PUT [type]/[id] (with ifMatch) "
+                            "only; any other method, conditional url, ifNoneMatch/"
+                            "ifModifiedSince, operation, entry without a resource, relative "
+                            "fullUrl, repeated resource, ifMatch naming another version (412) "
+                            "or conditional reference ([type]?identifier=[system]|[value]) "
+                            "matching several entries (412), or for Patient and Encounter "
+                            "none (422; other types are then external), fails the whole "
+                            "transaction with one OperationOutcome naming the entry. Response "
+                            "entries carry status, location (with _history), etag and "
+                            "lastModified; Prefer return=minimal|representation|OperationOutcome "
+                            "applies to each entry."
                         ),
                     },
                     {
                         "code": "batch",
                         "documentation": (
                             "Entries stand alone: each refused entry is answered with its own "
-                            "4xx status and OperationOutcome, the others are accepted."
+                            "4xx status and OperationOutcome, the others are accepted (and "
+                            "answered as transaction entries are)."
                         ),
                     },
                 ],

@@ -7,6 +7,8 @@ parameters are ``identifier`` (``[system]|[value]``, ``|[value]`` for no system,
 bare value for any system) and ``_id``, both exact; several parameters must all match.
 Anything else (other parameters, modifiers, comma-separated alternatives) is refused
 with 400 naming it, never silently ignored: ignoring a condition creates duplicates.
+The query and its tokens are read by ``fhir_mappings.search``, the parser conditional
+references inside a document use too.
 
 The search reads ``resource_identity`` (``patient_state``), where only resources the
 broker has acknowledged are marked accepted, so a create that failed (503) is not
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fhir_mappings.errors import FhirMappingError, InvalidEntry
 from fhir_mappings.identity import ID_SYSTEM
+from fhir_mappings.search import search_pairs, token
 
 SUPPORTED_PARAMETERS = ("identifier", "_id")
 
@@ -46,10 +48,7 @@ class MultipleMatches(FhirMappingError):
 def criteria(query: str, where: str) -> list[tuple[str | None, str]]:
     """(system or None, value) per parameter of an If-None-Exist query; raises
     :class:`UnsupportedSearchParameter` naming what cannot be searched."""
-    text = query.strip()
-    if "?" in text:  # "Patient?identifier=..." is accepted as well as the bare query
-        text = text.split("?", 1)[1]
-    pairs = parse_qsl(text, keep_blank_values=True)
+    pairs = search_pairs(query)  # "Patient?identifier=..." as well as the bare query
     if not pairs:
         raise UnsupportedSearchParameter(f"{where}: empty search", element=where)
     out: list[tuple[str | None, str]] = []
@@ -67,16 +66,13 @@ def criteria(query: str, where: str) -> list[tuple[str | None, str]]:
         if name == "_id":
             out.append((ID_SYSTEM, value))
             continue
-        system, bar, code = value.rpartition("|")
-        if not bar:
-            out.append((None, value))
-        elif not code:
+        system, code = token(value)
+        if not code:
             raise UnsupportedSearchParameter(
                 f"{where}: identifier {value!r} has no value (system-only search is not supported)",
                 element=where,
             )
-        else:
-            out.append((system, code))
+        out.append((system, code))
     return out
 
 

@@ -16,6 +16,7 @@ from ingest.publisher import EventPublisher
 from ingest.requests import read_fhir_body
 from ingest.service import IngestService
 from ingest.smart import Principal, SmartAuthority
+from ingest.versions import ResourceVersions
 from patient_state.store import PatientStateStore
 from readmit_core.score_cache import ScoreCache
 from readmit_core.settings import Settings
@@ -27,6 +28,7 @@ class IngestContext:
     client: redis.Redis
     publisher: EventPublisher
     service: IngestService
+    versions: ResourceVersions
     scores: ScoreCache
     authority: SmartAuthority
     read_tokens: frozenset[str]

@@ -1,6 +1,7 @@
 """The FHIR http rules for transaction/batch entries, checked before any mapping.
 
-This receiver only creates and updates (POST, and PUT ``Type/id``). Every other request
+This receiver only creates and updates (POST, and PUT ``Type/id``, optionally with
+``ifMatch``: ``ingest.versions`` checks it). Every other request
 in a Bundle is refused with its entry index as data, never answered as if done: a
 transaction fails whole with that OperationOutcome, a batch answers that entry with it.
 Checking each entry once, on its own, keeps a batch's cost linear in its entries.
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappings.bundle import validate_resource
+from fhir_mappings.bundle import conditional_targets, validate_resource
 from fhir_mappings.errors import FhirMappingError, InvalidEntry, UnsupportedInteraction
 
 SUPPORTED_METHODS = frozenset({"POST", "PUT"})
-_CONDITIONS = ("ifMatch", "ifNoneMatch", "ifModifiedSince")
+# conditions this receiver does not evaluate (ifMatch is evaluated, on PUT only)
+_CONDITIONS = ("ifNoneMatch", "ifModifiedSince")
 
 
 def entry_problem(index: int, entry: Any, *, validate: bool = True) -> FhirMappingError | None:
@@ -41,6 +43,8 @@ def entry_problem(index: int, entry: Any, *, validate: bool = True) -> FhirMappi
         return bad(UnsupportedInteraction, f"operation {url!r} is not supported", "request.url")
     if "?" in url:
         return bad(UnsupportedInteraction, "conditional update is not supported", "request.url")
+    if request.get("ifMatch") and method != "PUT":
+        return bad(UnsupportedInteraction, "ifMatch applies to PUT only", "request.ifMatch")
     for condition in _CONDITIONS:
         if request.get(condition):
             return bad(
@@ -66,8 +70,9 @@ def entry_problem(index: int, entry: Any, *, validate: bool = True) -> FhirMappi
 
 
 def entry_problems(doc: dict[str, Any], *, validate: bool = True) -> dict[int, FhirMappingError]:
-    """Every entry's own problem plus duplicates: the second entry naming a resource
-    identity (type/id or fullUrl) already named is refused."""
+    """Every entry's own problem, duplicates (the second entry naming a resource
+    identity, type/id or fullUrl, already named is refused) and conditional references
+    matching no entry or several; by entry index, in entry order."""
     problems: dict[int, FhirMappingError] = {}
     seen: set[str] = set()
     entries = doc.get("entry") or []
@@ -85,7 +90,31 @@ def entry_problems(doc: dict[str, Any], *, validate: bool = True) -> dict[int, F
             )
             continue
         seen |= identities
-    return problems
+    # conditional references among the entries (the same rule the mapper applies)
+    resources = [
+        (index, entry["resource"])
+        for index, entry in enumerate(entries if isinstance(entries, list) else [])
+        if index not in problems
+        and isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+    ]
+    for at, problem in conditional_targets(resources)[1].items():
+        if at is not None:
+            problems.setdefault(at, problem)
+    return dict(sorted(problems.items()))
+
+
+def if_matches(doc: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(entry index, ``Type/id``, ifMatch value) of each PUT entry carrying ``ifMatch``."""
+    found = []
+    for index, entry in enumerate(doc.get("entry") or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+            continue
+        value = entry["request"].get("ifMatch")
+        resource = entry.get("resource")
+        if value and isinstance(resource, dict) and resource.get("id"):
+            found.append((index, f"{resource.get('resourceType')}/{resource['id']}", str(value)))
+    return found
 
 
 def _identities(entry: dict[str, Any]) -> set[str]:

@@ -24,6 +24,7 @@ _CODES = {
     404: "not-found",
     405: "not-supported",
     409: "conflict",
+    412: "conflict",
     413: "too-costly",
     415: "not-supported",
     422: "processing",

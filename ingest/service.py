@@ -207,18 +207,26 @@ class IngestService:
         return matches(self.state.search_identities, resource_type, query, where)
 
     def accept_conditional(
-        self, doc: dict[str, Any], *, atomic: bool
+        self,
+        doc: dict[str, Any],
+        *,
+        atomic: bool,
+        refused: dict[int, FhirMappingError] | None = None,
     ) -> tuple[Accepted, dict[int, FhirMappingError], dict[int, str]]:
         """A transaction (atomic) or batch with its ``ifNoneExist`` entries resolved first:
         (what was accepted, refused entries, ``{index: "Type/id"}`` of entries that matched
-        an existing resource and were not created), indexes as in ``doc``."""
+        an existing resource and were not created), indexes as in ``doc``. ``refused``:
+        batch entries already refused by the caller (an ifMatch conflict), by index in
+        ``doc``."""
         rest, existing, failures, kept = split_conditional(
             doc, self.state.search_identities, atomic=atomic
         )
         if atomic:
             return self.accept(rest), {}, existing
-        accepted, refused = self.accept_batch(rest)
-        for index, exc in refused.items():
+        position = {original: i for i, original in enumerate(kept)}
+        already = {position[i]: e for i, e in (refused or {}).items() if i in position}
+        accepted, batch_refused = self.accept_batch(rest, already)
+        for index, exc in batch_refused.items():
             exc.entry_index = kept[index]
             failures[kept[index]] = exc
         return accepted, failures, existing
@@ -312,7 +320,9 @@ class IngestService:
             )
         return rows
 
-    def accept_batch(self, doc: dict[str, Any]) -> tuple[Accepted, dict[int, FhirMappingError]]:
+    def accept_batch(
+        self, doc: dict[str, Any], refused: dict[int, FhirMappingError] | None = None
+    ) -> tuple[Accepted, dict[int, FhirMappingError]]:
         """A batch's entries stand alone: refuse the invalid ones, accept the rest.
 
         Each entry is checked once on its own (http rules, FHIR validation), so the cost
@@ -322,7 +332,7 @@ class IngestService:
         refuse the whole batch.
         """
         entries = doc.get("entry") or []
-        failures = entry_problems(doc)
+        failures = {**(refused or {}), **entry_problems(doc)}  # e.g. ifMatch conflicts
         remaining = [i for i in range(len(entries)) if i not in failures]
         while True:
             try:

@@ -112,7 +112,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX stay_document_by_expiry ON stay_document (expires_at)",
         ),
     ),
-    # 3 is the resource versions table (ingest/versions.py)
+    Migration(
+        3,
+        "resource versions (FHIR meta.versionId, ETag, Last-Modified)",
+        (
+            # one row per logical id written through the FHIR API: its current version,
+            # when that version was made, the content it holds (a hash: an identical
+            # resend makes no new version) and which write made it
+            """CREATE TABLE resource_version (
+                scope TEXT NOT NULL,
+                ref TEXT NOT NULL,
+                version_id INTEGER NOT NULL,
+                content_hash TEXT NOT NULL,
+                last_modified DOUBLE PRECISION NOT NULL,
+                write_id TEXT NOT NULL,
+                PRIMARY KEY (scope, ref)
+            )""",
+        ),
+    ),
     Migration(
         4,
         "time indexes for pruning past the history horizon",

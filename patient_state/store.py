@@ -90,6 +90,16 @@ class ResourceRow:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class VersionRow:
+    """The current version of one resource written through the FHIR API."""
+
+    ref: str  # "Type/id"
+    version_id: int
+    last_modified: float
+    write_id: str  # which write made this version
+
+
 def _in(values: Sequence[str]) -> str:
     """One placeholder per value: only placeholders are ever formatted into SQL."""
     return ", ".join(["%s"] * len(values))
@@ -127,6 +137,22 @@ _SELECT_HISTORIES = (
 _SELECT_RESOURCES = (
     "SELECT patient_id, ref, is_patient, resource, expires_at FROM loose_resource "
     "WHERE scope = %s AND patient_id IN ({marks}) AND expires_at > %s ORDER BY patient_id, ref"
+)
+
+_SELECT_VERSIONS = (
+    "SELECT ref, version_id, last_modified, write_id FROM resource_version "
+    "WHERE scope = %s AND ref IN ({marks})"
+)
+
+# rows per multi-row statement: 5 parameters each stays far below SQLite's 32,766
+VERSION_CHUNK = 500
+_UPSERT_VERSIONS = (
+    "INSERT INTO resource_version (scope, ref, version_id, content_hash, last_modified, "
+    "write_id) VALUES {rows} "
+    "ON CONFLICT (scope, ref) DO UPDATE SET version_id = resource_version.version_id + 1, "
+    "content_hash = excluded.content_hash, last_modified = excluded.last_modified, "
+    "write_id = excluded.write_id "
+    "WHERE resource_version.content_hash <> excluded.content_hash"
 )
 
 
@@ -340,6 +366,52 @@ class PatientStateStore:
                 values,
             )
         )
+
+    # -- resource versions ---------------------------------------------------------------
+    def versions(self, refs: Sequence[str]) -> dict[str, VersionRow]:
+        """The current version of each of ``refs`` that was ever written."""
+        keys = sorted(set(refs))
+        if not keys:
+            return {}
+        sql = _SELECT_VERSIONS.format(marks=_in(keys))
+        rows = self.db.run(
+            lambda cur: cur.execute(sql, (self.scope, *keys)).fetchall(), write=False
+        )
+        return {r[0]: VersionRow(r[0], int(r[1]), float(r[2]), r[3]) for r in rows}
+
+    def write_versions(
+        self, contents: Sequence[tuple[str, str]], write_id: str, now: float
+    ) -> dict[str, VersionRow]:
+        """Record a write of each (ref, content hash): a new ref is version 1, a changed
+        content the next version, an unchanged one keeps its version (and ``write_id``,
+        so the caller can tell). The increment happens in the database, so concurrent
+        writers of one ref never hand out the same version twice; multi-row statements
+        of :data:`VERSION_CHUNK` rows keep a 2,000-entry batch to a few round trips."""
+        contents = sorted(dict(contents).items())  # one row per ref (a statement may not
+        if not contents:  # update a row twice), in one order (no lock-order deadlocks)
+            return {}
+        chunks = [contents[i : i + VERSION_CHUNK] for i in range(0, len(contents), VERSION_CHUNK)]
+
+        def write(cur: Cursor) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = []
+            for chunk in chunks:
+                values: list[Any] = []
+                for ref, digest in chunk:
+                    values += [self.scope, ref, digest, now, write_id]
+                cur.execute(
+                    _UPSERT_VERSIONS.format(
+                        rows=", ".join(["(%s, %s, 1, %s, %s, %s)"] * len(chunk))
+                    ),
+                    values,
+                )
+            for chunk in chunks:
+                refs = [ref for ref, _ in chunk]
+                sql = _SELECT_VERSIONS.format(marks=_in(refs))
+                rows += cur.execute(sql, (self.scope, *refs)).fetchall()
+            return rows
+
+        rows = self.db.run(write)
+        return {r[0]: VersionRow(r[0], int(r[1]), float(r[2]), r[3]) for r in rows}
 
     def prune(self, now: float | None = None) -> int:
         """Delete loose resources and stay documents past their expiry; the number deleted."""

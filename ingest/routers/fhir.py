@@ -27,12 +27,13 @@ from ingest.context import (
     software_version,
 )
 from ingest.ehr_client import EhrUnavailable
-from ingest.entries import entry_problems
+from ingest.entries import entry_problems, if_matches
 from ingest.notifications import EHR_RETRY_AFTER_SECONDS
 from ingest.outcomes import fhir_response, outcome_response
 from ingest.requests import BadRequest, read_fhir_body
 from ingest.service import Accepted, StayOutcome
 from ingest.smart import Principal
+from ingest.versions import Stamp, ref_of
 
 router = APIRouter(prefix="/fhir")
 
@@ -41,16 +42,23 @@ def response_bundle(
     kind: str,
     doc: dict[str, Any],
     accepted: Accepted,
+    stamps: dict[str, Stamp],
     failures: dict[int, FhirMappingError] | None = None,
     existing: dict[int, str] | None = None,
+    prefer: str | None = None,
 ) -> dict[str, Any]:
-    """transaction-response / batch-response with one entry per request entry, in order;
-    ``existing``: entries whose ifNoneExist matched that resource (200, not created)."""
+    """transaction-response / batch-response with one entry per request entry, in order:
+    each with ``status``, ``location`` (``Type/id/_history/n``; an Encounter's is its
+    visit's canonical id), ``etag`` and ``lastModified`` of the version written, and, as
+    ``Prefer: return=`` asks, the resource as stored (representation) or an
+    OperationOutcome (OperationOutcome). ``existing``: entries whose ifNoneExist
+    matched that resource (200 with its current version, not created); ``stamps`` by
+    ``Type/id`` as sent, and of those existing resources."""
     accepted_at = datetime.now(UTC).isoformat(timespec="seconds")
     entries: list[dict[str, Any]] = []
     for index, entry in enumerate(doc.get("entry") or []):
         if existing and index in existing:
-            entries.append({"response": {"status": "200 OK", "location": existing[index]}})
+            entries.append({"response": _existing_entry(existing[index], stamps)})
             continue
         if failures and index in failures:
             failure = failures[index]
@@ -62,22 +70,47 @@ def response_bundle(
         resource = entry.get("resource") or {}
         rtype, rid = resource.get("resourceType", ""), resource.get("id")
         method = ((entry.get("request") or {}).get("method") or "POST").upper()
-        status = "201 Created" if method == "POST" else "200 OK"
-        response: dict[str, Any] = {"status": status, "lastModified": accepted_at}
-        if rid:
-            response["location"] = f"{rtype}/{rid}"
+        stamp = stamps.get(ref_of(resource) or "")
         stay = accepted.outcome_of(rid, entry.get("fullUrl")) if rtype == "Encounter" else None
-        if stay is not None:
-            response["location"] = f"Encounter/{stay.encounter_id}"
-            if stay.outcome != "published":
-                response["status"] = "200 OK"
-                response["outcome"] = _stay_outcome(stay)
-        entries.append({"response": response})
+        code = 200 if stay is not None and stay.outcome != "published" else _status(method, stamp)
+        response: dict[str, Any] = {"status": f"{code} {HTTPStatus(code).phrase}"}
+        if stamp is not None:
+            response.update(location=stamp.location, etag=stamp.etag, lastModified=stamp.instant)
+        else:
+            response["lastModified"] = accepted_at
+            if stay is not None:
+                response["location"] = f"Encounter/{stay.encounter_id}"
+            elif rid:
+                response["location"] = f"{rtype}/{rid}"
+        if stay is not None and stay.outcome != "published" and prefer != "minimal":
+            response["outcome"] = _stay_outcome(stay)
+        answer: dict[str, Any] = {"response": response}
+        if prefer == "representation":
+            answer["resource"] = stamp.stamped(resource) if stamp else resource
+        elif prefer == "operationoutcome" and "outcome" not in response:
+            response["outcome"] = operation_outcome(
+                _accepted_text(code, stamp), code="informational", severity="information"
+            )
+        entries.append(answer)
     return {
         "resourceType": "Bundle",
         "id": uuid.uuid4().hex,
         "type": f"{kind}-response",
         "entry": entries,
+    }
+
+
+def _existing_entry(ref: str, stamps: dict[str, Stamp]) -> dict[str, Any]:
+    """The response entry of an ifNoneExist that matched ``ref``: 200, its current
+    version when it has one (it was accepted before versions were kept: none)."""
+    stamp = stamps.get(ref)
+    if stamp is None:
+        return {"status": "200 OK", "location": ref}
+    return {
+        "status": "200 OK",
+        "location": stamp.location,
+        "etag": stamp.etag,
+        "lastModified": stamp.instant,
     }
 
 
@@ -94,6 +127,47 @@ def _stay_outcome(stay: StayOutcome) -> dict[str, Any]:
         code="informational",
         severity="information",
     )
+
+
+def _status(method: str, stamp: Stamp | None) -> int:
+    """201 when the write made something new, else 200: PUT to a new id creates (201),
+    to an existing one updates (200); POST creates (201) unless it resent the current
+    version unchanged (200, nothing new)."""
+    if stamp is None:
+        return 201 if method == "POST" else 200
+    if method == "PUT":
+        return 201 if stamp.created else 200
+    return 201 if stamp.changed else 200
+
+
+def _accepted_text(code: int, stamp: Stamp | None) -> str:
+    """What a write did to the resource's version, in one sentence."""
+    if stamp is None:
+        return "Accepted (no id, so no version)"
+    if stamp.changed:
+        return f"{'Created' if code == 201 else 'Updated'} {stamp.location}"
+    return f"Unchanged: {stamp.location} already holds this content"
+
+
+def _canonical(doc: dict[str, Any], accepted: Accepted) -> dict[str, str]:
+    """``Encounter/<id as sent>`` -> ``Encounter/<visit's canonical id>`` where they
+    differ: a visit resent under a new id is versioned (and located) as the visit."""
+    out: dict[str, str] = {}
+    entries = doc.get("entry") if doc.get("resourceType") == "Bundle" else [{"resource": doc}]
+    for entry in entries or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+            continue
+        resource = entry["resource"]
+        if resource.get("resourceType") != "Encounter":
+            continue
+        full_url = entry.get("fullUrl")
+        stay = accepted.outcome_of(
+            resource.get("id"), full_url if isinstance(full_url, str) else None
+        )
+        ref = ref_of(resource)
+        if stay is not None and ref is not None and stay.encounter_id != resource.get("id"):
+            out[ref] = f"Encounter/{stay.encounter_id}"
+    return out
 
 
 def _entry_types(doc: dict[str, Any]) -> set[str]:
@@ -132,6 +206,7 @@ def metadata(ctx: IngestContext = Depends(ingest_context)) -> Response:
 
 @router.post("")
 async def transaction(
+    request: Request,
     ctx: IngestContext = Depends(ingest_context),
     caller: Principal = Depends(principal),
     body: dict[str, Any] = Depends(fhir_body),
@@ -143,20 +218,58 @@ async def transaction(
         "Bundle.type",
     )
     doc = _bundle(body, caller, wrong)
+    prefer = _return_preference(request.headers.get("prefer"))
     if doc.get("type") == "transaction":
         # atomic: the first entry the http rules refuse fails the whole transaction
         for problem in entry_problems(doc, validate=False).values():
             raise problem
+        conflicts = await run_in_threadpool(ctx.versions.conflicts, if_matches(doc))
+        for conflict in conflicts.values():
+            raise conflict
         accepted, _, existing = await run_in_threadpool(
             ctx.service.accept_conditional, doc, atomic=True
         )
-        return fhir_response(response_bundle("transaction", doc, accepted, None, existing))
+        stamps = await _stamps(ctx, doc, accepted, {}, existing)
+        return fhir_response(
+            response_bundle("transaction", doc, accepted, stamps, None, existing, prefer)
+        )
     if doc.get("type") != "batch":
         raise wrong
+    refused = await run_in_threadpool(ctx.versions.conflicts, if_matches(doc))
     accepted, failures, existing = await run_in_threadpool(
-        ctx.service.accept_conditional, doc, atomic=False
+        ctx.service.accept_conditional,
+        doc,
+        atomic=False,
+        refused={i: e for i, e in refused.items() if i is not None},
     )
-    return fhir_response(response_bundle("batch", doc, accepted, failures, existing))
+    stamps = await _stamps(ctx, doc, accepted, failures, existing)
+    return fhir_response(
+        response_bundle("batch", doc, accepted, stamps, failures, existing, prefer)
+    )
+
+
+async def _stamps(
+    ctx: IngestContext,
+    doc: dict[str, Any],
+    accepted: Accepted,
+    failures: dict[int, FhirMappingError],
+    existing: dict[int, str],
+) -> dict[str, Stamp]:
+    """Record the versions of a Bundle's accepted entries (not the refused ones, nor
+    those whose ifNoneExist matched: nothing was written) and read the matched ones'."""
+    written = [
+        entry["resource"]
+        for index, entry in enumerate(doc.get("entry") or [])
+        if index not in failures
+        and index not in existing
+        and isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+    ]
+    stamps = await run_in_threadpool(ctx.versions.record, written, _canonical(doc, accepted))
+    if existing:
+        current = await run_in_threadpool(ctx.versions.current, existing.values())
+        stamps = {**current, **stamps}
+    return stamps
 
 
 @router.post("/$subscription-notification")
@@ -183,12 +296,14 @@ async def notification(
 
 @router.post("/Bundle")
 async def any_bundle(
+    request: Request,
     ctx: IngestContext = Depends(ingest_context),
     caller: Principal = Depends(principal),
     body: dict[str, Any] = Depends(fhir_body),
 ) -> Response:
     doc = _bundle(body, caller, BadRequest(400, "Body is not a Bundle", "resourceType"))
-    return _created(ctx, "Bundle", doc, await _run(ctx.service.accept, doc))
+    accepted = await _run(ctx.service.accept, doc)
+    return await _answer(ctx, "POST", doc, accepted, request.headers.get("prefer"))
 
 
 @router.post("/{rtype}")
@@ -212,6 +327,19 @@ async def update(
     return await _single(ctx, caller, rtype, rid, request)
 
 
+@router.get("/{rtype}/{rid}/_history/{vid}")
+@router.get("/{rtype}/{rid}/_history")
+def history(rtype: str, rid: str) -> Response:
+    """vread and history are declared unsupported (CapabilityStatement: readHistory
+    false, no vread): answered so, not with a bare 404."""
+    return outcome_response(
+        f"vread/history of {rtype}/{rid} is not supported: this endpoint is write-only "
+        "and keeps only each resource's version number (see /fhir/metadata)",
+        status=405,
+        headers={"Allow": ""},
+    )
+
+
 async def _single(
     ctx: IngestContext, caller: Principal, rtype: str, rid: str | None, request: Request
 ) -> Response:
@@ -224,6 +352,13 @@ async def _single(
     if rid is not None and doc.get("id") != rid:
         raise BadRequest(400, f"Resource id {doc.get('id')!r} does not match URL id {rid!r}", "id")
     caller.require_write({rtype})
+    if_match = request.headers.get("if-match")
+    if rid is not None and if_match:
+        conflicts = await run_in_threadpool(
+            ctx.versions.conflicts, [(None, f"{rtype}/{rid}", if_match)]
+        )
+        for conflict in conflicts.values():
+            raise conflict
     condition = request.headers.get("if-none-exist")
     if rid is None and condition:  # conditional create
         found = await run_in_threadpool(ctx.service.existing, rtype, condition, "If-None-Exist")
@@ -233,51 +368,87 @@ async def _single(
                 element="If-None-Exist",
             )
         if found:
-            return _existing(ctx, rtype, next(iter(found)))
+            return await _existing(ctx, f"{rtype}/{next(iter(found))}")
     accepted = await _run(ctx.service.accept, doc)
-    return _created(ctx, rtype, doc, accepted, request.headers.get("prefer"))
+    method = "POST" if rid is None else "PUT"
+    return await _answer(ctx, method, doc, accepted, request.headers.get("prefer"))
 
 
-def _existing(ctx: IngestContext, rtype: str, rid: str) -> Response:
-    """A conditional create that matched: 200, the existing location, nothing created."""
+async def _existing(ctx: IngestContext, ref: str) -> Response:
+    """A conditional create that matched: 200, the existing (versioned) location,
+    nothing created or scored."""
     body = operation_outcome(
-        f"{rtype}/{rid} already exists (If-None-Exist matched); nothing was created or scored",
+        f"{ref} already exists (If-None-Exist matched); nothing was created or scored",
         code="duplicate",
         severity="information",
     )
-    return fhir_response(body, 200, {"Location": f"{ctx.settings.ingest_url}/fhir/{rtype}/{rid}"})
+    stamp = (await run_in_threadpool(ctx.versions.current, [ref])).get(ref)
+    headers = {"Location": f"{ctx.settings.ingest_url}/fhir/{stamp.location if stamp else ref}"}
+    if stamp is not None:
+        headers.update({"ETag": stamp.etag, "Last-Modified": stamp.http_date})
+    return fhir_response(body, 200, headers)
 
 
-def _created(
+async def _answer(
     ctx: IngestContext,
-    rtype: str,
+    method: str,
     doc: dict[str, Any],
     accepted: Accepted,
     prefer: str | None = None,
 ) -> Response:
-    """201 with Location and Last-Modified; the body as ``Prefer: return=`` asks
-    (minimal: none, representation: the resource as accepted, default: an outcome)."""
-    headers = {"Last-Modified": formatdate(usegmt=True)}
-    status = 201
-    if doc.get("id"):
-        headers["Location"] = f"{ctx.settings.ingest_url}/fhir/{rtype}/{doc['id']}"
+    """Record the version, then answer 201/200 with ETag, Last-Modified and a versioned
+    Location, the body as ``Prefer: return=`` asks (minimal: none, representation: the
+    resource as stored, OperationOutcome or nothing said: an outcome)."""
+    stamps = await run_in_threadpool(ctx.versions.record, [doc], _canonical(doc, accepted))
+    stamp = stamps.get(ref_of(doc) or "")
+    return created_response(ctx.settings.ingest_url, method, doc, accepted, stamp, prefer)
+
+
+def created_response(
+    ingest_url: str,
+    method: str,
+    doc: dict[str, Any],
+    accepted: Accepted,
+    stamp: Stamp | None,
+    prefer: str | None,
+) -> Response:
+    """The answer to one create/update whose version ``stamp`` is recorded. An
+    Encounter is located at its visit's canonical id; a visit already accepted with
+    the same features is 200 (nothing new to score)."""
+    rtype = doc.get("resourceType")
     stay = accepted.outcome_of(doc.get("id"), None) if rtype == "Encounter" else None
-    if stay is not None:  # the visit's id, which a resend under a new id does not change
-        headers["Location"] = f"{ctx.settings.ingest_url}/fhir/Encounter/{stay.encounter_id}"
-        status = 200 if stay.outcome == "duplicate" else 201
+    code = 200 if stay is not None and stay.outcome == "duplicate" else _status(method, stamp)
+    headers = {"Last-Modified": formatdate(usegmt=True)}
+    if stamp is not None:
+        headers.update(
+            {
+                "Location": f"{ingest_url}/fhir/{stamp.location}",
+                "ETag": stamp.etag,
+                "Last-Modified": stamp.http_date,
+            }
+        )
+    elif stay is not None:
+        headers["Location"] = f"{ingest_url}/fhir/Encounter/{stay.encounter_id}"
+    elif doc.get("id"):
+        headers["Location"] = f"{ingest_url}/fhir/{rtype}/{doc['id']}"
     wanted = _return_preference(prefer)
     if wanted == "minimal":
-        return Response(status_code=status, headers=headers)
+        return Response(status_code=code, headers=headers)
     if wanted == "representation":
-        return fhir_response(doc, status, headers)
-    body = operation_outcome(accepted.summary(), code="informational", severity="information")
-    return fhir_response(body, status, headers)
+        return fhir_response(stamp.stamped(doc) if stamp else doc, code, headers)
+    body = operation_outcome(
+        f"{_accepted_text(code, stamp)}; {accepted.summary()}",
+        code="informational",
+        severity="information",
+    )
+    return fhir_response(body, code, headers)
 
 
 def _return_preference(prefer: str | None) -> str | None:
-    """The ``return`` token of a Prefer header (RFC 7240), if any."""
+    """The ``return`` token of a Prefer header (RFC 7240), lower case, if any."""
     for part in (prefer or "").split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "return":
-            return value.strip().strip('"').lower()
+        for token in part.split(";"):
+            name, _, value = token.strip().partition("=")
+            if name.strip().lower() == "return":
+                return value.strip().strip('"').lower()
     return None

@@ -89,7 +89,9 @@ def test_one_visit_one_score_and_a_late_condition_is_version_two(
         for answer in (resend, under_new_id):
             assert answer.status_code == 200
             entries = [e["response"] for e in answer.json()["entry"]]
-            (stay,) = [e for e in entries if e.get("location") == f"Encounter/{enc['id']}"]
+            # located (and versioned) as the visit, whatever id the resend used
+            visit = f"Encounter/{enc['id']}/_history/"
+            (stay,) = [e for e in entries if e.get("location", "").startswith(visit)]
             assert stay["status"] == "200 OK"
             assert stay["outcome"]["issue"][0]["code"] == "duplicate"
         # a diagnosis coded the next day, posted alone
@@ -136,7 +138,9 @@ def test_one_visit_one_score_and_a_late_condition_is_version_two(
             headers={**HEADERS, "If-None-Exist": f"identifier={mrn['system']}|{mrn['value']}"},
         )
         assert conditional.status_code == 200
-        assert conditional.headers["Location"].endswith(f"/fhir/Patient/{_patient_id(bundle)}")
+        assert conditional.headers["Location"].endswith(
+            f"/fhir/Patient/{_patient_id(bundle)}/_history/1"
+        )
         other = {
             "resourceType": "Patient",
             "id": f"other-{enc['id']}",

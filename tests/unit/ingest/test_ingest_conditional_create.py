@@ -1,42 +1,34 @@
 """Conditional create over HTTP (If-None-Exist, entry.request.ifNoneExist): 0 matches →
 created (201), 1 → 200 with the existing location and nothing created or scored, more
-→ 412; parameters other than identifier and _id are refused, never ignored."""
+→ 412; parameters other than identifier and _id are refused, never ignored. With
+versions: a match answers the existing resource's current version, an Encounter resent
+under a new id is a version of its visit, and a batch mixing a matched ifNoneExist with
+an ifMatch conflict answers each entry at its own index."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from visit_support import VISITS, Broker, encounter, visit
+from visit_support import HEADERS, VISITS, Broker, encounter, http_client, visit
 
-from ingest.app import create_app
 from ingest.conditional import UnsupportedSearchParameter, criteria
-from readmit_core.settings import Settings
 
-TOKEN = "unit-token"
-HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 MRN = "https://hospital.example.org/mrn"
 
 
-class _Publisher(Broker):
-    def ready(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
+@pytest.fixture
+def broker() -> Broker:
+    return Broker()
 
 
 @pytest.fixture
-def broker() -> _Publisher:
-    return _Publisher()
-
-
-@pytest.fixture
-def client(tmp_path, broker):
-    settings = Settings(ingest_tokens=TOKEN, redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path)
-    with TestClient(create_app(settings, publisher=broker)) as c:
+def client(tmp_path: Any, broker: Broker) -> Iterator[TestClient]:
+    with http_client(tmp_path, broker) as c:
         yield c
 
 
@@ -64,7 +56,9 @@ def test_if_none_exist_zero_one_and_two_matches(client):
         client, "/fhir/Patient", _patient("p1-resent", MRN, "123"), f"identifier={MRN}|123"
     )
     assert again.status_code == 200
-    assert again.headers["Location"].endswith("/fhir/Patient/p1")
+    # the existing resource, at its current version (nothing new was written)
+    assert again.headers["Location"].endswith("/fhir/Patient/p1/_history/1")
+    assert again.headers["ETag"] == 'W/"1"'
     assert again.json()["issue"][0]["severity"] == "information"
     by_id = _post(client, "/fhir/Patient", _patient("p9", MRN, "9"), "_id=p1")
     assert by_id.status_code == 200
@@ -126,7 +120,9 @@ def test_a_matched_encounter_in_a_transaction_is_not_scored_again(client, broker
     )
     response = second.json()["entry"][index]["response"]
     assert response["status"] == "200 OK"
-    assert response["location"] == f"Encounter/{encounter(bundle)['id']}"
+    # the visit's canonical id at its current version: the match wrote nothing
+    assert response["location"] == f"Encounter/{encounter(bundle)['id']}/_history/1"
+    assert response["etag"] == 'W/"1"'
     assert len(broker.events) == 1
 
 
@@ -155,3 +151,104 @@ def test_a_batch_entry_matching_two_resources_is_412_alone(client):
     statuses = [e["response"]["status"] for e in resp.json()["entry"]]
     assert statuses[0].startswith("412")
     assert statuses[1].startswith("201")
+
+
+def _post_bundle(client: TestClient, doc: dict[str, Any]) -> Any:
+    return client.post("/fhir", content=orjson.dumps(doc), headers=HEADERS)
+
+
+def _renamed(bundle: dict[str, Any], new_id: str) -> dict[str, Any]:
+    """The bundle with its Encounter sent under another id (references are fullUrls)."""
+    out = copy.deepcopy(bundle)
+    for entry in out["entry"]:
+        if entry["resource"]["resourceType"] == "Encounter":
+            entry["resource"]["id"] = new_id
+            entry["request"]["url"] = f"Encounter/{new_id}"
+    return out
+
+
+def _encounter_response(bundle: dict[str, Any], answer: Any) -> dict[str, Any]:
+    index = next(
+        i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Encounter"
+    )
+    response: dict[str, Any] = answer.json()["entry"][index]["response"]
+    return response
+
+
+def test_a_visit_resent_under_a_new_id_is_a_version_of_the_visit(client, broker):
+    bundle = visit()
+    first = _post_bundle(client, bundle)
+    assert first.status_code == 200, first.text
+    visit_id = encounter(bundle)["id"]
+    created = _encounter_response(bundle, first)
+    assert created["status"] == "201 Created"
+    assert created["location"] == f"Encounter/{visit_id}/_history/1"
+    resent = _renamed(bundle, "new-id-from-the-engine")
+    second = _post_bundle(client, resent)
+    assert second.status_code == 200, second.text
+    again = _encounter_response(resent, second)
+    # the same visit, same content but for the id: no new version, not scored again
+    assert again["status"] == "200 OK"
+    assert again["location"] == f"Encounter/{visit_id}/_history/1"
+    assert again["etag"] == 'W/"1"'
+    assert again["outcome"]["issue"][0]["code"] == "duplicate"
+    assert len(broker.events) == 1
+    # a change of the resource is the visit's next version, though the features it
+    # scores are the same (not scored again)
+    changed = copy.deepcopy(resent)
+    encounter(changed)["language"] = "en"
+    third = _encounter_response(changed, _post_bundle(client, changed))
+    assert third["location"] == f"Encounter/{visit_id}/_history/2"
+    assert third["status"] == "200 OK"
+    assert len(broker.events) == 1
+
+
+def _mrn_patient(pid: str, value: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "identifier": [{"system": MRN, "value": value}]}
+
+
+def test_a_batch_answers_a_matched_entry_and_an_if_match_conflict_at_their_indexes(client):
+    for pid in ("p1", "p2"):
+        put = client.put(
+            f"/fhir/Patient/{pid}", content=orjson.dumps(_mrn_patient(pid, pid)), headers=HEADERS
+        )
+        assert put.status_code == 201, put.text
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": _mrn_patient("p1-resent", "p1"),
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={MRN}|p1",
+                },
+            },
+            {
+                "resource": _mrn_patient("p2", "p2"),
+                "request": {"method": "PUT", "url": "Patient/p2", "ifMatch": 'W/"7"'},
+            },
+            {
+                "resource": _mrn_patient("p3", "p3"),
+                "request": {"method": "PUT", "url": "Patient/p3"},
+            },
+        ],
+    }
+    answer = _post_bundle(client, batch)
+    assert answer.status_code == 200, answer.text
+    matched, conflict, created = (e["response"] for e in answer.json()["entry"])
+    assert matched["status"] == "200 OK"
+    assert matched["location"] == "Patient/p1/_history/1"
+    assert conflict["status"] == "412 Precondition Failed"
+    assert "entry[1]" in conflict["outcome"]["issue"][0]["diagnostics"]
+    assert created["status"] == "201 Created"
+    assert created["location"] == "Patient/p3/_history/1"
+    # the conflicting PUT wrote nothing: p2 is still at version 1
+    unchanged = client.put(
+        "/fhir/Patient/p2",
+        content=orjson.dumps(_mrn_patient("p2", "p2")),
+        headers={**HEADERS, "If-Match": 'W/"1"'},
+    )
+    assert unchanged.status_code == 200
+    assert unchanged.headers["ETag"] == 'W/"1"'

@@ -29,7 +29,8 @@ REFUSED = [
     (_entry({"method": "GET", "url": "Patient/p1"}, None), UnsupportedInteraction),
     (_entry({"method": "PATCH", "url": "Patient/p1"}), UnsupportedInteraction),
     (_entry({"method": "PUT", "url": "Patient?identifier=x|1"}), UnsupportedInteraction),
-    (_entry({"method": "PUT", "url": "Patient/p1", "ifMatch": 'W/"1"'}), UnsupportedInteraction),
+    (_entry({"method": "POST", "url": "Patient", "ifMatch": 'W/"1"'}), UnsupportedInteraction),
+    (_entry({"method": "PUT", "url": "Patient/p1", "ifNoneMatch": "*"}), UnsupportedInteraction),
     (_entry({"method": "POST", "url": "CodeSystem/$lookup"}), UnsupportedInteraction),
     (_entry(POST, None), InvalidEntry),
     (_entry(POST, full_url="Patient/p1"), InvalidEntry),
@@ -93,35 +94,33 @@ def test_routing_errors_are_operation_outcomes_in_fhir_json_utf8(client):
         assert response.json()["issue"][0]["code"] == code
 
 
-def test_the_capability_statement_declares_conditional_create_only_and_no_versions(client):
+def test_the_capability_statement_declares_versions_and_conditional_create_only(client):
     statement = client.get("/fhir/metadata").json()
     for resource in statement["rest"][0]["resource"]:
         assert resource["updateCreate"] is True
         assert resource["conditionalCreate"] is True  # If-None-Exist: ingest.conditional
         assert resource["conditionalUpdate"] is False
         assert resource["conditionalDelete"] == "not-supported"
-        assert resource["versioning"] == "no-version"
+        assert resource["versioning"] == "versioned-update"
+        assert resource["readHistory"] is False
         assert {i["code"] for i in resource["interaction"]} == {"create", "update"}
 
 
-@pytest.mark.parametrize(
-    ("prefer", "expected"),
-    [("return=minimal", None), ("return=representation", "resource"), (None, "outcome")],
-)
-def test_prefer_return_shapes_the_created_answer(prefer, expected):
-    from ingest.routers.fhir import _created
-    from ingest.service import Accepted
+def test_vread_and_history_are_refused_as_declared(client):
+    for path in ("/fhir/Patient/p1/_history/1", "/fhir/Patient/p1/_history"):
+        response = client.get(path)
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "application/fhir+json; charset=utf-8"
+        assert response.json()["issue"][0]["code"] == "not-supported"
 
-    ctx = type("Ctx", (), {"settings": Settings(ingest_tokens=TOKEN)})()
-    resource = {"resourceType": "Patient", "id": "p1"}
-    response = _created(ctx, "Patient", resource, Accepted((), ()), prefer)
-    assert response.status_code == 201
-    assert response.headers["location"].endswith("/fhir/Patient/p1")
-    assert "last-modified" in response.headers
-    body = orjson.loads(response.body) if response.body else None
-    if expected is None:
-        assert body is None
-    elif expected == "resource":
-        assert body == resource
-    else:
-        assert body["resourceType"] == "OperationOutcome"
+
+def test_a_transaction_naming_one_resource_twice_fails_whole(client):
+    second = _entry(POST, full_url="urn:uuid:6f1c2d0e-0000-4000-8000-000000000002")
+    doc = {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(POST), second]}
+    response = client.post(
+        "/fhir",
+        content=orjson.dumps(doc),
+        headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1].fullUrl"]

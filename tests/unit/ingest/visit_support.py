@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
+from fastapi.testclient import TestClient
 
 from fhir_mappings.synth import read_rows, synthesize_bundle
+from ingest.app import create_app
 from ingest.history_store import DurableHistory
 from ingest.resource_store import ResourceStore
 from ingest.service import IngestService
 from patient_state.store import open_store
 from readmit_core.events import FeatureEvent
-from readmit_core.settings import PROJECT_ROOT
+from readmit_core.settings import PROJECT_ROOT, Settings
 
 DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
 VN = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN"}]}
@@ -40,6 +44,27 @@ class Broker:
 
     def holds(self, delivery: Any) -> bool:
         return True
+
+    def ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+TOKEN = "unit-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+
+
+@contextmanager
+def http_client(tmp_path: Path, broker: Broker) -> Iterator[TestClient]:
+    """The whole ingest app over HTTP, publishing to ``broker`` (which also answers
+    whether an accepted event is still held)."""
+    settings = Settings(ingest_tokens=TOKEN, redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path)
+    app = create_app(settings, publisher=broker)  # type: ignore[arg-type]
+    app.state.ingest.service.event_log = broker
+    with TestClient(app) as client:
+        yield client
 
 
 class Clock:
