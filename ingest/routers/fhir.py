@@ -217,6 +217,8 @@ async def transaction(
         "post other Bundles to [base]/Bundle",
         "Bundle.type",
     )
+    if body.get("resourceType") == "Bundle" and is_notification(body):
+        return await _notify(ctx, body, caller)  # the handler checks the caller's scopes
     doc = _bundle(body, caller, wrong)
     prefer = _return_preference(request.headers.get("prefer"))
     if doc.get("type") == "transaction":
@@ -279,8 +281,27 @@ async def notification(
     body: dict[str, Any] = Depends(fhir_body),
 ) -> Response:
     """Handshake/heartbeat acknowledged; full-resource mapped; id-only and empty fetched
-    from the EHR first (ingest.notifications). An EHR that could not be read is answered
-    503 + Retry-After: the EHR keeps the event and sends it again."""
+    from the EHR first (ingest.notifications)."""
+    return await _notify(ctx, body, caller)
+
+
+def is_notification(doc: dict[str, Any]) -> bool:
+    """A subscription notification, whichever address it was posted to: an R4B/R5
+    ``subscription-notification`` Bundle, or an R4 backport ``history`` Bundle whose
+    first entry is its Parameters status. Posted to [base] or [base]/Bundle it takes the
+    notification path too, so an id-only one is fetched, never accepted empty."""
+    if doc.get("type") == "subscription-notification":
+        return True
+    entries = doc.get("entry")
+    if doc.get("type") != "history" or not isinstance(entries, list) or not entries:
+        return False
+    first = entries[0].get("resource") if isinstance(entries[0], dict) else None
+    return isinstance(first, dict) and first.get("resourceType") == "Parameters"
+
+
+async def _notify(ctx: IngestContext, body: dict[str, Any], caller: Principal) -> Response:
+    """An EHR that could not be read is answered 503 + Retry-After: the EHR keeps the
+    event and sends it again; nothing that was not fetched is answered 2xx."""
     try:
         handled = await run_in_threadpool(ctx.notifications.handle, body, caller)
     except EhrUnavailable as exc:
@@ -301,6 +322,8 @@ async def any_bundle(
     caller: Principal = Depends(principal),
     body: dict[str, Any] = Depends(fhir_body),
 ) -> Response:
+    if body.get("resourceType") == "Bundle" and is_notification(body):
+        return await _notify(ctx, body, caller)  # the handler checks the caller's scopes
     doc = _bundle(body, caller, BadRequest(400, "Body is not a Bundle", "resourceType"))
     accepted = await _run(ctx.service.accept, doc)
     return await _answer(ctx, "POST", doc, accepted, request.headers.get("prefer"))

@@ -243,3 +243,31 @@ def test_a_scope_that_cannot_write_the_focus_is_403_before_any_fetch(client):
     )
     assert resp.status_code == 403
     assert "Encounter" in resp.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("path", ["/fhir", "/fhir/Bundle"])
+@pytest.mark.parametrize("backport", [False, True], ids=["r4b", "backport"])
+def test_a_notification_posted_to_the_base_or_bundle_takes_the_notification_path(
+    tmp_path, path, backport
+):
+    """An id-only notification posted anywhere is never accepted as an empty document: with
+    no EHR configured it is the notification path's 422, not a 200 with nothing queued."""
+    settings = Settings(ingest_tokens=TOKEN, redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path)
+    if backport:
+        event = {
+            "name": "notification-event",
+            "part": [
+                {"name": "event-number", "valueString": "1"},
+                {"name": "focus", "valueReference": {"reference": "Encounter/e"}},
+            ],
+        }
+        doc = _backport(event)
+    else:
+        doc = _status(
+            notificationEvent=[{"eventNumber": "1", "focus": {"reference": "Encounter/e"}}]
+        )
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    with TestClient(create_app(settings, publisher=ExplodingPublisher())) as c:
+        resp = c.post(path, content=orjson.dumps(doc), headers=headers)
+    assert resp.status_code == 422, resp.text
+    assert "READMIT_EHR_FHIR_BASE_URLS" in resp.json()["issue"][0]["diagnostics"]
