@@ -14,7 +14,13 @@ name->RXCUI tables pair pioglitazone 33738 and insulin 5856), so none was change
 A second search for issue 13 (public code, DailyMed/NDC pages, VSAC/CPG value sets,
 Synthea's modules: SCD/SBD only) found no authoritative source either. Real feeds send
 clinical-drug codes with a display, which CLINICAL_DRUGS and SYNONYMS read without
-these. Check them against RxNav (TTY=IN) before production use.
+these. A third search (2026-12-02) found name-paired secondary sources for all ten and
+none contradicting: domeo/DomeoClient Mddi.java (a drug-interaction table: repaglinide
+73044, tolbutamide 10635, acarbose 16681, insulin 5856 as "Active Ingredient") and an
+OMOP SQL of the eMERGE/PheKB type 2 diabetes algorithm (each oral code commented with its
+name). These are corroboration, not NLM: TTY=IN and active status are still unchecked
+(acetohexamide, troglitazone, tolazamide and tolbutamide products are discontinued), so
+the codes stay marked; check them against RxNav (TTY=IN) before production use.
 ``examide`` and ``citoglipton`` name no drug in RxNorm (the dataset never records them
 as given); they get project codes.
 """
@@ -31,21 +37,21 @@ RXNORM_SYSTEM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # Single-ingredient columns -> RxNorm ingredient (IN) code.
 INGREDIENT: Final[dict[str, str]] = {
     "metformin": "6809",  # verified: CPIC drug table
-    "repaglinide": "73044",  # UNVERIFIED (recalled)
-    "nateglinide": "274332",  # UNVERIFIED (recalled)
+    "repaglinide": "73044",  # UNVERIFIED by NLM; secondary sources agree
+    "nateglinide": "274332",  # UNVERIFIED by NLM; secondary sources agree
     "chlorpropamide": "2404",  # verified: CPIC drug table
     "glimepiride": "25789",  # verified: CPIC drug table
-    "acetohexamide": "173",  # UNVERIFIED (recalled)
+    "acetohexamide": "173",  # UNVERIFIED by NLM; secondary sources agree
     "glipizide": "4821",  # verified: CPIC drug table
     "glyburide": "4815",  # verified: CPIC drug table (as glibenclamide)
-    "tolbutamide": "10635",  # UNVERIFIED (recalled)
-    "pioglitazone": "33738",  # UNVERIFIED (recalled; third-party code agrees)
+    "tolbutamide": "10635",  # UNVERIFIED by NLM; secondary sources agree
+    "pioglitazone": "33738",  # UNVERIFIED by NLM; secondary sources agree
     "rosiglitazone": "84108",  # verified: CPIC drug table
-    "acarbose": "16681",  # UNVERIFIED (recalled)
-    "miglitol": "30009",  # UNVERIFIED (recalled)
-    "troglitazone": "72610",  # UNVERIFIED (recalled)
-    "tolazamide": "10633",  # UNVERIFIED (recalled)
-    "insulin": "5856",  # UNVERIFIED (recalled; third-party code agrees)
+    "acarbose": "16681",  # UNVERIFIED by NLM; secondary sources agree
+    "miglitol": "30009",  # UNVERIFIED by NLM; secondary sources agree
+    "troglitazone": "72610",  # UNVERIFIED by NLM; secondary sources agree
+    "tolazamide": "10633",  # UNVERIFIED by NLM; secondary sources agree
+    "insulin": "5856",  # UNVERIFIED by NLM; secondary sources agree
 }
 # Columns without an RxNorm concept: project codes (system MEDICATION_SYSTEM).
 PROJECT_ONLY: Final = ("examide", "citoglipton")
