@@ -75,6 +75,20 @@ def identity_key(resource: dict[str, Any], local_id: str) -> tuple[str, str]:
     return business_identifier(resource) or (ID_SYSTEM, local_id)
 
 
+def patient_scoped(key: tuple[str, str], patient_id: str | None) -> tuple[str, str]:
+    """A visit's business key within its patient: the same visit number sent for another
+    patient names another visit, never this one.
+
+    Visit numbers are unique per assigning authority only in principle; a feed that
+    reuses one (or sends it without a system) must not move one patient's score and
+    worklist row onto another patient. The patient is named by its canonical id (found
+    by MRN or id first), so a resend under new ids still finds the visit.
+    """
+    if key[0] == ID_SYSTEM or not patient_id:
+        return key
+    return f"{key[0]}|patient:{patient_id}", key[1]
+
+
 @dataclass(frozen=True)
 class IdentityClaim:
     """One Encounter or Patient of a document: what it is called here and its key."""
@@ -109,4 +123,5 @@ __all__ = [
     "business_identifier",
     "identity_key",
     "own_id",
+    "patient_scoped",
 ]

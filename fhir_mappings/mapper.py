@@ -45,12 +45,12 @@ from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatie
 from fhir_mappings.history import history_features
 from fhir_mappings.identity import (
     ID_SYSTEM,
-    IDENTIFIED_KINDS,
     IdentityClaim,
     LocalIdentities,
     VisitIdentities,
     identity_key,
     own_id,
+    patient_scoped,
 )
 from fhir_mappings.medication import MedicationSummary
 from fhir_mappings.observation import LabSummary
@@ -172,13 +172,16 @@ class _Mapper:
     # --- document level -------------------------------------------------------------
     def _canonical_ids(self, identities: VisitIdentities) -> dict[tuple[str, str], str]:
         """("Encounter"|"Patient", local id) -> canonical id, for every Encounter and
-        Patient of the document and every Patient id an unresolved subject names."""
-        claims: list[IdentityClaim] = []
-        for kind in sorted(IDENTIFIED_KINDS):
-            for resource in self.doc.of_type(kind):
-                local = _resource_id(resource, self.doc)
-                key = identity_key(resource, local)
-                claims.append(IdentityClaim(kind, local, key, has_id=bool(resource.get("id"))))
+        Patient of the document and every Patient id an unresolved subject names.
+
+        Patients first, then Encounters keyed within their patient's canonical id
+        (:func:`patient_scoped`): two round trips, so that a visit number reused for
+        another patient can never name this patient's visit."""
+        patients: list[IdentityClaim] = []
+        for resource in self.doc.of_type("Patient"):
+            local = _resource_id(resource, self.doc)
+            key = identity_key(resource, local)
+            patients.append(IdentityClaim("Patient", local, key, has_id=bool(resource.get("id"))))
         for encounter in self.encounters:
             ref = encounter.get("subject")
             try:
@@ -187,9 +190,42 @@ class _Mapper:
                 resolved = True  # refused later, where the index stay is mapped
             pid = None if resolved else self.doc.external_id(ref)
             if pid:
-                claims.append(IdentityClaim("Patient", pid, (ID_SYSTEM, pid)))
+                patients.append(IdentityClaim("Patient", pid, (ID_SYSTEM, pid)))
+        out = self._claim(identities, patients)
+        encounters: list[IdentityClaim] = []
+        for resource in self.doc.of_type("Encounter"):
+            local = _resource_id(resource, self.doc)
+            patient = self._subject_id(resource, out)
+            key = patient_scoped(identity_key(resource, local), patient)
+            encounters.append(
+                IdentityClaim("Encounter", local, key, has_id=bool(resource.get("id")))
+            )
+        out.update(self._claim(identities, encounters))
+        return out
+
+    @staticmethod
+    def _claim(
+        identities: VisitIdentities, claims: list[IdentityClaim]
+    ) -> dict[tuple[str, str], str]:
         ids = identities.canonical_ids(claims) if claims else []
         return {(c.kind, c.local_id): cid for c, cid in zip(claims, ids, strict=True)}
+
+    def _subject_id(self, encounter: Resource, canonical: dict[tuple[str, str], str]) -> str | None:
+        """The canonical id of an Encounter's patient, or None (no or unusable subject)."""
+        ref = encounter.get("subject")
+        if not ref:
+            return None
+        try:
+            target = self.doc.resolve(ref, encounter)
+        except FhirMappingError:
+            return None
+        if target is not None:
+            if target.get("resourceType") != "Patient":
+                return None
+            local = _resource_id(target, self.doc)
+        else:
+            local = self.doc.external_id(ref) or ""
+        return canonical.get(("Patient", local), local) or None
 
     def _id(self, kind: str, resource: Resource) -> str:
         local = _resource_id(resource, self.doc)

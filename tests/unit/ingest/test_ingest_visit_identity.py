@@ -239,3 +239,24 @@ def test_a_corrected_patient_rescores_the_recent_stay(tmp_path, broker):
     first, second = broker.events
     assert first.record.age != second.record.age
     assert second.input_version == 2
+
+
+@pytest.mark.parametrize("system", [VISITS, None], ids=["same-system", "no-system"])
+def test_a_visit_number_reused_for_another_patient_is_another_visit(tmp_path, broker, system):
+    """Patient B's discharge carrying patient A's visit number must never move A's score or
+    worklist row onto B: the visit number names a visit within its patient."""
+    first, second = visit(0, "V-SHARED"), visit(1, "V-SHARED")
+    if system is None:
+        for bundle in (first, second):
+            encounter(bundle)["identifier"] = [{"type": VN, "value": "V-SHARED"}]
+    a_patient = first["entry"][0]["resource"]
+    b_patient = second["entry"][0]["resource"]
+    assert a_patient["resourceType"] == b_patient["resourceType"] == "Patient"
+    assert a_patient.get("identifier") != b_patient.get("identifier")  # two people
+    ingest, _ = _ingest(tmp_path, broker, max(discharged(first), discharged(second)) + HOUR)
+    a = ingest.accept(first)
+    b = ingest.accept(second)
+    assert len(broker.events) == 2  # both scored
+    assert a.published != b.published
+    assert broker.events[0].patient_id != broker.events[1].patient_id
+    assert broker.events[0].encounter_id != broker.events[1].encounter_id
