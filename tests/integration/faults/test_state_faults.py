@@ -307,7 +307,9 @@ def test_redis_flush_mid_stream_changes_no_later_score(
     for e in firsts:
         assert after_refill[e] is not None
         assert before[e] is not None
-        assert after_refill[e].probability == before[e].probability, e
+        # the same input scored again; a refill batch is composed differently, and the
+        # float sums of a differently sized batch may differ in the last bit
+        assert after_refill[e].probability == pytest.approx(before[e].probability, abs=1e-12), e
         assert after_refill[e].input_key == before[e].input_key, e
     first_set = set(firsts)
     lists_after = {w: [(e, p) for e, p in cache.ward_high_risk(w) if e in first_set] for w in wards}
@@ -370,7 +372,7 @@ def test_redis_flush_mid_stream_changes_no_later_score(
             abs(got[e].probability - want[e].probability) for e in seconds
         ),
         refilled_scores_changed=sum(
-            after_refill[e].probability != before[e].probability
+            abs(after_refill[e].probability - before[e].probability) > 1e-12
             for e in firsts  # type: ignore[union-attr]
         ),
         ward_lists_restored=lists_after == lists_before,
