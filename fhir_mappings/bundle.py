@@ -65,7 +65,40 @@ def load_json(doc: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidJson("body must be a JSON object (a FHIR resource)")
     check_depth(data)
+    if _CONTROL_ESCAPE.search(doc.encode() if isinstance(doc, str) else bytes(doc)):
+        check_characters(data)
     return data
+
+
+# FHIR strings "SHALL NOT contain Unicode character points below 32, except for u0009
+# (horizontal tab), u0010 (carriage return) and u0013 (line feed)". In JSON such a
+# character can only arrive escaped, so a body without one of these escapes holds none
+# (a literal backslash before "u0000" makes a false hit, settled by the walk).
+_CONTROL_ESCAPE: Final = re.compile(rb"\\u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|\\[bf]")
+_FORBIDDEN: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def check_characters(data: Any) -> None:
+    """Refuse (400) a string or key holding a control character FHIR forbids; NUL above
+    all, which PostgreSQL cannot store in text and which would otherwise reach the state
+    database and fail there. The message names the element."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if _FORBIDDEN.search(key):
+                    raise InvalidResource("a key holds a control character", element=where)
+                stack.append((value, where))
+        elif isinstance(node, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node))
+        elif isinstance(node, str) and _FORBIDDEN.search(node):
+            raise InvalidResource(
+                "a string holds a control character FHIR forbids (below U+0020 other than "
+                "tab, carriage return and line feed)",
+                element=path,
+            )
 
 
 def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
