@@ -110,6 +110,25 @@ class Settings(BaseSettings):
     consumer_max_poll_interval_ms: int = Field(10000, description="Kafka max poll interval.")
     scorer_batch_max: int = Field(500, description="Most events a scorer scores in one call.")
     scorer_poll_timeout_ms: int = Field(50, description="How long one poll waits for data.")
+    consumer_fetch_max_wait_ms: int = Field(
+        10,
+        ge=1,
+        description="How long the broker holds a fetch that has no data yet (every consumer: "
+        "scorer, alert feed). kafka-python's default, 500 ms, was most of POST -> score latency; "
+        "10 ms costs a few % of a core per idle consumer.",
+    )
+    producer_linger_ms: int = Field(
+        2,
+        ge=0,
+        description="How long a producer waits to fill a batch before sending. Loops that flush "
+        "per batch (the scorer) send at the flush anyway; this bounds the wait of ingest's sends.",
+    )
+    producer_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        description="Per-partition producer batch size. kafka-python's 16 KiB holds ~6 score "
+        "events, and every new batch wakes the sender thread: a wakeup per few records.",
+    )
 
     # --- scoring and caching ---------------------------------------------------------
     scorer_explain_bands: str = Field(

@@ -41,7 +41,7 @@ def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
         cache,
         scorer,
         new_consumer=new_consumer,
-        new_producer=lambda: make_producer(settings, linger_ms=5),
+        new_producer=lambda: make_producer(settings),
         name=name or f"scorer-{os.getpid()}",
     )
 
