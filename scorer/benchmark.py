@@ -117,7 +117,10 @@ def measure_scorer(
     writes under its own topic prefix.
     """
     payloads = [
-        (e.patient_id.encode(), e.model_copy(update={"input_key": f"{e.input_key}|b{i}"}).to_bytes())
+        (
+            e.patient_id.encode(),
+            e.model_copy(update={"input_key": f"{e.input_key}|b{i}"}).to_bytes(),
+        )
         for i, e in enumerate(events)
     ]
     scorer_rates, cpu_ms, raw_rates = [], [], []
@@ -141,4 +144,80 @@ def measure_scorer(
         "baseline_range": [min(raw_rates), max(raw_rates)],
         "scorer_vs_raw_consume": statistics.median(ratios),
         "ratio_range": [min(ratios), max(ratios)],
+    }
+
+
+def measure_latency(
+    settings: Settings,
+    events: Sequence[FeatureEvent],
+    *,
+    scorer: Scorer,
+    rate: float = 20.0,
+    timeout_s: float = 120.0,
+) -> dict[str, Any]:
+    """Produce → score cached in Redis, at ``rate`` events/s, one scorer loop running.
+
+    The part of POST → score that Kafka and the scorer own (ingest's own share is
+    measured by ``readmit bench stream``): each event is sent the way ingest sends it
+    (acknowledged before the next), stamped when sent, and timed to the ``cached_at``
+    the scorer writes with its score. Percentiles in milliseconds.
+    """
+    import threading
+
+    run = settings.model_copy(update={"topic_prefix": f"lat{uuid.uuid4().hex[:8]}."})
+    ensure_topics(run)
+    client = redis.Redis.from_url(run.redis_url)
+    cache = ScoreCache(client, run.topic_prefix, run.score_ttl_seconds)
+    worker = ScorerWorker(
+        run,
+        cache,
+        scorer,
+        new_consumer=lambda listener: make_consumer(
+            run, run.scorer_group, topics(run), listener=listener
+        ),
+        new_producer=lambda: make_producer(run),
+        name="bench-latency",
+    )
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    deadline = time.monotonic() + timeout_s
+    while not worker.ownership.owned and time.monotonic() < deadline:
+        worker.stop_event.wait(0.05)  # joined and assigned before the clock starts
+    producer = make_producer(run)
+    topic = run.topic(FEATURES_TOPIC)
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    for i, event in enumerate(events):
+        pause = start + i / rate - time.perf_counter()
+        if pause > 0:
+            worker.stop_event.wait(pause)
+        fresh = event.model_copy(update={"input_key": f"{event.input_key}|lat{i}"})
+        sent[fresh.encounter_id] = time.time()
+        producer.send(topic, key=fresh.patient_id.encode(), value=fresh.to_bytes()).get(10)
+    producer.close()
+    latencies: dict[str, float] = {}
+    while len(latencies) < len(sent) and time.monotonic() < deadline:
+        for encounter_id, at in sent.items():
+            if encounter_id not in latencies:
+                cached = client.hget(cache.score_key(encounter_id), "cached_at")
+                if cached is not None:
+                    latencies[encounter_id] = (float(cached) - at) * 1000.0
+        worker.stop_event.wait(0.1)
+    worker.stop_event.set()
+    loop.join(timeout=30)
+    client.close()
+    ms = sorted(latencies.values())
+
+    def pct(q: float) -> float:
+        return ms[min(len(ms) - 1, int(q / 100 * len(ms)))] if ms else float("nan")
+
+    return {
+        "rate_per_s": rate,
+        "sent": len(sent),
+        "scored": len(ms),
+        "fetch_max_wait_ms": run.consumer_fetch_max_wait_ms,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "max_ms": ms[-1] if ms else float("nan"),
     }

@@ -75,7 +75,7 @@ def decode(record: ConsumerRecord) -> FeatureEvent | Rejected:
     is taken apart again to name the reason for its dead letter.
     """
     try:
-        event = FeatureEvent.model_validate_json(record.value)  # type: ignore[arg-type]
+        event = FeatureEvent.model_validate_json(record.value)
     except (ValidationError, TypeError):
         return _rejection(record)
     out_of_range, unknown = definition_violations(event.record)
