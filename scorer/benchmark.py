@@ -36,14 +36,11 @@ def _fill(settings: Settings, payloads: Sequence[tuple[bytes, bytes]]) -> None:
     producer.close()
 
 
-def _scorer_rate(
-    settings: Settings, scorer: Scorer, count: int, timeout_s: float
-) -> tuple[float, float]:
-    """(events/s, process CPU ms per event) of one worker draining ``count`` events,
-    timed from its first non-empty poll. CPU time is robust to the machine's other load,
-    wall time is what a deployment sees."""
-    client = redis.Redis.from_url(settings.redis_url)
-    worker = ScorerWorker(
+def bench_worker(
+    settings: Settings, scorer: Scorer, client: redis.Redis, name: str
+) -> ScorerWorker:
+    """A scorer loop wired like ``scorer.main`` but around an already compiled ``scorer``."""
+    return ScorerWorker(
         settings,
         ScoreCache(client, settings.topic_prefix, settings.score_ttl_seconds),
         scorer,
@@ -51,8 +48,18 @@ def _scorer_rate(
             settings, settings.scorer_group, topics(settings), listener=listener
         ),
         new_producer=lambda: make_producer(settings),
-        name="bench-scorer",
+        name=name,
     )
+
+
+def _scorer_rate(
+    settings: Settings, scorer: Scorer, count: int, timeout_s: float
+) -> tuple[float, float]:
+    """(events/s, process CPU ms per event) of one worker draining ``count`` events,
+    timed from its first non-empty poll. CPU time is robust to the machine's other load,
+    wall time is what a deployment sees."""
+    client = redis.Redis.from_url(settings.redis_url)
+    worker = bench_worker(settings, scorer, client, "bench-scorer")
     done, timed, started, cpu = 0, 0, 0.0, 0.0
     deadline = time.monotonic() + timeout_s
     try:
@@ -168,16 +175,7 @@ def measure_latency(
     ensure_topics(run)
     client = redis.Redis.from_url(run.redis_url)
     cache = ScoreCache(client, run.topic_prefix, run.score_ttl_seconds)
-    worker = ScorerWorker(
-        run,
-        cache,
-        scorer,
-        new_consumer=lambda listener: make_consumer(
-            run, run.scorer_group, topics(run), listener=listener
-        ),
-        new_producer=lambda: make_producer(run),
-        name="bench-latency",
-    )
+    worker = bench_worker(run, scorer, client, "bench-latency")
     loop = threading.Thread(target=worker.run, daemon=True)
     loop.start()
     deadline = time.monotonic() + timeout_s
