@@ -139,9 +139,10 @@ class Settings(BaseSettings):
     )
     scorer_compile_trees: bool = Field(
         True,
-        description="Compile a LightGBM champion to native code (lleaves) after loading it, in "
-        "the background: ~3.8x faster batch scoring once ready, seconds of one core per "
-        "hundred trees to build. Off: LightGBM's own predictor only.",
+        description="Compile a LightGBM champion to native code (lleaves) after loading it: "
+        "~3.8x faster batch scoring, seconds of one core per hundred trees to build. The "
+        "scorer joins its group, or swaps a reloaded champion in, only once the compile is "
+        "done. Off: LightGBM's own predictor only.",
     )
     score_ttl_seconds: int = Field(
         60 * 60 * 24 * 30, description="TTL of cached scores in Redis (default 30 days)."
