@@ -7,9 +7,10 @@ batch scoring cost. lleaves turns the same model text into machine code through 
 1e-9 of the training pipeline's ``predict_proba``).
 
 Compiling takes seconds per hundred trees, so it happens in memory when a scorer loads
-a model — in the background, LightGBM answering until the compiled forest is ready —
-and never from a file: a cached native object would be code loaded from disk without
-the registry's sha256 check, which is exactly what the registry exists to prevent.
+a model — in the background, before the scorer takes partitions or swaps a reloaded
+champion in (``scorer.consumer.Scorer.ready``) — and never from a file: a cached native
+object would be code loaded from disk without the registry's sha256 check, which is
+exactly what the registry exists to prevent.
 """
 
 from __future__ import annotations

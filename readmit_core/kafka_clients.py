@@ -61,11 +61,14 @@ def broker_reachable(settings: Settings, timeout_s: float = 0.5) -> bool:
     return True
 
 
-def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
+def make_producer(settings: Settings, *, linger_ms: int | None = None) -> KafkaProducer:
     """A producer that only reports success once every in-sync replica has the record.
 
     kafka-python 2.x/3.x supports ``enable_idempotence``; with acks=all and bounded
-    in-flight requests it keeps per-partition order across retries.
+    in-flight requests it keeps per-partition order across retries. Linger and batch
+    size come from the settings (``linger_ms`` overrides the linger for bulk loaders):
+    a batch larger than kafka-python's 16 KiB means the sender thread is woken once
+    per partition and flush, not once every few records.
     """
     try:
         return KafkaProducer(
@@ -74,7 +77,8 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> KafkaProducer:
             retries=5,
             enable_idempotence=True,
             max_in_flight_requests_per_connection=5,
-            linger_ms=linger_ms,
+            linger_ms=settings.producer_linger_ms if linger_ms is None else linger_ms,
+            batch_size=settings.producer_batch_bytes,
             request_timeout_ms=5000,
             max_block_ms=5000,
             client_id="readmit",
@@ -91,7 +95,11 @@ def make_consumer(
     topics: Iterable[str],
     listener: ConsumerRebalanceListener | None = None,
 ) -> KafkaConsumer:
-    """A group consumer with manual commits (the caller commits after its side effects)."""
+    """A group consumer with manual commits (the caller commits after its side effects).
+
+    The fetch wait is the latency floor of every consumer: the broker holds an empty
+    fetch that long before answering, so a record arriving just after waits for it.
+    """
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_servers,
@@ -102,6 +110,7 @@ def make_consumer(
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
             max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
             max_poll_records=settings.scorer_batch_max,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             client_id=f"readmit-{group}",
         )
     except KafkaError as exc:

@@ -150,6 +150,25 @@ class Settings(BaseSettings):
     consumer_max_poll_interval_ms: int = Field(10000, description="Kafka max poll interval.")
     scorer_batch_max: int = Field(500, description="Most events a scorer scores in one call.")
     scorer_poll_timeout_ms: int = Field(50, description="How long one poll waits for data.")
+    consumer_fetch_max_wait_ms: int = Field(
+        10,
+        ge=1,
+        description="How long the broker holds a fetch that has no data yet (every consumer: "
+        "scorer, alert feed). kafka-python's default, 500 ms, was most of POST -> score latency; "
+        "10 ms costs a few % of a core per idle consumer.",
+    )
+    producer_linger_ms: int = Field(
+        2,
+        ge=0,
+        description="How long a producer waits to fill a batch before sending. Loops that flush "
+        "per batch (the scorer) send at the flush anyway; this bounds the wait of ingest's sends.",
+    )
+    producer_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        description="Per-partition producer batch size. kafka-python's 16 KiB holds ~6 score "
+        "events, and every new batch wakes the sender thread: a wakeup per few records.",
+    )
 
     # --- scoring and caching ---------------------------------------------------------
     scorer_explain_bands: str = Field(
@@ -160,9 +179,10 @@ class Settings(BaseSettings):
     )
     scorer_compile_trees: bool = Field(
         True,
-        description="Compile a LightGBM champion to native code (lleaves) after loading it, in "
-        "the background: ~3.8x faster batch scoring once ready, seconds of one core per "
-        "hundred trees to build. Off: LightGBM's own predictor only.",
+        description="Compile a LightGBM champion to native code (lleaves) after loading it: "
+        "~3.8x faster batch scoring, seconds of one core per hundred trees to build. The "
+        "scorer joins its group, or swaps a reloaded champion in, only once the compile is "
+        "done. Off: LightGBM's own predictor only.",
     )
     score_ttl_seconds: int = Field(
         60 * 60 * 24 * 30, description="TTL of cached scores in Redis (default 30 days)."

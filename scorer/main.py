@@ -42,13 +42,28 @@ def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
         cache,
         scorer,
         new_consumer=new_consumer,
-        new_producer=lambda: make_producer(settings, linger_ms=5),
+        new_producer=lambda: make_producer(settings),
         name=name or f"scorer-{os.getpid()}",
     )
 
 
+def limit_blas_threads() -> None:
+    """One BLAS thread: the scorer's matrix products are small (a batch x ~40 groups).
+
+    OpenBLAS otherwise starts a thread per core that spins after each product (the sum
+    of TreeSHAP columns per feature group): on 2 cores that cost 25 % of the scorer's
+    CPU per event and competed with the other scorer. Set at run time (threadpoolctl)
+    because numpy is imported long before the scorer entry point runs; LightGBM and the
+    compiled forest are already called with one thread each.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def run(settings: Settings, metrics_port: int | None = None) -> None:
     """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group."""
+    limit_blas_threads()
     worker = build_worker(settings)
     monitor = LagMonitor(settings, topics(settings)[0], lambda: worker.ownership.owned).start()
     upkeep = StateUpkeep(settings).start()

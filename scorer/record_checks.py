@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from fhir_mappings.codes.dataset_ids import id_tables
 from readmit_core.features import INTEGER_RANGES, VALUE_SETS, FeatureRecord
+
+# (dataset column, attribute, low, high) and (dataset column, attribute, accepted values)
+_Ranges = tuple[tuple[str, str, int, int], ...]
+_Vocabularies = tuple[tuple[str, str, frozenset[Any]], ...]
+
+
+@lru_cache(maxsize=1)
+def _rules() -> tuple[_Ranges, _Vocabularies]:
+    """The checks with every lookup done once: attribute names, and each vocabulary as a
+    set that already holds the column's default (its missing marker, always allowed).
+
+    The scorer checks every record it consumes; building the record's column dict and
+    scanning tuples cost more than validating the event itself.
+    """
+    fields = FeatureRecord.model_fields
+    attribute = {(f.alias or name): name for name, f in fields.items()}
+    ranges = tuple((c, attribute[c], low, high) for c, (low, high) in INTEGER_RANGES.items())
+    vocabularies = [
+        (c, attribute[c], frozenset(allowed) | {fields[attribute[c]].default})
+        for c, allowed in VALUE_SETS.items()
+    ]
+    vocabularies += [
+        (c, attribute[c], frozenset(table) | {fields[attribute[c]].default})
+        for c, table in id_tables().items()
+    ]
+    return ranges, tuple(vocabularies)
 
 
 def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
@@ -14,19 +43,16 @@ def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
     scorer refuses such a record instead. A column's default (its missing marker, e.g.
     age ``?``) is always allowed. Each entry names the column and the value.
     """
-    values = record.columns()
-    fields = FeatureRecord.model_fields
+    ranges, vocabularies = _rules()
+    values = record.__dict__
     out_of_range = [
-        f"{column}={values[column]!r} not in [{low}, {high}]"
-        for column, (low, high) in INTEGER_RANGES.items()
-        if not low <= values[column] <= high
+        f"{column}={values[name]!r} not in [{low}, {high}]"
+        for column, name, low, high in ranges
+        if not low <= values[name] <= high
     ]
-    unknown = []
-    for column, allowed in VALUE_SETS.items():
-        default = fields[column.replace("-", "_")].default
-        if values[column] not in allowed and values[column] != default:
-            unknown.append(f"{column}={values[column]!r}")
-    for column, table in id_tables().items():
-        if values[column] not in table and values[column] != fields[column].default:
-            unknown.append(f"{column}={values[column]!r}")
+    unknown = [
+        f"{column}={values[name]!r}"
+        for column, name, accepted in vocabularies
+        if values[name] not in accepted
+    ]
     return out_of_range, unknown

@@ -183,3 +183,33 @@ def test_newborn_codes_on_an_adult_stay_are_data_quality(
 )
 def test_diagnoses_are_named_by_their_icd9_titles(column: str, code: str, words: str) -> None:
     assert words in factor_label(column, code, {})
+
+
+def test_a_batch_is_explained_exactly_as_its_rows_one_at_a_time(
+    champion: ScoringModel, small_frame: pd.DataFrame, records: list[FeatureRecord]
+) -> None:
+    """The scorer explains a whole poll batch in one TreeSHAP call; a nurse must read the
+    same factors, with the same numbers, as if each discharge had been scored alone."""
+    from model_store.models import fit_model
+
+    frame = small_frame[dataset.readmittable(small_frame)]
+    x = champion.trained.encoder.encode_tuples(dataset.feature_tuples(frame))
+    forest = fit_model("lgbm", {"n_estimators": 40, "num_leaves": 7}, x, dataset.target(frame), 0)
+    model = ScoringModel(replace(champion.trained, model=forest), champion.manifest)
+    sample = records[:200]
+    batch = model.score(sample)
+    single = [model.score([r])[0] for r in sample]
+    assert sum(1 for p in batch if p.factors) > 50  # the sample exercises explanations
+    for together, alone in zip(batch, single, strict=True):
+        assert together.band == alone.band
+        assert [(f.feature, f.label) for f in together.factors] == [
+            (f.feature, f.label) for f in alone.factors
+        ]
+        np.testing.assert_allclose(
+            [f.contribution for f in together.factors],
+            [f.contribution for f in alone.factors],
+            rtol=0,
+            atol=1e-9,
+        )
+        assert together.interventions == alone.interventions
+        assert together.data_quality == alone.data_quality
