@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -179,6 +179,15 @@ class ScoreEvent(BaseModel):
         return self.__pydantic_serializer__.to_json(self)
 
 
+class ConsumedRecord(Protocol):
+    """What a dead letter needs of a Kafka record (kafka-python's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
 class DeadLetter(BaseModel):
     """A message no consumer could handle, with the reason, kept for a human to look at."""
 
@@ -195,26 +204,18 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of(
-        cls,
-        *,
-        reason: DeadLetterReason,
-        detail: str,
-        topic: str,
-        partition: int,
-        offset: int,
-        value: bytes | None,
-        consumer: str,
+        cls, record: ConsumedRecord, *, reason: DeadLetterReason, detail: str, consumer: str
     ) -> DeadLetter:
-        """The letter for one consumed record; the payload is kept (capped at 100 kB) so a
-        human can see what arrived, whichever consumer refused it."""
+        """The letter for one consumed record, whichever consumer refused it; the payload
+        is kept (capped at 100 kB) so a human can see what arrived."""
         return cls(
             reason=reason,
             detail=detail[:500],
-            source_topic=topic,
-            partition=partition,
-            offset=offset,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             consumer=consumer,
-            payload=(value or b"").decode("utf-8", errors="replace")[:100_000],
+            payload=(record.value or b"").decode("utf-8", errors="replace")[:100_000],
         )
 
     def to_bytes(self) -> bytes:

@@ -409,15 +409,7 @@ class ScorerWorker:
             raise
 
     def _dead_letter(self, producer: KafkaProducer, rej: Rejected) -> FutureRecordMetadata:
-        letter = DeadLetter(
-            reason=rej.reason,
-            detail=rej.detail,
-            source_topic=rej.record.topic,
-            partition=rej.record.partition,
-            offset=rej.record.offset,
-            consumer=self.name,
-            payload=(rej.record.value or b"").decode("utf-8", errors="replace")[:100_000],
-        )
+        letter = DeadLetter.of(rej.record, reason=rej.reason, detail=rej.detail, consumer=self.name)
         sent = producer.send(self._dlq_topic, value=letter.to_bytes())
         metrics.DEAD_LETTERS.labels(rej.reason).inc()
         log.warning(

@@ -177,13 +177,7 @@ class _FeedConsumer:
 
 def _letter(record: ConsumerRecord, rejection: Rejection) -> DeadLetter:
     return DeadLetter.of(
-        reason=rejection.reason,
-        detail=rejection.detail,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        value=record.value,
-        consumer="alerts-feed",
+        record, reason=rejection.reason, detail=rejection.detail, consumer="alerts-feed"
     )
 
 
