@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import pytest
-from stream_support import feature_events, produce, read_topic, wait_for
+from stream_support import feature_events, lost_and_repeated, produce, wait_for
 from test_scorer_faults import ProbeLog, Scorer, _cache, _scored
 
 from readmit.embedded.services import free_port, port_open, start_broker
-from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.events import FEATURES_TOPIC
 from readmit_core.kafka_clients import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -47,16 +46,7 @@ def test_broker_restart_under_load(stream_settings, tmp_path):
             recovered = time.monotonic() - stopped
             wait_for(lambda: scorer.probe("/readyz")[0] == 200, 30, "scorer ready again")
         wanted = {e.input_key for e in after}
-        read = read_topic(
-            settings,
-            SCORED_TOPIC,
-            0,
-            timeout=30,
-            until=lambda m: {orjson.loads(x)["input_key"] for x in m} >= wanted,
-        )
-        keys = [orjson.loads(m)["input_key"] for m in read]
-        lost = len(wanted - set(keys))
-        repeats = len(keys) - len(set(keys))
+        lost, repeats = lost_and_repeated(settings, wanted)
         print(
             f"\nbroker restart: inputs {len(before)} before + {len(after)} after, lost {lost}, "
             f"risk.scored repeats {repeats}, not ready {not_ready_after:.1f} s after the stop, "

@@ -18,11 +18,11 @@ from typing import Any, Self
 import httpx
 import orjson
 import pytest
-from stream_support import feature_events, produce, read_topic, wait_for
+from stream_support import feature_events, lost_and_repeated, produce, read_topic, wait_for
 
 from readmit.embedded.services import ManagedProcess, free_port
 from readmit.embedded.stack import settings_env
-from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
+from readmit_core.events import FEATURES_TOPIC
 from readmit_core.score_cache import ScoreCache
 from readmit_core.settings import PROJECT_ROOT, Settings
 
@@ -143,18 +143,9 @@ def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: 
             scored_after = time.monotonic() - killed_at
             wait_for(lambda: b.probe("/readyz")[0] == 200, 30, "survivor ready")
         wanted = {e.input_key for e in events}
-        read = read_topic(
-            settings,
-            SCORED_TOPIC,
-            0,
-            timeout=30,
-            until=lambda m: {orjson.loads(x)["input_key"] for x in m} >= wanted,
-        )
-        keys = [orjson.loads(m)["input_key"] for m in read]
-        lost = len(wanted - set(keys))
         # a repeat on risk.scored is the killed scorer's in-flight batch (at-least-once);
         # the alert feed stores one alert per (encounter, model); the cache holds one score
-        repeats = len(keys) - len(set(keys))
+        lost, repeats = lost_and_repeated(settings, wanted)
         dup_scores = sum(
             len([k for enc, k, _ in cache.patient_history(e.patient_id) if enc == e.encounter_id])
             != 1

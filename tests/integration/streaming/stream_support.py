@@ -9,9 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from readmit.embedded.services import ManagedProcess
 from readmit.embedded.stack import settings_env
-from readmit_core.events import FeatureEvent
+from readmit_core.events import SCORED_TOPIC, FeatureEvent
 from readmit_core.features import TARGET_COLUMN, FeatureRecord
 from readmit_core.settings import PROJECT_ROOT, Settings
 
@@ -122,3 +124,17 @@ def produce(settings: Settings, payloads: list[tuple[bytes | None, bytes]], topi
         producer.send(settings.topic(topic), key=key, value=value)
     producer.flush()
     producer.close()
+
+
+def lost_and_repeated(settings: Settings, wanted: set[str]) -> tuple[int, int]:
+    """Read ``risk.scored`` until every wanted input key is on it (or 30 s): how many of
+    them never arrived, and how many messages repeat an input already there."""
+    read = read_topic(
+        settings,
+        SCORED_TOPIC,
+        0,
+        timeout=30,
+        until=lambda m: {orjson.loads(x)["input_key"] for x in m} >= wanted,
+    )
+    keys = [orjson.loads(m)["input_key"] for m in read]
+    return len(wanted - set(keys)), len(keys) - len(set(keys))
