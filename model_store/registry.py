@@ -17,11 +17,22 @@ scikit-learn's logistic regression, random forest and MLP, which have no format 
 their own that is not a pickle, and for versions registered before the native files,
 which still load: they are signed like any other, so the key holder vouched for them.
 
-Every file is read only after the signature verifies with the configured public key
+Nothing is deserialized unless the signature verifies with the configured public key
 (``READMIT_MODEL_VERIFY_KEY``, kept apart from this directory), the files' sha256 match
 the manifest and the manifest's feature-set hash matches the running code's
-``model_store.feature_set.feature_set_hash()``. The champion pointer is replaced
-atomically, so a scorer polling :meth:`Registry.champion_version` never reads half a name.
+``model_store.feature_set.feature_set_hash()``. Each file (manifest, artifacts,
+``pipeline.json``) is read exactly once into memory; those bytes are hashed, verified and
+then deserialized (``joblib.load(io.BytesIO(...))``, the booster from its bytes), never
+the file again: whoever can write the directory cannot swap a file between the check
+and the use (time-of-check/time-of-use), which once let a swapped pickle run in the
+web process.
+
+The champion pointer is replaced atomically, so a scorer polling
+:meth:`Registry.champion_version` never reads half a name. It is NOT signed: it only
+names a version, and whatever it names must verify, so an attacker who can write the
+directory cannot make an unsigned model load, but can point the champion back at an
+older, signed version (a rollback, e.g. to a model later withdrawn). Protect the
+directory's write permission accordingly; to retire a version for good, delete it.
 """
 
 from __future__ import annotations
@@ -29,10 +40,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +149,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _artifact_digest(directory: Path, files: tuple[str, ...]) -> str:
-    """One sha256 for a version's files: the file's own for one file (as before native
-    files existed), else the hash of the sorted "name sha256" lines."""
-    if files == (ARTIFACT,):
-        return sha256_file(directory / ARTIFACT)
-    lines = "".join(f"{name} {sha256_file(directory / name)}\n" for name in sorted(files))
+def _artifact_digest(contents: Mapping[str, bytes]) -> str:
+    """One sha256 for a version's files, from their bytes in memory (never re-read from
+    disk): the file's own for one joblib file (as before native files existed), else the
+    hash of the sorted "name sha256" lines."""
+    if tuple(contents) == (ARTIFACT,):
+        return hashlib.sha256(contents[ARTIFACT]).hexdigest()
+    lines = "".join(
+        f"{name} {hashlib.sha256(data).hexdigest()}\n" for name, data in sorted(contents.items())
+    )
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A version's manifest and artifact files exactly as they were verified: loading
+    deserializes these bytes, so a file replaced after the check is never read."""
+
+    manifest: dict[str, Any]
+    files: Mapping[str, bytes]
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -193,13 +219,24 @@ class Registry:
         return text or None
 
     def manifest(self, version: str) -> dict[str, Any]:
+        """The version's manifest, unverified (for listing); :meth:`verify` to trust it."""
+        return self._parse_manifest(version, self._manifest_bytes(version))
+
+    def _manifest_bytes(self, version: str) -> bytes:
         self._check_version_name(version)
         path = self.root / version / MANIFEST
-        if not path.exists():
-            raise UnknownVersionError(version, self.root)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise UnknownVersionError(version, self.root) from exc
+        except OSError as exc:
+            raise CorruptManifestError(path, str(exc)) from exc
+
+    def _parse_manifest(self, version: str, raw: bytes) -> dict[str, Any]:
+        path = self.root / version / MANIFEST
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:  # UnicodeDecodeError included
             raise CorruptManifestError(path, str(exc)) from exc
         if not isinstance(data, dict) or data.get("version") != version:
             raise CorruptManifestError(path, "version field missing or different")
@@ -233,13 +270,25 @@ class Registry:
         The signature is checked over the exact manifest bytes and the artifact's actual
         sha256, so neither file can be swapped without the private key.
         """
-        manifest = self.manifest(version)
+        return self._read_verified(version).manifest
+
+    def _read_verified(self, version: str) -> _Verified:
+        """Read the manifest and every artifact file once, and verify those bytes.
+
+        The returned bytes are the only thing :meth:`load` deserializes: checking one read
+        and using another would let a file swapped in between be unpickled.
+        """
+        manifest_bytes = self._manifest_bytes(version)
+        manifest = self._parse_manifest(version, manifest_bytes)
         directory = self.root / version
-        files = self._artifact_files(version, manifest)
-        if not all((directory / name).exists() for name in files):
-            raise UnknownVersionError(version, self.root)
-        actual = _artifact_digest(directory, files)
-        self._check_signature(version, (directory / MANIFEST).read_bytes(), actual)
+        contents: dict[str, bytes] = {}
+        for name in self._artifact_files(version, manifest):
+            try:
+                contents[name] = (directory / name).read_bytes()
+            except (FileNotFoundError, NotADirectoryError) as exc:
+                raise UnknownVersionError(version, self.root) from exc
+        actual = _artifact_digest(contents)
+        self._check_signature(version, manifest_bytes, actual)
         expected = str(manifest.get("artifact_sha256", ""))
         if actual != expected:
             raise TamperedArtifactError(version, expected, actual)
@@ -247,7 +296,7 @@ class Registry:
         trained = str(manifest.get("feature_set", {}).get("hash", ""))
         if trained != running:
             raise FeatureSetMismatchError(version, trained, running)
-        return manifest
+        return _Verified(manifest, contents)
 
     def _check_signature(self, version: str, manifest_bytes: bytes, artifact_sha: str) -> None:
         path = self.root / version / SIGNATURE
@@ -274,24 +323,26 @@ class Registry:
         raise CorruptManifestError(self.root / version / MANIFEST, f"unknown format {form!r}")
 
     def load(self, version: str) -> ScoringModel:
-        """Verify the version (signature, sha256, feature set), and only then read it.
+        """Verify the version (signature, sha256 and feature set), then deserialize the
+        very bytes that were verified: the files are not opened again.
 
-        A forest is rebuilt from its booster file and ``pipeline.json`` without
+        A forest is rebuilt from its booster bytes and ``pipeline.json`` without
         unpickling anything; other families are unpickled (joblib) after verification.
         """
-        manifest = self.verify(version)
+        verified = self._read_verified(version)
+        manifest, contents = verified.manifest, verified.files
         directory = self.root / version
         form = manifest.get("artifact_format", JOBLIB_FORMAT)
         if form == JOBLIB_FORMAT:
             import joblib
 
-            model = joblib.load(directory / ARTIFACT)
+            model = joblib.load(io.BytesIO(contents[ARTIFACT]))
             if not isinstance(model, TrainedModel):
                 raise CorruptManifestError(directory / ARTIFACT, "artifact is not a TrainedModel")
             return ScoringModel(model, manifest)
-        booster = (directory / BOOSTER_FILES[str(form)]).read_bytes()
+        booster = contents[BOOSTER_FILES[str(form)]]
         try:
-            trained = from_document(json.loads((directory / PIPELINE).read_text()), booster)
+            trained = from_document(json.loads(contents[PIPELINE]), booster)
         except (ValueError, KeyError, TypeError) as exc:  # signed, yet unreadable by this code
             raise CorruptManifestError(directory / PIPELINE, str(exc)) from exc
         return ScoringModel(trained, manifest)
@@ -313,17 +364,23 @@ class Registry:
         if document is None:
             import joblib
 
-            joblib.dump(trained, directory / ARTIFACT, compress=3)
-            files: tuple[str, ...] = (ARTIFACT,)
+            buffer = io.BytesIO()
+            joblib.dump(trained, buffer, compress=3)
+            contents = {ARTIFACT: buffer.getvalue()}
         else:
-            (directory / BOOSTER_FILES[form]).write_bytes(trained.model.native_bytes())
-            (directory / PIPELINE).write_text(json.dumps(document, indent=1))
-            files = (BOOSTER_FILES[form], PIPELINE)
+            contents = {
+                BOOSTER_FILES[form]: trained.model.native_bytes(),
+                PIPELINE: json.dumps(document, indent=1).encode(),
+            }
+        for name, data in contents.items():  # what is signed is what was produced
+            (directory / name).write_bytes(data)
         manifest = dict(manifest)
         manifest["feature_set"] = {"name": FEATURE_SET_NAME, "hash": feature_set_hash()}
         manifest["artifact_format"] = form
-        manifest["artifact_files"] = {name: sha256_file(directory / name) for name in files}
-        manifest["artifact_sha256"] = _artifact_digest(directory, files)
+        manifest["artifact_files"] = {
+            name: hashlib.sha256(data).hexdigest() for name, data in contents.items()
+        }
+        manifest["artifact_sha256"] = _artifact_digest(contents)
         text = json.dumps(manifest, indent=2, default=str)
         message = signing.signed_message(version, text.encode(), manifest["artifact_sha256"])
         signature = signing.sign(key, message)

@@ -6,6 +6,10 @@ FHIR server) confirms the encounter is the context patient's. Answers follow CDS
 2.0: 400 naming the malformed field, 401 for a missing or refused credential (the
 EHR's signed JWT or our API key), 412 when the Encounter can be neither prefetched nor
 read, 200 with no card when there is no score this caller may see (never a guess).
+
+Only the ``Authorization`` header authenticates here, never a session cookie: the POST
+endpoints are CSRF-exempt (an EHR has no CSRF token), so honouring the cookie would let
+any same-site page post hooks or feedback with a signed-in user's (an admin's) session.
 """
 
 from __future__ import annotations
@@ -64,10 +68,17 @@ def _unauthorized(detail: str) -> JsonResponse:
 
 
 def _authenticate(request: HttpRequest) -> tuple[Any, TrustedEhr | None, JsonResponse | None]:
-    """(principal, trusted EHR or None, error): the EHR's JWT, else our API key or session."""
+    """(principal, trusted EHR or None, error): the EHR's JWT, else our API key.
+
+    A request without a credential in its header is refused even with a valid session
+    cookie (see the module docstring: these views are CSRF-exempt).
+    """
     token = key_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
     ehr: TrustedEhr | None = None
-    if token is not None and looks_like_jwt(token):
+    if token is None:
+        remember_principal(request, None)  # nothing later falls back to the session either
+        return None, None, _unauthorized("authentication required: the EHR's JWT or an API key")
+    if looks_like_jwt(token):
         try:
             principal, ehr = verify(token, _service_url(request))
         except CdsAuthError as exc:
@@ -75,7 +86,7 @@ def _authenticate(request: HttpRequest) -> tuple[Any, TrustedEhr | None, JsonRes
             return None, None, _unauthorized(f"JWT refused ({exc.check}): {exc.detail}")
         remember_principal(request, principal)
     else:
-        principal = principal_for(request)
+        principal = principal_for(request)  # the header's key: token is not None
     if principal is None:
         return None, None, _unauthorized("authentication required")
     if not has_scope(principal, Scope.CDS.value):
@@ -132,7 +143,7 @@ def _issue(event: ScoreEvent, card: dict[str, Any], actor: str) -> None:
     )
 
 
-@csrf_exempt  # machine-to-machine: authenticated by JWT or bearer key, never by cookie
+@csrf_exempt  # machine-to-machine: _authenticate takes the JWT or key, never the cookie
 @require_POST
 def readmission_risk(request: HttpRequest) -> HttpResponse:
     principal, ehr, error = _authenticate(request)
@@ -184,7 +195,7 @@ def _store(entries: list[FeedbackEntry], cards: dict[str, IssuedCard], actor: st
         )
 
 
-@csrf_exempt
+@csrf_exempt  # as readmission_risk: never authenticated by the cookie
 @require_POST
 def feedback(request: HttpRequest, service_id: str) -> HttpResponse:
     """``POST /cds-services/{id}/feedback``: every entry valid and about a card we issued

@@ -393,3 +393,21 @@ def test_a_ward_restricted_key_cannot_send_feedback_on_another_wards_card(
     ApiClient.objects.get(name="ward-a-only").wards.add(wards[0])
     response = _post(_feedback(card), restricted, f"{SERVICE}/feedback")
     assert response.status_code == 404
+
+
+def test_a_session_cookie_is_never_a_cds_credential(
+    ehr: dict[str, Any], scored: Any, api_key: Any, staff: Any
+) -> None:
+    """The endpoints are CSRF-exempt, so an admin's cookie riding on a same-site page's POST
+    must get nothing: only the JWT or an API key in the header authenticates."""
+    (card,) = _post(_hook(scored), api_key("cds")).json()["cards"]
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    assert browser.get("/").status_code in (200, 302)  # the session itself is valid
+    hook = browser.post(SERVICE, _hook(scored), content_type="application/json")
+    assert hook.status_code == 401
+    assert hook["WWW-Authenticate"].startswith("Bearer")
+    feedback = browser.post(f"{SERVICE}/feedback", _feedback(card), content_type="text/plain")
+    assert feedback.status_code == 401
+    assert browser.get("/cds-services").status_code == 401
+    assert not CardFeedback.objects.exists()

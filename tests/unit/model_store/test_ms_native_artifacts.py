@@ -172,6 +172,35 @@ def test_a_changed_native_file_is_refused(
         registry.load(version)
 
 
+def test_a_pipeline_swapped_after_verification_is_not_what_loads(
+    forests: tuple[dict[str, TrainedModel], np.ndarray],
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pipeline.json and the booster are parsed from the bytes that were verified: a
+    document rewritten between the check and the use changes nothing that is served."""
+    trained = forests[0]["lgbm"]
+    version = registry.save(trained, {"version": "lgbm-native"})
+    path = registry.root / version / "pipeline.json"
+    document = json.loads(path.read_text())
+    document["bands"]["high"] = 0.0  # every patient "high": an attacker's edit
+    swapped = json.dumps(document).encode()
+    real_verifies = signing.verifies
+
+    def verify_then_swap(key: Any, value: bytes, message: bytes) -> bool:
+        ok = real_verifies(key, value, message)
+        path.write_bytes(swapped)
+        return ok
+
+    monkeypatch.setattr(signing, "verifies", verify_then_swap)
+    loaded = registry.load(version)
+    assert path.read_bytes() == swapped
+    assert loaded.trained.bands == trained.bands
+    monkeypatch.setattr(signing, "verifies", real_verifies)
+    with pytest.raises(BadSignatureError):
+        registry.load(version)
+
+
 def test_the_document_carries_everything_exactly(
     forests: tuple[dict[str, TrainedModel], np.ndarray],
 ) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -97,3 +99,47 @@ def test_keygen_prints_a_working_pair() -> None:
     private = signing.parse_private("x", lines["READMIT_MODEL_SIGNING_KEY"])
     public = signing.parse_public("x", lines["READMIT_MODEL_VERIFY_KEY"])
     assert signing.key_id(private.public_key()) == signing.key_id(public)
+
+
+class _TouchOnUnpickle:
+    """A pickle that, when loaded, creates a file: proof the swapped artifact was read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_file_swapped_after_verification_is_never_loaded(
+    copied: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the tester won: verify, swap the artifact, load. Only the verified bytes
+    are deserialized, so the swapped pickle never runs and the signed model is served."""
+    root, version = copied
+    artifact = root / version / "model.joblib"
+    good = artifact.read_bytes()
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(_TouchOnUnpickle(marker))
+    real_verifies = signing.verifies
+    swaps = []
+
+    def verify_then_swap(key: Any, value: bytes, message: bytes) -> bool:
+        ok = real_verifies(key, value, message)
+        artifact.write_bytes(evil)  # between the check and the use
+        swaps.append(ok)
+        return ok
+
+    monkeypatch.setattr(signing, "verifies", verify_then_swap)
+    loaded = Registry(root).load(version)
+    assert swaps == [True]
+    assert not marker.exists()
+    assert loaded.version == version
+    assert artifact.read_bytes() == evil  # the swap did happen
+
+    monkeypatch.setattr(signing, "verifies", real_verifies)
+    with pytest.raises(BadSignatureError):  # the swapped file itself is still refused
+        Registry(root).load(version)
+    assert not marker.exists()
+    artifact.write_bytes(good)
+    assert Registry(root).load(version).version == version
