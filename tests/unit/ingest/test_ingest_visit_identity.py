@@ -239,3 +239,62 @@ def test_a_corrected_patient_rescores_the_recent_stay(tmp_path, broker):
     first, second = broker.events
     assert first.record.age != second.record.age
     assert second.input_version == 2
+
+
+def test_two_late_conditions_of_one_stay_at_once_both_reach_the_score(tmp_path):
+    """The second merge of the stay document sees the first (no lost update)."""
+    from late_support import race_two_late_conditions
+
+    events = race_two_late_conditions(tmp_path)
+    latest = max(events, key=lambda e: e.input_version or 0)
+    assert [e.input_version for e in events] == [1, 2, 3]
+    codes = {latest.record.diag_1, latest.record.diag_2, latest.record.diag_3}
+    assert {"250.01", "585"} <= codes
+
+
+def test_a_late_condition_of_another_patient_naming_the_stay_is_refused(tmp_path, broker):
+    from late_support import late_condition
+
+    from fhir_mappings.errors import SubjectMismatch
+
+    bundle = visit()
+    ingest, _ = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
+    ingest.accept(bundle)
+    with pytest.raises(SubjectMismatch) as refused:
+        ingest.accept(late_condition(bundle, "403.91", patient="someone-else"))
+    assert refused.value.expression == "Condition.subject"
+    assert refused.value.status == 422
+    assert len(broker.events) == 1
+    # the stay's own patient, by any id it was sent under, is still merged
+    assert ingest.accept(late_condition(bundle, "403.91")).published
+
+
+def _version(enc: dict, number: str, updated: str | None, nubc: str) -> dict:
+    out = copy.deepcopy(enc)
+    out["meta"] = {"versionId": number, **({"lastUpdated": updated} if updated else {})}
+    out["hospitalization"]["dischargeDisposition"] = _disposition(nubc)
+    return out
+
+
+def test_an_older_version_arriving_after_a_newer_one_changes_nothing(tmp_path, broker):
+    """meta.lastUpdated decides: version 2 (an hour older) after version 3 is not taken."""
+    bundle = with_ids(visit())
+    enc = encounter(bundle)
+    ingest, clock = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
+    ingest.accept(bundle)
+    clock.at += HOUR
+    newer = _version(enc, "3", "2026-12-01T10:00:00Z", "20")
+    assert ingest.accept(newer).published == (enc["id"],)
+    older = _version(enc, "2", "2026-12-01T09:00:00+00:00", "01")
+    outcome = ingest.accept(older)
+    assert outcome.published == ()
+    assert outcome.is_stale(f"Encounter/{enc['id']}")
+    assert "older than what we have" in outcome.summary()
+    assert [e.record.discharge_disposition_id for e in broker.events][1:] == [11]
+    # the newer version is still the stay's: a late diagnosis is merged with it
+    late = ingest.accept(_late_condition(bundle))
+    assert late.published == (enc["id"],)
+    assert broker.events[-1].record.discharge_disposition_id == 11
+    # without meta.lastUpdated the later arrival wins, as before
+    assert ingest.accept(_version(enc, "4", None, "01")).published == (enc["id"],)
+    assert broker.events[-1].record.discharge_disposition_id == 1
