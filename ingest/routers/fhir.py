@@ -473,8 +473,11 @@ def created_response(
         return Response(status_code=code, headers=headers)
     if wanted == "representation":
         return fhir_response(stamp.stamped(doc) if stamp else doc, code, headers)
+    done = _accepted_text(code, stamp)
+    if accepted.is_stale(ref_of(doc)):
+        done = f"Not stored: {stamp.location if stamp else doc.get('id')} is the newer version"
     body = operation_outcome(
-        f"{_accepted_text(code, stamp)}; {accepted.summary()}",
+        f"{done}; {accepted.summary()}",
         code="informational",
         severity="information",
     )

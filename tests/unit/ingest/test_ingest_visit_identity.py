@@ -5,22 +5,28 @@ the re-score window is a new input version; identical content never re-scores.""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from late_support import late_condition, race_two_late_conditions
 from visit_support import (
+    HEADERS,
     VISITS,
     VN,
     Broker,
     Clock,
     discharged,
     encounter,
+    http_client,
     regenerated,
     service,
     visit,
     with_ids,
 )
 
+from fhir_mappings.errors import SubjectMismatch
 from ingest.service import IngestService
 
 HOUR = 3600.0
@@ -243,8 +249,6 @@ def test_a_corrected_patient_rescores_the_recent_stay(tmp_path, broker):
 
 def test_two_late_conditions_of_one_stay_at_once_both_reach_the_score(tmp_path):
     """The second merge of the stay document sees the first (no lost update)."""
-    from late_support import race_two_late_conditions
-
     events = race_two_late_conditions(tmp_path)
     latest = max(events, key=lambda e: e.input_version or 0)
     assert [e.input_version for e in events] == [1, 2, 3]
@@ -253,10 +257,6 @@ def test_two_late_conditions_of_one_stay_at_once_both_reach_the_score(tmp_path):
 
 
 def test_a_late_condition_of_another_patient_naming_the_stay_is_refused(tmp_path, broker):
-    from late_support import late_condition
-
-    from fhir_mappings.errors import SubjectMismatch
-
     bundle = visit()
     ingest, _ = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
     ingest.accept(bundle)
@@ -298,3 +298,29 @@ def test_an_older_version_arriving_after_a_newer_one_changes_nothing(tmp_path, b
     # without meta.lastUpdated the later arrival wins, as before
     assert ingest.accept(_version(enc, "4", None, "01")).published == (enc["id"],)
     assert broker.events[-1].record.discharge_disposition_id == 1
+
+
+def test_over_http_an_older_version_is_200_says_so_and_keeps_the_newer_version(tmp_path):
+    bundle = with_ids(visit())
+    enc = encounter(bundle)
+    end = datetime.now(UTC) - timedelta(hours=2)
+    enc["period"] = {
+        "start": (end - timedelta(days=3)).isoformat(),
+        "end": end.isoformat(),
+    }
+    recorder = Broker()
+    with http_client(tmp_path, recorder) as client:
+        assert client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS).status_code < 300
+        path = f"/fhir/Encounter/{enc['id']}"
+        newer = _version(enc, "3", end.isoformat(), "20")
+        first = client.put(path, content=orjson.dumps(newer), headers=HEADERS)
+        assert first.status_code == 200
+        older = _version(enc, "2", (end - timedelta(hours=1)).isoformat(), "01")
+        stale = client.put(path, content=orjson.dumps(older), headers=HEADERS)
+    assert stale.status_code == 200
+    assert stale.headers["etag"] == first.headers["etag"]  # no version recorded for it
+    issue = stale.json()["issue"][0]
+    assert issue["severity"] == "information"
+    assert "older than what we have" in issue["diagnostics"]
+    assert len(recorder.events) == 2  # the stay, then the newer version: nothing more
+    assert recorder.events[-1].record.discharge_disposition_id == 11
