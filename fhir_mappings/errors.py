@@ -104,6 +104,13 @@ class ImpossibleDates(FhirMappingError):
     issue_code = "business-rule"
 
 
+class SubjectMismatch(FhirMappingError):
+    """A late resource naming a stay whose patient is not the resource's own: merged, it
+    would put one patient's data in another's score, so it is refused, not guessed."""
+
+    issue_code = "business-rule"
+
+
 class TooDeep(FhirMappingError):
     """JSON nested deeper than ``bundle.MAX_JSON_DEPTH``: refused before any validation,
     so a small hostile body can neither exhaust the stack nor the CPU."""

@@ -48,6 +48,7 @@ from fhir_mappings.identity import (
     IdentityClaim,
     LocalIdentities,
     VisitIdentities,
+    business_identifier,
     identity_key,
     own_id,
     patient_scoped,
@@ -60,6 +61,8 @@ from fhir_mappings.prior_visits import (
     PriorStay,
     VisitSummary,
     admission_order,
+    combine_stays,
+    combine_visits,
 )
 from fhir_mappings.procedure import counts as procedure_counts
 from readmit_core.events import UNASSIGNED
@@ -166,6 +169,11 @@ class _Mapper:
             found = self._patient(encounter)
             if found is not None:
                 self.patient_of[id(encounter)] = found
+        # visits this send names only by an id (no business identifier): the store may
+        # know them under another id (prior_visits.combine_visits)
+        self.unidentified = {
+            self._id("Encounter", e) for e in self.encounters if business_identifier(e) is None
+        }
         if isinstance(history, BatchedHistory):
             self.history = history.for_patients(sorted({p for p, _ in self.patient_of.values()}))
 
@@ -434,12 +442,9 @@ class _Mapper:
         index stay. Never this encounter itself (a resent document whose admission time
         was corrected later must not become its own previous stay).
         """
-        stays: dict[str, PriorStay] = {}
-        if self.history is not None:
-            for stay in self.history.prior_index_records(patient_id, admitted):
-                stays[stay.record.encounter_id] = stay
-        for stay in self._document_stays(encounter, patient_id, admitted, visits):
-            stays[stay.record.encounter_id] = stay
+        stored = self.history.prior_index_records(patient_id, admitted) if self.history else []
+        own = self._document_stays(encounter, patient_id, admitted, visits)
+        stays = combine_stays(stored, own, self.unidentified)
         stays.pop(encounter_id, None)
         return self.history is not None or bool(stays), sorted(stays.values(), key=admission_order)
 
@@ -514,13 +519,11 @@ class _Mapper:
             for column in columns:
                 put(column, None, 0)
             return
-        seen: dict[str, VisitSummary] = {}
-        if self.history is not None:
-            seen.update({v.encounter_id: v for v in self.history.prior_visits(patient_id)})
-        seen.update({v.encounter_id: v for v in visits if v.patient_id == patient_id})
+        stored = self.history.prior_visits(patient_id) if self.history is not None else []
+        own = [v for v in visits if v.patient_id == patient_id]
         counts = [0, 0, 0]
         since = admitted - PRIOR_WINDOW
-        for visit in seen.values():
+        for visit in combine_visits(stored, own, self.unidentified):
             start = visit.start if visit.start.tzinfo else visit.start.replace(tzinfo=UTC)
             if visit.encounter_id == encounter_id or not since <= start < admitted:
                 continue

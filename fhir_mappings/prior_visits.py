@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from readmit_core.features import FeatureRecord
@@ -97,3 +97,71 @@ class InMemoryHistory:
             if admitted is not None and admitted < before
         ]
         return sorted(stays, key=admission_order)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def natural_key(visit: VisitSummary) -> tuple[str, str, datetime | None, datetime | None]:
+    """What names a visit when nothing else does: its patient, class and period (two
+    different visits of one patient never share all three)."""
+    return visit.patient_id, visit.class_code, _utc(visit.start), _utc(visit.end)
+
+
+def combine_visits(
+    stored: Sequence[VisitSummary],
+    document: Sequence[VisitSummary],
+    unidentified: set[str] | frozenset[str] = frozenset(),
+) -> list[VisitSummary]:
+    """The patient's visits from the store and the document, each visit once.
+
+    By encounter id first (the document's version wins). A document visit without a
+    business identifier (``unidentified``: its id is whatever this send gave it) is
+    also the stored visit with the same natural key: a resend under new ids must not
+    count the same prior stay twice. Stored visits sharing a natural key are one visit
+    too (earlier sends of such a visit under other ids were remembered under each).
+    """
+    seen: dict[str, VisitSummary] = {}
+    by_key: dict[tuple[str, str, datetime | None, datetime | None], str] = {}
+    for visit in stored:
+        key = natural_key(visit)
+        if key in by_key and visit.encounter_id not in seen:
+            continue
+        seen[visit.encounter_id] = visit
+        by_key.setdefault(key, visit.encounter_id)
+    for visit in document:
+        if visit.encounter_id not in seen and visit.encounter_id in unidentified:
+            twin = by_key.get(natural_key(visit))
+            if twin is not None:
+                del seen[twin]
+        seen[visit.encounter_id] = visit
+    return list(seen.values())
+
+
+def combine_stays(
+    stored: Sequence[PriorStay],
+    document: Sequence[PriorStay],
+    unidentified: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, PriorStay]:
+    """Earlier index stays of the store and the document by encounter id (the document's
+    wins); an unidentified document stay also replaces the stored one admitted at the
+    same moment for as long (same reason as :func:`combine_visits`)."""
+    stays: dict[str, PriorStay] = {}
+    by_key: dict[tuple[datetime | None, int], str] = {}
+    for stay in stored:
+        key = (_utc(stay.admitted_at), stay.record.time_in_hospital)
+        if key in by_key and stay.record.encounter_id not in stays:
+            continue
+        stays[stay.record.encounter_id] = stay
+        by_key.setdefault(key, stay.record.encounter_id)
+    for stay in document:
+        eid = stay.record.encounter_id
+        if eid not in stays and eid in unidentified:
+            twin = by_key.get((_utc(stay.admitted_at), stay.record.time_in_hospital))
+            if twin is not None:
+                stays.pop(twin, None)
+        stays[eid] = stay
+    return stays

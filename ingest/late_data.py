@@ -19,13 +19,18 @@ appends anything new.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_mappings.bundle import Document
-from fhir_mappings.identity import IDENTIFIED_KINDS, business_identifier
+from fhir_mappings.dates import parse_datetime
+from fhir_mappings.errors import SubjectMismatch
+from fhir_mappings.identity import ID_SYSTEM, IDENTIFIED_KINDS, business_identifier
 from ingest.resource_store import PATIENT_ELEMENT, resources_of
 
 Resource = dict[str, Any]
+Key = tuple[str, str, str]  # (kind, system, value) of resource_identity
 
 # where each resource type names its encounter
 ENCOUNTER_ELEMENT = {
@@ -83,10 +88,128 @@ def touched(doc: Resource) -> tuple[set[str], set[str], set[tuple[str, str]]]:
     return encounters, patients, identified
 
 
-def merged(stay_doc: Resource, partial: Resource) -> Resource:
-    """The stay's document with the partial document's resources merged in."""
+def _indexed(doc: Resource) -> Iterator[tuple[int | None, Resource]]:
+    """(entry index, resource) of a Bundle's entries, or (None, the loose resource)."""
+    if doc.get("resourceType") != "Bundle":
+        yield None, doc
+        return
+    for i, entry in enumerate(doc.get("entry") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            yield i, entry["resource"]
+
+
+def _key(reference: Any, kind: str) -> Key | None:
+    """The identity key a reference names: ``Kind/id`` or a logical identifier."""
+    tail = _tail_id(reference, kind)
+    if tail:
+        return kind, ID_SYSTEM, tail
+    ident = reference.get("identifier") if isinstance(reference, dict) else None
+    if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
+        return kind, str(ident.get("system") or ""), ident["value"]
+    return None
+
+
+def subject_keys(doc: Resource) -> list[Key]:
+    """The Patient keys the resources of a partial document name as their subject."""
+    keys = []
+    for _, resource in _indexed(doc):
+        element = PATIENT_ELEMENT.get(str(resource.get("resourceType")))
+        key = _key(resource.get(element), "Patient") if element else None
+        if key:
+            keys.append(key)
+    return keys
+
+
+def check_subjects(
+    doc: Resource,
+    encounter_id: str,
+    patient_id: str,
+    known: dict[Key, str],
+    canonical: Any,
+) -> None:
+    """Refuse (SubjectMismatch) a resource that names the stay ``encounter_id`` (by its
+    encounter reference, or as that Encounter) while its subject is another patient
+    than the stay's ``patient_id``: merged, another patient's diagnosis would be scored
+    as this stay's. Ids are compared as canonical ids (``known``: identity rows read;
+    ``canonical``: the request's :class:`ingest.visit_identity.StoredIdentities`)."""
+
+    def visit(key: Key | None) -> str | None:
+        if key is None:
+            return None
+        if key[1] == ID_SYSTEM:
+            return known.get(key) or canonical.encounter_of(key[2])
+        return known.get(key)
+
+    for index, resource in _indexed(doc):
+        kind = str(resource.get("resourceType"))
+        if kind == "Encounter":
+            names = (
+                {visit(("Encounter", ID_SYSTEM, str(resource["id"])))}
+                if resource.get("id")
+                else set()
+            )
+            ident = business_identifier(resource)
+            if ident:
+                names.add(visit(("Encounter", *ident)))
+        else:
+            element = ENCOUNTER_ELEMENT.get(kind)
+            names = {visit(_key(resource.get(element), "Encounter"))} if element else set()
+        if encounter_id not in names:
+            continue
+        element = PATIENT_ELEMENT.get(kind, "subject")
+        key = _key(resource.get(element), "Patient")
+        if key is None:
+            continue
+        owner = (
+            known.get(key)
+            or (canonical.canonical.get(("Patient", key[2])) if key[1] == ID_SYSTEM else None)
+            or (key[2] if key[1] == ID_SYSTEM else None)
+        )
+        if owner is not None and owner != patient_id:
+            raise SubjectMismatch(
+                f"{kind}.{element} names Patient {owner}, but the stay it belongs to "
+                f"(Encounter {encounter_id}) is Patient {patient_id}'s: refused, not merged",
+                resource_type=kind,
+                element=element,
+                entry_index=index,
+            )
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A resource of a partial document older than the version the stay already holds
+    (both say when: ``meta.lastUpdated``): the stored one is kept."""
+
+    ref: str | None  # "Type/id" as sent (None: it came without an id)
+    held_ref: str  # "Type/id" as the stay holds it
+    sent: str  # its meta.lastUpdated as sent
+    held: str  # the meta.lastUpdated of the version the stay holds
+
+    def sentence(self) -> str:
+        return (
+            f"{self.held_ref} was last updated {self.sent}, before the version already accepted "
+            f"(last updated {self.held}): it is older than what we have, so it was neither "
+            "stored nor re-scored"
+        )
+
+
+def _last_updated(resource: Resource) -> datetime | None:
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    stamp = parse_datetime(value) if isinstance(value, str) else None
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp
+
+
+def merged(stay_doc: Resource, partial: Resource) -> tuple[Resource, list[Stale]]:
+    """The stay's document with the partial document's resources merged in, and those
+    it did not take because they are older than the version it holds ("the latest data
+    decides": a stale version arriving after a newer one never replaces it). Without
+    ``meta.lastUpdated`` on either side, arrival order decides: the later one wins."""
     entries = [dict(e) for e in stay_doc.get("entry") or [] if isinstance(e, dict)]
     by_key: dict[Any, int] = {}
+    stale: list[Stale] = []
     for i, entry in enumerate(entries):
         for key in _keys(entry.get("fullUrl"), entry.get("resource") or {}):
             by_key.setdefault(key, i)
@@ -101,11 +224,22 @@ def merged(stay_doc: Resource, partial: Resource) -> Resource:
             entries.append(entry)
             continue
         old = entries[hit].get("resource") or {}
+        sent, held = _last_updated(resource), _last_updated(old)
+        if sent is not None and held is not None and sent < held:
+            kind = resource.get("resourceType")
+            sent_ref = f"{kind}/{resource['id']}" if resource.get("id") else None
+            held_ref = f"{kind}/{old.get('id') or resource.get('id')}"
+            stale.append(
+                Stale(
+                    sent_ref, held_ref, resource["meta"]["lastUpdated"], old["meta"]["lastUpdated"]
+                )
+            )
+            continue
         replacement = dict(resource)
         if old.get("id"):
             replacement["id"] = old["id"]  # the stay's references name the stored id
         entries[hit] = {**entries[hit], "resource": replacement}
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}, stale
 
 
 def _keys(full_url: str | None, resource: Resource) -> Iterator[Any]:

@@ -26,7 +26,14 @@ from ingest.conditional import matches, split_conditional
 from ingest.entries import entry_problems
 from ingest.event_log import EventLog
 from ingest.history_store import DurableHistory
-from ingest.late_data import merged, stay_document, touched
+from ingest.late_data import (
+    Stale,
+    check_subjects,
+    merged,
+    stay_document,
+    subject_keys,
+    touched,
+)
 from ingest.publisher import EventPublisher
 from ingest.resource_store import ResourceStore
 from ingest.visit_identity import StoredIdentities, accepted_identities
@@ -57,6 +64,12 @@ class Accepted:
 
     stays: tuple[StayOutcome, ...] = ()
     note: str = ""  # a partial document that touched no stay within the window
+    # resources older (meta.lastUpdated) than the version their stay holds: not taken
+    stale: tuple[Stale, ...] = ()
+
+    def is_stale(self, ref: str | None) -> bool:
+        """Whether the resource sent as ``Type/id`` was older than what we have."""
+        return ref is not None and any(s.ref == ref for s in self.stale)
 
     @property
     def published(self) -> tuple[str, ...]:
@@ -89,6 +102,8 @@ class Accepted:
             text += f"; encounter {stay.encounter_id} not re-scored: {stay.reason}"
         if self.note:
             text += f"; {self.note}"
+        for old in self.stale:
+            text += f"; {old.sentence()}"
         return text
 
 
@@ -116,6 +131,16 @@ def content_key(event: FeatureEvent) -> str:
     )
     digest = hashlib.sha256(orjson.dumps(seen, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"{event.encounter_id}#sha256:{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class _Touch:
+    """What a partial document names: stays and patients (canonical ids), and the
+    identity rows read to find them."""
+
+    encounters: list[str]
+    patients: list[str]
+    known: dict[tuple[str, str, str], str]
 
 
 @dataclass
@@ -162,10 +187,36 @@ class IngestService:
         identities = StoredIdentities(self.state)
         complete = self.resources.complete(document)
         mapped = map_document(complete, history=self.history, identities=identities)
+        if self.resources.is_complete(document):
+            return self._accept_mapped(document, complete, mapped, identities, now)
+        # a late resource is a read-modify-write of its stays' documents: hold them from
+        # the read (again, under the lock) until the merged documents are written back
+        touch = self._touched(document, identities)
+        rows = self._stay_rows(touch, now)
+        with self.state.stays_locked([r.encounter_id for r in rows]):
+            rows = self._stay_rows(touch, now)
+            return self._accept_mapped(document, complete, mapped, identities, now, (touch, rows))
+
+    def _accept_mapped(
+        self,
+        document: dict[str, Any],
+        complete: dict[str, Any],
+        mapped: list[MappedEncounter],
+        identities: StoredIdentities,
+        now: float,
+        stays: tuple[_Touch, list[StayDocumentRow]] | None = None,
+    ) -> Accepted:
+        """Plan, publish and remember (``stays``: what a partial document names and the
+        kept stay documents it is merged into, read under their lock; None for a
+        complete document)."""
         documents = {m.encounter_id: complete for m in mapped}
         note = ""
-        if not self.resources.is_complete(document):
-            mapped, note = self._with_stays(document, mapped, documents, identities, now)
+        stale: list[Stale] = []
+        if stays is not None:
+            touch, rows = stays
+            mapped, note = self._with_stays(
+                document, mapped, documents, identities, touch.known, rows, stale
+            )
         contexts = _contexts(documents, mapped)
         plans = self._plan(mapped, contexts, now)
         fresh = [p for p in plans if p.outcome == "published"]
@@ -179,7 +230,7 @@ class IngestService:
             identities=accepted_identities(document, identities),
             documents=self._stay_documents(plans, documents, now),
         )
-        self.resources.remember(document)
+        self.resources.remember(_without(document, {s.ref for s in stale if s.ref}))
         metrics.EVENTS_PUBLISHED.inc(len(fresh))
         metrics.DUPLICATES.inc(sum(p.outcome == "duplicate" for p in plans))
         log.info(
@@ -199,6 +250,7 @@ class IngestService:
                 for p in plans
             ),
             note=note if not plans else "",
+            stale=tuple(stale),
         )
 
     # -- conditional create -------------------------------------------------------------
@@ -232,30 +284,44 @@ class IngestService:
         return accepted, failures, existing
 
     # -- late and corrected data --------------------------------------------------------
+    def _touched(self, partial: dict[str, Any], identities: StoredIdentities) -> _Touch:
+        """The stays and patients a partial document names, as canonical ids."""
+        encounters, patients, identified = touched(partial)
+        keys = [("Encounter", ID_SYSTEM, e) for e in encounters]
+        keys += [("Encounter", s, v) for s, v in identified]
+        keys += [("Patient", ID_SYSTEM, p) for p in patients]
+        keys += subject_keys(partial)
+        known = self.state.known_identities(keys) if keys else {}
+        wanted_encounters = {known.get(k, k[2]) for k in keys if k[0] == "Encounter"}
+        wanted_encounters |= {identities.encounter_of(e) for e in encounters}
+        wanted_patients = {known.get(("Patient", ID_SYSTEM, p), p) for p in patients}
+        return _Touch(sorted(wanted_encounters), sorted(wanted_patients), known)
+
+    def _stay_rows(self, touch: _Touch, now: float) -> list[StayDocumentRow]:
+        return self.state.stay_documents(
+            encounter_ids=touch.encounters, patient_ids=touch.patients, now=now
+        )
+
     def _with_stays(
         self,
         partial: dict[str, Any],
         mapped: list[MappedEncounter],
         documents: dict[str, dict[str, Any]],
         identities: StoredIdentities,
-        now: float,
+        known: dict[tuple[str, str, str], str],
+        rows: list[StayDocumentRow],
+        stale: list[Stale],
     ) -> tuple[list[MappedEncounter], str]:
         """The partial document mapped inside each kept stay document it touches (that
-        mapping wins: it has the whole stay); a sentence when it touched none."""
-        encounters, patients, identified = touched(partial)
-        keys = [("Encounter", ID_SYSTEM, e) for e in encounters]
-        keys += [("Encounter", s, v) for s, v in identified]
-        keys += [("Patient", ID_SYSTEM, p) for p in patients]
-        known = self.state.known_identities(keys) if keys else {}
-        wanted_encounters = {known.get(k, k[2]) for k in keys if k[0] == "Encounter"}
-        wanted_encounters |= {identities.encounter_of(e) for e in encounters}
-        wanted_patients = {known.get(k, k[2]) for k in keys if k[0] == "Patient"}
-        rows = self.state.stay_documents(
-            encounter_ids=sorted(wanted_encounters), patient_ids=sorted(wanted_patients), now=now
-        )
+        mapping wins: it has the whole stay); a sentence when it touched none. Refuses
+        a resource that names a stay of another patient than its own subject; lists in
+        ``stale`` those older than the version their stay holds (not merged)."""
+        for row in rows:
+            check_subjects(partial, row.encounter_id, row.patient_id, known, identities)
         by_id = {m.encounter_id: m for m in mapped}
         for row in rows:
-            whole = merged(orjson.loads(row.document_json), partial)
+            whole, older = merged(orjson.loads(row.document_json), partial)
+            stale.extend(o for o in older if o not in stale)
             for m in map_document(whole, history=self.history, identities=identities):
                 if m.encounter_id == row.encounter_id:
                     by_id[m.encounter_id] = m
@@ -343,6 +409,25 @@ class IngestService:
                     raise
                 failures[remaining[index]] = exc
                 exc.entry_index = remaining.pop(index)
+
+
+def _without(document: dict[str, Any], refs: set[str]) -> dict[str, Any]:
+    """The document without the resources sent as ``refs`` (``Type/id``)."""
+    if not refs:
+        return document
+    if document.get("resourceType") != "Bundle":
+        ref = f"{document.get('resourceType')}/{document.get('id')}"
+        return {"resourceType": "Bundle", "type": "collection"} if ref in refs else document
+    kept = [
+        e
+        for e in document.get("entry") or []
+        if not (
+            isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}" in refs
+        )
+    ]
+    return {**document, "entry": kept}
 
 
 def _versioned(event: FeatureEvent, version: int) -> FeatureEvent:

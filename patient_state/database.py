@@ -14,10 +14,12 @@ reads), which is what makes the retry safe.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -36,6 +38,10 @@ STATEMENT_TIMEOUT_MS = 5000
 # PostgreSQL's max_connections (100 by default)
 MAX_CONNECTIONS = 8
 POOL_WAIT_S = 5.0
+# connections that only hold advisory locks (outside the pool: a lock holder goes on to
+# use pooled connections, so holding one of those would starve the pool)
+LOCK_CONNECTIONS = 4
+LOCK_WAIT_S = 30.0
 SQLITE_FILE = "patient_state.sqlite3"
 
 # errors that mean "the connection or the server is gone", not "the statement is wrong"
@@ -100,6 +106,84 @@ class StateDatabase:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._key_locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._lock_slots = threading.BoundedSemaphore(LOCK_CONNECTIONS)
+        self._lock_idle: list[Any] = []
+
+    @contextmanager
+    def exclusive(self, keys: Sequence[str]) -> Iterator[None]:
+        """Hold ``keys`` exclusively until the block ends: a read-modify-write that spans
+        several transactions (and a broker publish between them) is then never
+        interleaved with another one on the same keys.
+
+        In this process a lock per key (taken in sorted order: no lock-order deadlock);
+        with PostgreSQL also a transaction-scoped advisory lock per key on a connection
+        kept for locks, so ingest replicas serialise too. SQLite is one process's file.
+        Raises ServiceUnavailable when a key stays held for LOCK_WAIT_S.
+        """
+        wanted = sorted(set(keys))
+        with ExitStack() as held:
+            for key in wanted:
+                held.enter_context(self._key_lock(key))
+            if not self.sqlite and wanted:
+                held.enter_context(self._advisory(wanted))
+            yield
+
+    @contextmanager
+    def _key_lock(self, key: str) -> Iterator[None]:
+        with self._lock:
+            lock, users = self._key_locks.get(key, (threading.Lock(), 0))
+            self._key_locks[key] = (lock, users + 1)
+        try:
+            if not lock.acquire(timeout=LOCK_WAIT_S):
+                raise ServiceUnavailable("database", f"{key} busy for {LOCK_WAIT_S:g} s")
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            with self._lock:
+                lock, users = self._key_locks[key]
+                if users <= 1:
+                    del self._key_locks[key]
+                else:
+                    self._key_locks[key] = (lock, users - 1)
+
+    @contextmanager
+    def _advisory(self, keys: Sequence[str]) -> Iterator[None]:
+        if not self._lock_slots.acquire(timeout=LOCK_WAIT_S):
+            raise ServiceUnavailable("database", f"all {LOCK_CONNECTIONS} lock connections busy")
+        conn = None
+        broken = True
+        try:
+            with self._lock:
+                conn = self._lock_idle.pop() if self._lock_idle else None
+            if conn is None or conn.closed:
+                conn = self._connect()
+            with conn.cursor() as cur:
+                for key in keys:
+                    digest = hashlib.sha256(key.encode()).digest()[:8]
+                    cur.execute(
+                        "SELECT pg_advisory_xact_lock(%s)",
+                        (int.from_bytes(digest, "big", signed=True),),
+                    )
+            broken = False
+            yield
+        except _CONNECTION_ERRORS as exc:
+            raise ServiceUnavailable("database", f"{self.where}: {type(exc).__name__}") from exc
+        finally:
+            try:
+                if conn is not None:
+                    if broken:
+                        conn.close()
+                    else:
+                        conn.rollback()  # ends the transaction: releases the locks
+                        with self._lock:
+                            self._lock_idle.append(conn)
+            except Exception:
+                log.debug("releasing state locks failed", exc_info=True)
+            finally:
+                self._lock_slots.release()
 
     @property
     def where(self) -> str:
@@ -214,6 +298,8 @@ class StateDatabase:
         """Close the idle connections (those in use are closed when checked in broken)."""
         with self._lock:
             conns, self._idle = self._idle, []
+            conns += self._lock_idle
+            self._lock_idle = []
         for conn in conns:
             try:
                 conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -490,6 +491,12 @@ class PatientStateStore:
         return {r[0] for r in rows}
 
     # -- stay documents ------------------------------------------------------------------
+    def stays_locked(self, encounter_ids: Sequence[str]) -> AbstractContextManager[None]:
+        """Hold these stays' documents exclusively (``StateDatabase.exclusive``): a late
+        resource is merged into the document read under the lock and written back before
+        it is released, so a concurrent late resource of the same stay sees it."""
+        return self.db.exclusive([f"stay_document|{self.scope}|{e}" for e in encounter_ids])
+
     def stay_documents(
         self,
         *,

@@ -267,9 +267,16 @@ async def _stamps(
         and isinstance(entry, dict)
         and isinstance(entry.get("resource"), dict)
     ]
-    stamps = await run_in_threadpool(ctx.versions.record, written, _canonical(doc, accepted))
-    if existing:
-        current = await run_in_threadpool(ctx.versions.current, existing.values())
+    aliases = _canonical(doc, accepted)
+    older = {r for r in map(ref_of, written) if r and accepted.is_stale(r)}
+    fresh = [r for r in written if ref_of(r) not in older]
+    stamps = await run_in_threadpool(ctx.versions.record, fresh, aliases)
+    held = [*existing.values(), *(aliases.get(r, r) for r in older)]
+    if held:  # matched an existing resource, or older than it: its current version
+        current = await run_in_threadpool(ctx.versions.current, held)
+        current.update(
+            {r: current[aliases.get(r, r)] for r in older if aliases.get(r, r) in current}
+        )
         stamps = {**current, **stamps}
     return stamps
 
@@ -422,8 +429,14 @@ async def _answer(
     """Record the version, then answer 201/200 with ETag, Last-Modified and a versioned
     Location, the body as ``Prefer: return=`` asks (minimal: none, representation: the
     resource as stored, OperationOutcome or nothing said: an outcome)."""
-    stamps = await run_in_threadpool(ctx.versions.record, [doc], _canonical(doc, accepted))
-    stamp = stamps.get(ref_of(doc) or "")
+    ref = ref_of(doc) or ""
+    aliases = _canonical(doc, accepted)
+    if accepted.is_stale(ref):  # older than what we have: its version is not recorded
+        target = aliases.get(ref, ref)
+        stamp = (await run_in_threadpool(ctx.versions.current, [target])).get(target)
+    else:
+        stamps = await run_in_threadpool(ctx.versions.record, [doc], aliases)
+        stamp = stamps.get(ref)
     return created_response(ctx.settings.ingest_url, method, doc, accepted, stamp, prefer)
 
 
@@ -440,7 +453,8 @@ def created_response(
     the same features is 200 (nothing new to score)."""
     rtype = doc.get("resourceType")
     stay = accepted.outcome_of(doc.get("id"), None) if rtype == "Encounter" else None
-    code = 200 if stay is not None and stay.outcome == "duplicate" else _status(method, stamp)
+    unchanged = stay is not None and stay.outcome == "duplicate"
+    code = 200 if unchanged or accepted.is_stale(ref_of(doc)) else _status(method, stamp)
     headers = {"Last-Modified": formatdate(usegmt=True)}
     if stamp is not None:
         headers.update(
@@ -459,8 +473,11 @@ def created_response(
         return Response(status_code=code, headers=headers)
     if wanted == "representation":
         return fhir_response(stamp.stamped(doc) if stamp else doc, code, headers)
+    done = _accepted_text(code, stamp)
+    if accepted.is_stale(ref_of(doc)):
+        done = f"Not stored: {stamp.location if stamp else doc.get('id')} is the newer version"
     body = operation_outcome(
-        f"{_accepted_text(code, stamp)}; {accepted.summary()}",
+        f"{done}; {accepted.summary()}",
         code="informational",
         severity="information",
     )

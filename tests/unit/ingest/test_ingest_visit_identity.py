@@ -5,22 +5,28 @@ the re-score window is a new input version; identical content never re-scores.""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from late_support import late_condition, race_two_late_conditions
 from visit_support import (
+    HEADERS,
     VISITS,
     VN,
     Broker,
     Clock,
     discharged,
     encounter,
+    http_client,
     regenerated,
     service,
     visit,
     with_ids,
 )
 
+from fhir_mappings.errors import SubjectMismatch
 from ingest.service import IngestService
 
 HOUR = 3600.0
@@ -260,3 +266,82 @@ def test_a_visit_number_reused_for_another_patient_is_another_visit(tmp_path, br
     assert a.published != b.published
     assert broker.events[0].patient_id != broker.events[1].patient_id
     assert broker.events[0].encounter_id != broker.events[1].encounter_id
+
+
+def test_two_late_conditions_of_one_stay_at_once_both_reach_the_score(tmp_path):
+    """The second merge of the stay document sees the first (no lost update)."""
+    events = race_two_late_conditions(tmp_path)
+    latest = max(events, key=lambda e: e.input_version or 0)
+    assert [e.input_version for e in events] == [1, 2, 3]
+    codes = {latest.record.diag_1, latest.record.diag_2, latest.record.diag_3}
+    assert {"250.01", "585"} <= codes
+
+
+def test_a_late_condition_of_another_patient_naming_the_stay_is_refused(tmp_path, broker):
+    bundle = visit()
+    ingest, _ = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
+    ingest.accept(bundle)
+    with pytest.raises(SubjectMismatch) as refused:
+        ingest.accept(late_condition(bundle, "403.91", patient="someone-else"))
+    assert refused.value.expression == "Condition.subject"
+    assert refused.value.status == 422
+    assert len(broker.events) == 1
+    # the stay's own patient, by any id it was sent under, is still merged
+    assert ingest.accept(late_condition(bundle, "403.91")).published
+
+
+def _version(enc: dict, number: str, updated: str | None, nubc: str) -> dict:
+    out = copy.deepcopy(enc)
+    out["meta"] = {"versionId": number, **({"lastUpdated": updated} if updated else {})}
+    out["hospitalization"]["dischargeDisposition"] = _disposition(nubc)
+    return out
+
+
+def test_an_older_version_arriving_after_a_newer_one_changes_nothing(tmp_path, broker):
+    """meta.lastUpdated decides: version 2 (an hour older) after version 3 is not taken."""
+    bundle = with_ids(visit())
+    enc = encounter(bundle)
+    ingest, clock = _ingest(tmp_path, broker, discharged(bundle) + HOUR)
+    ingest.accept(bundle)
+    clock.at += HOUR
+    newer = _version(enc, "3", "2026-12-01T10:00:00Z", "20")
+    assert ingest.accept(newer).published == (enc["id"],)
+    older = _version(enc, "2", "2026-12-01T09:00:00+00:00", "01")
+    outcome = ingest.accept(older)
+    assert outcome.published == ()
+    assert outcome.is_stale(f"Encounter/{enc['id']}")
+    assert "older than what we have" in outcome.summary()
+    assert [e.record.discharge_disposition_id for e in broker.events][1:] == [11]
+    # the newer version is still the stay's: a late diagnosis is merged with it
+    late = ingest.accept(_late_condition(bundle))
+    assert late.published == (enc["id"],)
+    assert broker.events[-1].record.discharge_disposition_id == 11
+    # without meta.lastUpdated the later arrival wins, as before
+    assert ingest.accept(_version(enc, "4", None, "01")).published == (enc["id"],)
+    assert broker.events[-1].record.discharge_disposition_id == 1
+
+
+def test_over_http_an_older_version_is_200_says_so_and_keeps_the_newer_version(tmp_path):
+    bundle = with_ids(visit())
+    enc = encounter(bundle)
+    end = datetime.now(UTC) - timedelta(hours=2)
+    enc["period"] = {
+        "start": (end - timedelta(days=3)).isoformat(),
+        "end": end.isoformat(),
+    }
+    recorder = Broker()
+    with http_client(tmp_path, recorder) as client:
+        assert client.post("/fhir", content=orjson.dumps(bundle), headers=HEADERS).status_code < 300
+        path = f"/fhir/Encounter/{enc['id']}"
+        newer = _version(enc, "3", end.isoformat(), "20")
+        first = client.put(path, content=orjson.dumps(newer), headers=HEADERS)
+        assert first.status_code == 200
+        older = _version(enc, "2", (end - timedelta(hours=1)).isoformat(), "01")
+        stale = client.put(path, content=orjson.dumps(older), headers=HEADERS)
+    assert stale.status_code == 200
+    assert stale.headers["etag"] == first.headers["etag"]  # no version recorded for it
+    issue = stale.json()["issue"][0]
+    assert issue["severity"] == "information"
+    assert "older than what we have" in issue["diagnostics"]
+    assert len(recorder.events) == 2  # the stay, then the newer version: nothing more
+    assert recorder.events[-1].record.discharge_disposition_id == 11

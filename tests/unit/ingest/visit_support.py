@@ -75,8 +75,11 @@ class Clock:
         return self.at
 
 
-def service(tmp_path: Path, clock: Clock, broker: Broker, window_h: float = 72) -> IngestService:
-    state = open_store("", tmp_path, f"t{uuid.uuid4().hex[:6]}.")
+def service(
+    tmp_path: Path, clock: Clock, broker: Broker, window_h: float = 72, database_url: str = ""
+) -> IngestService:
+    """The service on SQLite in ``tmp_path`` (``database_url`` empty) or PostgreSQL."""
+    state = open_store(database_url, tmp_path, f"t{uuid.uuid4().hex[:6]}.")
     resources = ResourceStore(state, 3600 * 24 * 30, 3600 * 24 * 400)
     return IngestService(
         DurableHistory(state),
