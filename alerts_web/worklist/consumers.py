@@ -7,6 +7,8 @@ after ``since`` are flagged ``missed`` so the page can cue them. That snapshot i
 catch-up after a dropped socket. Afterwards every new or changed row is pushed; the
 page then refetches its own filtered page, so it never shows more or less than the
 database holds. ``ping`` is answered with ``pong`` (the client's liveness check).
+
+Each snapshot (and each refused connect) leaves an access-audit row.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from alerts_web.access_audit.middleware import record_access, scope_address
+from alerts_web.access_audit.models import Channel
 from alerts_web.wards.access import can_see_ward, visible_wards
 from alerts_web.wards.models import Ward
 from alerts_web.wards.revocation import user_group
@@ -86,6 +90,23 @@ def _session_expiry(scope: dict[str, Any]) -> datetime | None:
     return row.expire_date if row is not None else timezone.now()
 
 
+@database_sync_to_async
+def _audit(scope: dict[str, Any], route: str, ward: str, status: int) -> None:
+    user = scope.get("user")
+    actor = "anonymous"
+    if user is not None and getattr(user, "is_authenticated", False):
+        actor = str(user.get_username())
+    record_access(
+        actor=actor,
+        channel=Channel.SOCKET,
+        route=route,
+        remote_addr=scope_address(scope),
+        status=status,
+        ward=ward,
+        query=scope.get("query_string", b"").decode(errors="replace"),
+    )
+
+
 class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     """One ward's live worklist; subclasses choose which wards."""
 
@@ -93,6 +114,7 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     expires: datetime | None = None
     user_group: str | None = None
     revoked = False
+    route = "ws:wards"
 
     def ward_code(self) -> str | None:
         return str(self.scope["url_route"]["kwargs"]["code"])
@@ -101,6 +123,7 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         self.wards = await _visible(user, self.ward_code())
         if not self.wards:
+            await _audit(self.scope, self.route, self.ward_code() or "", 403)
             await self.close(code=CLOSE_FORBIDDEN)
             return
         for ward in self.wards:
@@ -114,6 +137,7 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "snapshot", "server_time": timezone.now().isoformat(), **snapshot}
         )
+        await _audit(self.scope, self.route, self.ward_code() or "", 200)
 
     async def disconnect(self, code: int) -> None:
         for ward in getattr(self, "wards", ()):
@@ -158,6 +182,8 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
 
 class WorklistConsumer(WardAlertsConsumer):
     """Every ward the user may see (the planners' multi-ward worklist)."""
+
+    route = "ws:worklist"
 
     def ward_code(self) -> str | None:
         return None
