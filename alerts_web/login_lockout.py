@@ -1,10 +1,9 @@
 """Which address a failed login counts against (django-axes' ``AXES_CLIENT_IP_CALLABLE``).
 
 Lockout is per user name *and* address, so an attacker guessing one nurse's password is
-stopped without locking the nurse out of every other ward PC. Behind the reverse proxy
-the TCP peer is the proxy itself; with ``READMIT_LOGIN_PROXY_HOPS`` = n the address n
-entries from the right of X-Forwarded-For (the one the nearest trusted proxy appended)
-counts instead. Entries further left are the client's to forge and are never read.
+stopped without locking the nurse out of every other ward PC. The address is the one
+``READMIT_LOGIN_PROXY_HOPS`` names (:mod:`readmit_core.client_address`, the rule the
+access audit records too).
 """
 
 from __future__ import annotations
@@ -14,17 +13,16 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from readmit_core.client_address import client_address as forwarded_client
 from readmit_core.settings import get_settings
 
 
 def client_address(request: HttpRequest) -> str:
-    peer = str(request.META.get("REMOTE_ADDR") or "")
-    hops = get_settings().login_proxy_hops
-    if hops == 0:
-        return peer
-    chain = [a.strip() for a in str(request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")]
-    chain = [a for a in chain if a]
-    return chain[-hops] if len(chain) >= hops else peer
+    return forwarded_client(
+        str(request.META.get("REMOTE_ADDR") or ""),
+        str(request.META.get("HTTP_X_FORWARDED_FOR") or ""),
+        get_settings().login_proxy_hops,
+    )
 
 
 def lockout_response(

@@ -13,6 +13,7 @@ from typing import Any
 from csp.constants import NONE, SELF
 
 from alerts_web.database_url import database_config
+from readmit_core.log_format import QUIET_LOGGERS
 from readmit_core.settings import get_settings
 
 _S = get_settings()
@@ -236,5 +237,6 @@ LOGGING = {
         }
         for name in ("django.request", "django.server", "django.channels.server")
     }
-    | {"kafka": {"level": "WARNING"}},
+    # request URLs (the CDS fhirServer fetch names the encounter) and chatter: WARNING only
+    | {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
 }

@@ -138,6 +138,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX index_stay_by_admission ON index_stay (scope, admitted_at)",
         ),
     ),
+    Migration(
+        5,
+        "access audit of ingest's score reads",
+        (
+            # one row per GET /scores/{encounter}: who (the token's name), what, when
+            # (epoch seconds), from where, the answer; ingest has no Django database, and
+            # its logs carry no identifiers, so the state database keeps the trail
+            """CREATE TABLE score_read_audit (
+                scope TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                actor TEXT NOT NULL,
+                encounter_id TEXT NOT NULL,
+                remote_addr TEXT,
+                status INTEGER NOT NULL
+            )""",
+            "CREATE INDEX score_read_audit_by_time ON score_read_audit (scope, at)",
+            "CREATE INDEX score_read_audit_by_encounter ON score_read_audit (scope, encounter_id)",
+        ),
+    ),
 )
 
 _TABLE = """CREATE TABLE IF NOT EXISTS patient_state_migration (

@@ -368,6 +368,31 @@ class PatientStateStore:
             )
         )
 
+    # -- access audit --------------------------------------------------------------------
+    def record_score_read(
+        self, actor: str, encounter_id: str, remote_addr: str | None, status: int
+    ) -> None:
+        """One audit row per score read (HIPAA §164.312(b)); NUL cannot live in text."""
+        encounter = encounter_id.replace("\x00", "\ufffd")[:128]
+        self.db.run(
+            lambda cur: cur.execute(
+                "INSERT INTO score_read_audit (scope, at, actor, encounter_id, remote_addr, "
+                "status) VALUES (%s, %s, %s, %s, %s, %s)",
+                (self.scope, time.time(), actor, encounter, remote_addr, status),
+            )
+        )
+
+    def score_reads(self, encounter_id: str) -> list[tuple[Any, ...]]:
+        """The audit rows of one encounter's reads, oldest first (auditors, tests)."""
+        return self.db.run(
+            lambda cur: cur.execute(
+                "SELECT at, actor, encounter_id, remote_addr, status FROM score_read_audit "
+                "WHERE scope = %s AND encounter_id = %s ORDER BY at",
+                (self.scope, encounter_id),
+            ).fetchall(),
+            write=False,
+        )
+
     # -- resource versions ---------------------------------------------------------------
     def versions(self, refs: Sequence[str]) -> dict[str, VersionRow]:
         """The current version of each of ``refs`` that was ever written."""

@@ -20,6 +20,11 @@ _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime",
 # carries the request path, which names patients and encounters
 _FRAMEWORK = {"request", "scope", "server_time"}
 _IDENTIFYING = ("patient", "name", "birth", "address", "phone", "mrn", "ssn", "email", "token")
+# Libraries whose INFO lines carry what the formatter cannot drop: httpx/httpcore log each
+# request's full URL ("HTTP Request: GET .../Encounter/enc-1"), naming the encounter or
+# patient; kafka is chatty. Every process (ingest, scorer, the web's LOGGING) keeps them
+# at WARNING.
+QUIET_LOGGERS = ("kafka", "httpx", "httpcore")
 
 
 def _safe(key: str) -> bool:
@@ -50,5 +55,5 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("kafka", "httpx", "httpcore"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -345,9 +345,10 @@ class Settings(BaseSettings):
     login_proxy_hops: int = Field(
         0,
         ge=0,
-        description="Reverse proxies in front of the web app that append to X-Forwarded-For: "
-        "the login lockout counts the address that many hops from the right (0: the TCP peer, "
-        "REMOTE_ADDR). Only set it if the proxy appends and cannot be bypassed.",
+        description="Reverse proxies in front of the web app and ingest that append to "
+        "X-Forwarded-For: the login lockout counts, and the access audits record, the address "
+        "that many hops from the right (0: the TCP peer, REMOTE_ADDR). Only set it if the proxy "
+        "appends and cannot be bypassed.",
     )
     debug: bool = Field(False, description="Django DEBUG; never on in production.")
     max_request_bytes: int = Field(5 * 1024 * 1024, description="Largest accepted FHIR body.")

@@ -20,6 +20,7 @@ EXPORT_COLUMNS = (
     "encounter_id",
     "patient_id",
     "ward",
+    "query",
     "remote_addr",
     "status",
 )

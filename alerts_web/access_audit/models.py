@@ -13,6 +13,9 @@ class Channel(models.TextChoices):
     FHIR = "fhir", "FHIR RiskAssessment"
     CDS = "cds", "CDS Hooks"
     WARD = "ward", "Ward dashboard"
+    WORKLIST = "worklist", "Worklist rows"
+    SOCKET = "socket", "Live worklist (WebSocket)"
+    ADMIN = "admin", "Admin alert pages"
 
 
 class PatientDataAccess(models.Model):
@@ -25,6 +28,8 @@ class PatientDataAccess(models.Model):
     encounter_id = models.CharField(max_length=64, blank=True, db_index=True)
     patient_id = models.CharField(max_length=64, blank=True, db_index=True)
     ward = models.CharField(max_length=64, blank=True)
+    # a listing names no one patient: the filter and search it answered (?ward=&q=...)
+    query = models.CharField(max_length=200, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     status = models.PositiveSmallIntegerField()
 

@@ -7,19 +7,30 @@ after ``since`` are flagged ``missed`` so the page can cue them. That snapshot i
 catch-up after a dropped socket. Afterwards every new or changed row is pushed; the
 page then refetches its own filtered page, so it never shows more or less than the
 database holds. ``ping`` is answered with ``pong`` (the client's liveness check).
+
+Each snapshot (and each refused connect) leaves an access-audit row. The socket outlives
+the HTTP request that authenticated it, so before every push, on every ping and on every
+revocation message it asks the session store again, by the rule Channels' auth applied
+at connect: a session deleted, expired, or whose auth hash no longer matches the user
+(password changed, so Django rotated the hash) closes the socket with 4401.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from alerts_web.access_audit.middleware import record_access, scope_address
+from alerts_web.access_audit.models import Channel
 from alerts_web.wards.access import can_see_ward, visible_wards
 from alerts_web.wards.models import Ward
 from alerts_web.wards.revocation import user_group
@@ -74,25 +85,47 @@ def _snapshot(user: Any, wards: list[Ward], since: datetime | None) -> dict[str,
     }
 
 
-@database_sync_to_async
-def _session_expiry(scope: dict[str, Any]) -> datetime | None:
-    """The stored session's end (database sessions), not "now + age" recomputed here."""
-    from django.contrib.sessions.models import Session
+async def _session_alive(scope: dict[str, Any]) -> bool:
+    """Whether the socket's session still authenticates its user, read afresh from the store.
 
+    ``channels.auth.get_user`` is the check the connect passed; given a new store object it
+    sees the session as a request would now: gone or expired -> anonymous, auth hash not
+    the user's (password changed) -> flushed and anonymous, account deactivated -> none.
+    A scope without a session (in-process tests) has only its user to go by.
+    """
     session = scope.get("session")
+    user = scope.get("user")
     if session is None or not session.session_key:
-        return None
-    row = Session.objects.filter(session_key=session.session_key).first()
-    return row.expire_date if row is not None else timezone.now()
+        return user is not None and bool(getattr(user, "is_authenticated", False))
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+    current = await get_user({"session": store})
+    return bool(current.is_authenticated) and current.pk == getattr(user, "pk", None)
+
+
+@database_sync_to_async
+def _audit(scope: dict[str, Any], route: str, ward: str, status: int) -> None:
+    user = scope.get("user")
+    actor = "anonymous"
+    if user is not None and getattr(user, "is_authenticated", False):
+        actor = str(user.get_username())
+    record_access(
+        actor=actor,
+        channel=Channel.SOCKET,
+        route=route,
+        remote_addr=scope_address(scope),
+        status=status,
+        ward=ward,
+        query=scope.get("query_string", b"").decode(errors="replace"),
+    )
 
 
 class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
     """One ward's live worklist; subclasses choose which wards."""
 
     wards: list[Ward]
-    expires: datetime | None = None
     user_group: str | None = None
     revoked = False
+    route = "ws:wards"
 
     def ward_code(self) -> str | None:
         return str(self.scope["url_route"]["kwargs"]["code"])
@@ -101,19 +134,20 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         self.wards = await _visible(user, self.ward_code())
         if not self.wards:
+            await _audit(self.scope, self.route, self.ward_code() or "", 403)
             await self.close(code=CLOSE_FORBIDDEN)
             return
         for ward in self.wards:
             await self.channel_layer.group_add(ward.group_name, self.channel_name)
         self.user_group = user_group(user.pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
-        self.expires = await _session_expiry(self.scope)
         await self.accept()
         since = _parse_since(self.scope.get("query_string", b""))
         snapshot = await _snapshot(user, self.wards, since)
         await self.send_json(
             {"type": "snapshot", "server_time": timezone.now().isoformat(), **snapshot}
         )
+        await _audit(self.scope, self.route, self.ward_code() or "", 200)
 
     async def disconnect(self, code: int) -> None:
         for ward in getattr(self, "wards", ()):
@@ -122,12 +156,12 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
-        """Logout closes at once; anything else re-checks which wards the user may see.
+        """Logout closes at once; anything else re-checks the session and the user's wards.
 
         A ward socket closes when its ward is no longer visible; the planners' socket
         closes when any ward it listens to was taken away (its snapshot would be stale).
         """
-        if event.get("reason") != "logout":
+        if event.get("reason") != "logout" and await _session_alive(self.scope):
             still = {w.pk for w in await _visible(self.scope.get("user"), self.ward_code())}
             if {w.pk for w in self.wards} <= still and still:
                 return
@@ -136,12 +170,16 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
+            # the client pings periodically: an idle socket also ends with its session
+            if not await _session_alive(self.scope):
+                await self.close(code=CLOSE_REVOKED)
+                return
             await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
 
     async def alert_message(self, event: dict[str, Any]) -> None:
         if self.revoked:
             return
-        if self.expires is not None and timezone.now() >= self.expires:
+        if not await _session_alive(self.scope):
             await self.close(code=CLOSE_REVOKED)  # no patient data past the session's end
             return
         if not await _still_visible(self.scope.get("user"), event["alert"]["ward"]):
@@ -158,6 +196,8 @@ class WardAlertsConsumer(AsyncJsonWebsocketConsumer):
 
 class WorklistConsumer(WardAlertsConsumer):
     """Every ward the user may see (the planners' multi-ward worklist)."""
+
+    route = "ws:worklist"
 
     def ward_code(self) -> str | None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl
 
 import orjson
@@ -14,8 +15,13 @@ from ingest import metrics
 from ingest.auth import AuthError, require_token
 from ingest.context import IngestContext, ingest_context
 from ingest.outcomes import outcome_response
+from readmit_core.client_address import client_address
+from readmit_core.errors import ServiceUnavailable
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+# the only credential /scores takes (READMIT_API_TOKEN): the name its audit rows carry
+READ_TOKEN_ACTOR = "api-token"
 
 
 @router.post("/auth/token")
@@ -42,11 +48,42 @@ async def token(request: Request, ctx: IngestContext = Depends(ingest_context)) 
 def score(
     encounter_id: str, request: Request, ctx: IngestContext = Depends(ingest_context)
 ) -> Response:
-    require_token(request, ctx.read_tokens)
-    event = ctx.scores.latest(encounter_id)
-    if event is None:
-        return outcome_response(f"No score for encounter {encounter_id}", status=404)
-    return Response(event.to_bytes(), media_type="application/json")
+    actor = "anonymous"
+    status = 500
+    try:
+        require_token(request, ctx.read_tokens)
+        actor = READ_TOKEN_ACTOR
+        event = ctx.scores.latest(encounter_id)
+        if event is None:
+            status = 404
+            return outcome_response(f"No score for encounter {encounter_id}", status=status)
+        status = 200
+        return Response(event.to_bytes(), media_type="application/json")
+    except AuthError as exc:
+        status = exc.status
+        raise
+    finally:
+        _audit_read(request, ctx, actor, encounter_id, status)
+
+
+def _audit_read(
+    request: Request, ctx: IngestContext, actor: str, encounter_id: str, status: int
+) -> None:
+    """Who read which encounter's score, when, from where: a row in the state database.
+
+    Ingest has no Django database (the web's access-audit table), and its logs must stay
+    free of identifiers; the state database is the store it already depends on, so the
+    trail lives there (``score_read_audit``). The address follows the proxy-hops rule
+    the web's audit and login lockout use. A failed write is logged without the encounter.
+    """
+    peer = request.client.host if request.client is not None else ""
+    remote = client_address(
+        peer, request.headers.get("x-forwarded-for", ""), ctx.settings.login_proxy_hops
+    )
+    try:
+        ctx.state.record_score_read(actor, encounter_id, remote or None, status)
+    except ServiceUnavailable:
+        log.exception("score read audit row not written")
 
 
 @router.get("/healthz")

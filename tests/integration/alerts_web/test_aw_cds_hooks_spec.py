@@ -8,6 +8,7 @@ and PostgreSQL are the session's real ones.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -308,6 +309,32 @@ def test_the_encounter_is_read_from_the_trusted_fhir_server(
     assert response.json()["field"] == "fhirServer Encounter"
     server.routes[path] = (404, {"resourceType": "OperationOutcome"})
     assert _post(body, _token(ehr["key"])).status_code == 412
+
+
+def test_the_fhir_server_fetch_logs_no_identifier(
+    ehr: dict[str, Any], scored: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logs each request's URL at INFO ("GET .../Encounter/<id>"): the web's LOGGING
+    keeps it at WARNING, so the fetch leaves no encounter id (or token) in the log."""
+    server = ehr["server"]
+    path = f"/fhir/Encounter/{scored.encounter_id}"
+    server.routes[path] = (
+        200,
+        {
+            "resourceType": "Encounter",
+            "id": scored.encounter_id,
+            "subject": {"reference": f"Patient/{scored.patient_id}"},
+        },
+    )
+    body = _hook(
+        scored, encounter=False, fhirServer=f"{server.base}/fhir", fhirAuthorization=FHIR_AUTH
+    )
+    with caplog.at_level(logging.DEBUG):
+        response = _post(body, _token(ehr["key"]))
+    assert response.status_code == 200, response.content
+    assert (path, "Bearer ehr-token") in server.requests  # the fetch did happen
+    for secret in (scored.encounter_id, scored.patient_id, "ehr-token"):
+        assert secret not in caplog.text
 
 
 def test_context_errors_name_the_field(ehr: dict[str, Any], scored: Any) -> None:

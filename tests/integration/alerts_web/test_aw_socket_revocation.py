@@ -1,4 +1,5 @@
-"""An open ward socket closes on logout, on session expiry and when the nurse is unassigned."""
+"""An open ward socket closes on logout, on session expiry or deletion, on a password change
+and when the nurse is unassigned."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
@@ -124,6 +126,101 @@ def test_no_patient_is_pushed_after_the_session_expired(nurse_a: User, event_fac
 
         await database_sync_to_async(new_alert)()
         await _closed_with(ws2, CLOSE_REVOKED)
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def _logged_in(user: User) -> SessionStore:
+    """The session a browser got at login (auth hash included), as the socket's scope holds."""
+    browser = Client()
+    browser.force_login(user)
+    return SessionStore(session_key=browser.session.session_key)
+
+
+def test_a_password_change_closes_the_socket(nurse_a: User) -> None:
+    async def scenario() -> None:
+        session = await database_sync_to_async(_logged_in)(nurse_a)
+        ws = await _open(_as(nurse_a, session))
+
+        def change_password() -> None:
+            user = User.objects.get(pk=nurse_a.pk)
+            user.set_password("a-new-password-789")
+            user.save()
+
+        await database_sync_to_async(change_password)()
+        await _closed_with(ws, CLOSE_REVOKED)
+
+    async_to_sync(scenario)()
+
+
+def test_a_password_changed_behind_the_signals_back_stops_the_next_push(
+    nurse_a: User, event_factory: Any
+) -> None:
+    async def scenario() -> None:
+        session = await database_sync_to_async(_logged_in)(nurse_a)
+        ws = await _open(_as(nurse_a, session))
+
+        def change_password_and_alert() -> None:
+            # a bulk update sends no post_save: the push re-validates the auth hash itself
+            User.objects.filter(pk=nurse_a.pk).update(password=make_password("other-pw-4567"))
+            alert, _ = store_event(event_factory("ward-a"))
+            assert alert is not None
+            broadcast(alert)
+
+        await database_sync_to_async(change_password_and_alert)()
+        await _closed_with(ws, CLOSE_REVOKED)
+
+    async_to_sync(scenario)()
+
+
+def test_deleting_the_session_row_closes_the_socket(nurse_a: User) -> None:
+    async def scenario() -> None:
+        session = await database_sync_to_async(_logged_in)(nurse_a)
+        ws = await _open(_as(nurse_a, session))
+
+        def delete_sessions() -> None:
+            Session.objects.all().delete()
+
+        await database_sync_to_async(delete_sessions)()
+        await _closed_with(ws, CLOSE_REVOKED)
+
+    async_to_sync(scenario)()
+
+
+def test_an_expired_session_closes_an_idle_socket_on_its_ping(nurse_a: User) -> None:
+    async def scenario() -> None:
+        session = await database_sync_to_async(_logged_in)(nurse_a)
+        ws = await _open(_as(nurse_a, session))
+        await ws.send_json_to({"type": "ping"})
+        assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "pong"
+
+        def expire() -> None:
+            Session.objects.filter(session_key=session.session_key).update(
+                expire_date=timezone.now() - timedelta(seconds=1)
+            )
+
+        await database_sync_to_async(expire)()
+        await ws.send_json_to({"type": "ping"})
+        await _closed_with(ws, CLOSE_REVOKED)
+
+    async_to_sync(scenario)()
+
+
+def test_saving_the_account_without_a_new_password_keeps_the_socket(nurse_a: User) -> None:
+    async def scenario() -> None:
+        session = await database_sync_to_async(_logged_in)(nurse_a)
+        ws = await _open(_as(nurse_a, session))
+
+        def rename() -> None:
+            user = User.objects.get(pk=nurse_a.pk)
+            user.first_name = "Ann"
+            user.save()  # every field saved: the sockets re-check, and the session holds
+
+        await database_sync_to_async(rename)()
+        assert await ws.receive_nothing(timeout=0.5)
+        await ws.send_json_to({"type": "ping"})
+        assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "pong"
         await ws.disconnect()
 
     async_to_sync(scenario)()
