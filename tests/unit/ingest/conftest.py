@@ -8,12 +8,9 @@ test's versions or identities would leak into the next.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _own_state_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _own_state_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("READMIT_DATABASE_URL", raising=False)
-    yield
