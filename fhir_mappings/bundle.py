@@ -111,6 +111,7 @@ class Document:
         self.problems: dict[int, FhirMappingError] = {}
         self.bundle_type: str | None = None
         self._loaded: list[tuple[Resource, str | None, int | None]] = []
+        self._conditional: dict[str, Resource] = {}  # resolved conditional references
         self._reset()
         self.focus: list[dict[str, Any]] = []
         if data.get("resourceType") == "Bundle":
@@ -160,6 +161,9 @@ class Document:
             self._add(resource, full_url)
             if index is not None:
                 self._entry_of[id(resource)] = index
+        kept = {id(r) for r in self.resources}
+        self._conditional = {t: r for t, r in self._conditional.items() if id(r) in kept}
+        self._keys.update(self._conditional)
 
     # --- loading -------------------------------------------------------------------
     def _read_bundle(self, bundle: dict[str, Any]) -> None:
@@ -239,6 +243,7 @@ class Document:
             if not problems:
                 break
             self._refuse(problems)
+        self._conditional = resolved
         self._keys.update(resolved)
 
     def _check_local_references(self) -> None:

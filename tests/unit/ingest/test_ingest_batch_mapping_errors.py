@@ -176,3 +176,16 @@ def test_an_encounter_whose_subject_cannot_resolve_takes_its_entries_with_it():
     assert sorted(problems) == [1, 2]
     assert problems[1].entry_index == 1
     assert problems[2].status == 422
+
+
+def test_conditional_references_still_resolve_after_entries_are_left_out():
+    """Leaving an entry out re-indexes the document; what conditional references
+    resolved to must survive it (else the stay's subject would turn external)."""
+    stay = _stay("k")
+    stay[0]["resource"]["identifier"] = [{"system": "urn:mrn", "value": "k1"}]
+    stay[1]["resource"]["subject"] = {"reference": "Patient?identifier=urn:mrn|k1"}
+    doc = {"resourceType": "Bundle", "type": "batch", "entry": [_unresolved(0), *stay]}
+    mapped, problems = map_entries(doc)
+    assert sorted(problems) == [0]
+    assert [(m.encounter_id, m.patient_id) for m in mapped] == [("ek", "pk")]
+    assert mapped[0].record.gender == "Male"  # the Patient resolved, not external
