@@ -120,26 +120,83 @@ def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
 
 
 class Document:
-    """The resources of one document, indexed for reference resolution."""
+    """The resources of one document, indexed for reference resolution.
 
-    def __init__(self, data: dict[str, Any], *, validate: bool = True) -> None:
+    ``own_entries``: how many leading entries the sender sent (ingest appends stored
+    resources after them, ``ingest.resource_store``); only those can be index stays, the
+    rest is context. ``lenient`` (a batch, whose entries stand alone): an entry whose
+    reference problem names it is left out and recorded in ``problems`` (by entry
+    index) instead of refusing the document; entries that then point at a left-out
+    one are left out too, until nothing changes (one linear pass per round).
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        validate: bool = True,
+        own_entries: int | None = None,
+        lenient: bool = False,
+    ) -> None:
         self._validate = validate
+        self._lenient = lenient
+        self._own_entries = own_entries
+        self.problems: dict[int, FhirMappingError] = {}
         self.bundle_type: str | None = None
+        self._loaded: list[tuple[Resource, str | None, int | None]] = []
+        self._conditional: dict[str, Resource] = {}  # resolved conditional references
+        self._reset()
+        self.focus: list[dict[str, Any]] = []
+        if data.get("resourceType") == "Bundle":
+            self._read_bundle(data)
+        else:
+            self._check(data, "resource")
+            self._loaded.append((data, None, None))
+            self._add(data, None)
+        self._resolve_conditional_references()
+        self._check_local_references()
+        self._read_focus()
+
+    def _reset(self) -> None:
         self.resources: list[Resource] = []
         self.full_urls: dict[int, str] = {}
         self._keys: dict[str, Resource] = {}
         self._identified: dict[tuple[str, Any, str], list[Resource]] = defaultdict(list)
         self.by_type: dict[str, list[Resource]] = defaultdict(list)
-        self.focus: list[dict[str, Any]] = []
         self._entry_of: dict[int, int] = {}  # id(resource) -> its Bundle entry index
-        if data.get("resourceType") == "Bundle":
-            self._read_bundle(data)
-        else:
-            self._check(data, "resource")
-            self._add(data, None)
-        self._read_focus()
-        self._resolve_conditional_references()
-        self._check_local_references()
+
+    def entry_index(self, resource: Resource) -> int | None:
+        """The Bundle entry a resource was read from (None: a loose resource, contained)."""
+        return self._entry_of.get(id(resource))
+
+    def is_own(self, resource: Resource) -> bool:
+        """Whether the sender sent it (not a stored resource ingest completed it with)."""
+        index = self._entry_of.get(id(resource))
+        return self._own_entries is None or index is None or index < self._own_entries
+
+    def _refuse(self, problems: dict[int | None, FhirMappingError]) -> None:
+        """Raise the first problem; lenient: record those naming an entry, drop their
+        resources and re-index (raising only one that names no entry)."""
+        if not problems:
+            return
+        if not self._lenient or None in problems:
+            first = problems.get(None) or next(iter(problems.values()))
+            raise first
+        for index, exc in problems.items():
+            if index is not None:
+                self.problems.setdefault(index, exc)
+        loaded, self._loaded = self._loaded, []
+        self._reset()
+        for resource, full_url, index in loaded:
+            if index is not None and index in self.problems:
+                continue
+            self._loaded.append((resource, full_url, index))
+            self._add(resource, full_url)
+            if index is not None:
+                self._entry_of[id(resource)] = index
+        kept = {id(r) for r in self.resources}
+        self._conditional = {t: r for t, r in self._conditional.items() if id(r) in kept}
+        self._keys.update(self._conditional)
 
     # --- loading -------------------------------------------------------------------
     def _read_bundle(self, bundle: dict[str, Any]) -> None:
@@ -164,6 +221,7 @@ class Document:
             except FhirMappingError as exc:
                 exc.entry_index = i  # as data: a batch refuses this entry without parsing
                 raise
+            self._loaded.append((resource, entry.get("fullUrl"), i))
             self._add(resource, entry.get("fullUrl"))
             self._entry_of[id(resource)] = i
 
@@ -210,28 +268,47 @@ class Document:
     def _resolve_conditional_references(self) -> None:
         """Conditional references resolve like a ``Type/id`` to the one resource they
         match (:func:`conditional_targets`); the first that matches none or several
-        refuses the document."""
-        resolved, problems = conditional_targets(
-            [(self._entry_of.get(id(r)), r) for r in self.resources]
-        )
-        for problem in problems.values():
-            raise problem
+        refuses the document (lenient: that entry)."""
+        while True:
+            resolved, problems = conditional_targets(
+                [(self._entry_of.get(id(r)), r) for r in self.resources]
+            )
+            if not problems:
+                break
+            self._refuse(problems)
+        self._conditional = resolved
         self._keys.update(resolved)
 
     def _check_local_references(self) -> None:
-        """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document."""
+        """Every ``urn:uuid:``/``urn:oid:`` reference must name an entry of the document;
+        the refusal names the entry holding it. Lenient, until no entry is dropped: an
+        entry pointing at a dropped one is dropped next round."""
         local = ("urn:uuid:", "urn:oid:")
-        for resource in self.resources:
-            if _local_references_resolve(resource, self._keys):
-                continue
-            # one is unresolved: walk again with element paths, to name the first one
-            for path, target in _references(resource, ""):
-                if target.startswith(local) and target not in self._keys:
-                    raise UnresolvedReference(
-                        f"reference {target!r} matches no entry of the Bundle",
-                        resource_type=resource.get("resourceType"),
-                        element=path,
-                    )
+        while True:
+            problems: dict[int | None, FhirMappingError] = {}
+            for resource in self.resources:
+                if _local_references_resolve(resource, self._keys):
+                    continue
+                # one is unresolved: walk again with element paths, to name the first one
+                index = self._entry_of.get(id(resource))
+                for path, target in _references(resource, ""):
+                    if target.startswith(local) and target not in self._keys:
+                        where = f"Bundle.entry[{index}]: " if index is not None else ""
+                        problems.setdefault(
+                            index,
+                            UnresolvedReference(
+                                f"{where}reference {target!r} matches no entry of the Bundle",
+                                resource_type=resource.get("resourceType"),
+                                element=path,
+                                entry_index=index,
+                            ),
+                        )
+                        break
+                if problems and not self._lenient:
+                    break
+            if not problems:
+                return
+            self._refuse(problems)
 
     # --- references ----------------------------------------------------------------
     def resolve(self, ref: dict[str, Any] | None, holder: Resource) -> Resource | None:

@@ -158,3 +158,10 @@ class AmbiguousReference(FhirMappingError):
 
     status = 412
     issue_code = "multiple-matches"
+
+
+class RefusedStay(FhirMappingError):
+    """A batch entry belonging to an index Encounter that was refused (its encounter
+    reference names it): kept alone it would be part of a stay nobody accepted."""
+
+    issue_code = "business-rule"

@@ -41,7 +41,7 @@ from fhir_mappings.codes.structural import (
 )
 from fhir_mappings.condition import concept_code, diagnosis_code
 from fhir_mappings.dates import effective_time, latest_datetime, local_date, parse_datetime
-from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient
+from fhir_mappings.errors import FhirMappingError, ImpossibleDates, MissingPatient, RefusedStay
 from fhir_mappings.history import history_features
 from fhir_mappings.identity import (
     ID_SYSTEM,
@@ -65,6 +65,7 @@ from fhir_mappings.prior_visits import (
     combine_visits,
 )
 from fhir_mappings.procedure import counts as procedure_counts
+from fhir_mappings.references import reference_key
 from readmit_core.events import UNASSIGNED
 from readmit_core.features import (
     MEDICATION_COLUMNS,
@@ -75,6 +76,15 @@ from readmit_core.features import (
 )
 
 PRIOR_WINDOW: Final = timedelta(days=365)
+# where each clinical resource type names the stay it belongs to
+ENCOUNTER_LINK: Final = {
+    "Condition": "encounter",
+    "Observation": "encounter",
+    "Procedure": "encounter",
+    "MedicationRequest": "encounter",
+    "MedicationAdministration": "context",
+    "MedicationStatement": "context",
+}
 MAX_DIAGNOSES: Final = 16  # the dataset's largest number_diagnoses
 MAX_DOCUMENT_PRIOR_STAYS: Final = 100  # latest earlier stays of a document mapped as history
 _EPOCH: Final = datetime.min
@@ -105,14 +115,40 @@ def map_document(
     *,
     history: EncounterHistory | None = None,
     identities: VisitIdentities | None = None,
+    own_entries: int | None = None,
 ) -> list[MappedEncounter]:
     """Map one FHIR document; raises a :class:`~fhir_mappings.errors.FhirMappingError`
-    subclass for input we refuse (never anything else).
+    subclass for input we refuse (never anything else), with the entry it is about.
 
     ``identities`` gives each Encounter and Patient its canonical id (the id the visit
-    or patient was first known by); without it each is its own id."""
-    document = Document(load_json(doc))
+    or patient was first known by); without it each is its own id. ``own_entries``:
+    only Encounters of the first that many entries can be index stays (ingest appends
+    stored resources after what the sender sent: context, never a stay to score)."""
+    document = Document(load_json(doc), own_entries=own_entries)
     return _Mapper(document, history, identities).run()
+
+
+def map_entries(
+    doc: dict[str, Any],
+    *,
+    history: EncounterHistory | None = None,
+    identities: VisitIdentities | None = None,
+    own_entries: int | None = None,
+) -> tuple[list[MappedEncounter], dict[int, FhirMappingError]]:
+    """:func:`map_document` for a batch, whose entries stand alone: an entry with a
+    reference problem, an index Encounter that cannot be mapped (no Patient,
+    impossible dates, ...) and the entries that belong to it are refused by entry
+    index, the rest is mapped. Linear: each stay is mapped once, reference problems are
+    found in one pass per round of dropped entries, never by re-mapping the document.
+    An error that names no entry still refuses the whole document."""
+    document = Document(load_json(doc), own_entries=own_entries, lenient=True)
+    mapper = _Mapper(document, history, identities, lenient=True)
+    mapped = mapper.run()
+    problems = {**document.problems, **mapper.problems}
+    # a stored resource ingest completed the batch with is not the sender's to answer
+    # for: left out (as above), not reported
+    own = own_entries if own_entries is not None else len(doc.get("entry") or [])
+    return mapped, {i: exc for i, exc in problems.items() if i < own}
 
 
 def map_trusted_document(
@@ -159,14 +195,23 @@ class _Mapper:
         document: Document,
         history: EncounterHistory | None,
         identities: VisitIdentities | None = None,
+        *,
+        lenient: bool = False,
     ) -> None:
         self.doc = document
         self.history = history
+        self.lenient = lenient
+        self.problems: dict[int, FhirMappingError] = {}  # lenient: refused entries
         self.encounters = _distinct(document.of_type("Encounter"))
         self._canonical = self._canonical_ids(identities or LocalIdentities())
         self.patient_of: dict[int, tuple[str, Resource | None]] = {}
-        for encounter in self.encounters:
-            found = self._patient(encounter)
+        for encounter in list(self.encounters):
+            try:
+                found = self._patient(encounter)
+            except FhirMappingError as exc:
+                self._refuse(encounter, exc)
+                self.encounters.remove(encounter)
+                continue
             if found is not None:
                 self.patient_of[id(encounter)] = found
         # visits this send names only by an id (no business identifier): the store may
@@ -278,7 +323,7 @@ class _Mapper:
         return out
 
     def _index(self) -> list[Resource]:
-        candidates = [e for e in self.encounters if enc_rules.is_index(e)]
+        candidates = [e for e in self.encounters if enc_rules.is_index(e) and self.doc.is_own(e)]
         focus = [self.doc.resolve(ref, {}) for ref in self.doc.focus if ref.get("reference")]
         focused = {id(f) for f in focus if f is not None and f.get("resourceType") == "Encounter"}
         if focused:
@@ -301,10 +346,61 @@ class _Mapper:
 
     def run(self) -> list[MappedEncounter]:
         index = self._index()
-        if not index:
-            return []
-        visits = self._visits(index)
-        return [self._map(encounter, visits) for encounter in index]
+        mapped = []
+        if index:
+            visits = self._visits(index)
+            for encounter in index:
+                try:
+                    mapped.append(self._map(encounter, visits))
+                except FhirMappingError as exc:
+                    self._refuse(encounter, exc)
+        if self.problems:
+            self._refuse_dependents()
+        return mapped
+
+    def _refuse(self, encounter: Resource, exc: FhirMappingError) -> None:
+        """Name the Encounter's entry on the error; raise it, or (lenient) record it when
+        the Encounter is an entry the sender sent (else nothing can be refused alone)."""
+        index = self.doc.entry_index(encounter)
+        if exc.entry_index is None:
+            exc.entry_index = index
+            if index is not None and not exc.message.startswith("Bundle.entry["):
+                exc.message = f"Bundle.entry[{index}]: {exc.message}"
+        if not self.lenient or exc.entry_index is None or not self.doc.is_own(encounter):
+            raise exc
+        self.problems.setdefault(exc.entry_index, exc)
+
+    def _refuse_dependents(self) -> None:
+        """Lenient: the entries that belong to a refused Encounter (their encounter
+        reference names it) are refused with it, so no part of a refused stay is kept.
+        One pass over the document, only when a stay was refused."""
+        refused: set[str] = set()
+        for encounter in self.doc.of_type("Encounter"):
+            at = self.doc.entry_index(encounter)
+            if at is None or at not in self.problems:
+                continue
+            names = [self.doc.full_url(encounter)]
+            if encounter.get("id"):
+                names.append(f"Encounter/{encounter['id']}")
+            refused.update(name for name in names if name)
+        if not refused:
+            return
+        for resource in self.doc:
+            at = self.doc.entry_index(resource)
+            element = ENCOUNTER_LINK.get(str(resource.get("resourceType")))
+            link = resource.get(element) if element else None
+            target = link.get("reference") if isinstance(link, dict) else None
+            if at is None or at in self.problems or not isinstance(target, str):
+                continue
+            if not self.doc.is_own(resource):
+                continue
+            if target in refused or (reference_key(target) or "") in refused:
+                self.problems[at] = RefusedStay(
+                    f"Bundle.entry[{at}]: the Encounter it belongs to ({target}) was refused",
+                    resource_type=str(resource.get("resourceType")),
+                    element=element,
+                    entry_index=at,
+                )
 
     # --- one index encounter -----------------------------------------------------------
     def _map(

@@ -45,9 +45,20 @@ class MultipleMatches(FhirMappingError):
     issue_code = "duplicate"
 
 
-def criteria(query: str, where: str) -> list[tuple[str | None, str]]:
+def criteria(
+    query: str, where: str, resource_type: str | None = None
+) -> list[tuple[str | None, str]]:
     """(system or None, value) per parameter of an If-None-Exist query; raises
-    :class:`UnsupportedSearchParameter` naming what cannot be searched."""
+    :class:`UnsupportedSearchParameter` naming what cannot be searched, and
+    :class:`InvalidEntry` when a ``Type?`` prefix names another type than the one being
+    created (searching Patients for an ``Encounter?`` condition would create blindly)."""
+    named = query.strip().partition("?")[0] if "?" in query else ""
+    if named and resource_type is not None and named != resource_type:
+        raise InvalidEntry(
+            f"{where}: the search names {named!r}, but the resource created is a "
+            f"{resource_type or 'resource without resourceType'}",
+            element=where,
+        )
     pairs = search_pairs(query)  # "Patient?identifier=..." as well as the bare query
     if not pairs:
         raise UnsupportedSearchParameter(f"{where}: empty search", element=where)
@@ -79,10 +90,34 @@ def criteria(query: str, where: str) -> list[tuple[str | None, str]]:
 def matches(lookup: Lookup, resource_type: str, query: str, where: str) -> set[str]:
     """Ids of accepted resources of the type matching every parameter."""
     found: set[str] | None = None
-    for system, value in criteria(query, where):
+    for system, value in criteria(query, where, resource_type):
         hits = lookup(resource_type, system, value)
         found = hits if found is None else found & hits
     return found or set()
+
+
+def lock_names(resource_type: str, query: str) -> list[str]:
+    """What a conditional create serialises on: one name per searched token, so two
+    creates whose searches share a parameter never both find nothing and both create.
+    A query that cannot be searched names nothing (it is refused before any write)."""
+    try:
+        found = criteria(query, "If-None-Exist", resource_type)
+    except FhirMappingError:
+        return []
+    return [f"conditional\x1f{resource_type}\x1f{system}\x1f{value}" for system, value in found]
+
+
+def entry_lock_names(doc: dict[str, Any]) -> list[str]:
+    """:func:`lock_names` of every ``ifNoneExist`` entry of a transaction or batch."""
+    names: list[str] = []
+    for entry in doc.get("entry") or []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(request, dict) and request.get("ifNoneExist") and isinstance(resource, dict):
+            names += lock_names(
+                str(resource.get("resourceType") or ""), str(request["ifNoneExist"])
+            )
+    return names
 
 
 def split_conditional(

@@ -31,8 +31,16 @@ def entry_problem(index: int, entry: Any, *, validate: bool = True) -> FhirMappi
     request = entry.get("request")
     if not isinstance(request, dict):
         return bad(InvalidEntry, "a transaction/batch entry needs a request", "request")
-    method = str(request.get("method") or "").upper()
+    method = str(request.get("method") or "")
     url = str(request.get("url") or "")
+    if method.upper() in SUPPORTED_METHODS and method not in SUPPORTED_METHODS:
+        # FHIR codes are case-sensitive (http-verb: GET | POST | PUT ...): "post" is no verb
+        return bad(
+            InvalidEntry,
+            f"request.method {method!r} is not an http-verb code (they are upper case: "
+            f"{method.upper()})",
+            "request.method",
+        )
     if method not in SUPPORTED_METHODS:
         return bad(
             UnsupportedInteraction,
@@ -60,6 +68,15 @@ def entry_problem(index: int, entry: Any, *, validate: bool = True) -> FhirMappi
         )
     if method == "PUT" and url.strip("/") != f"{resource.get('resourceType')}/{resource.get('id')}":
         return bad(InvalidEntry, "a PUT url must be [type]/[id] of its resource", "request.url")
+    if method == "POST" and url.split("?")[0].rstrip("/").rsplit("/", 1)[-1] != resource.get(
+        "resourceType"
+    ):
+        return bad(
+            InvalidEntry,
+            f"a POST url must be the type of its resource: {url!r} does not name "
+            f"{resource.get('resourceType')}",
+            "request.url",
+        )
     if validate:
         try:
             validate_resource(resource, f"{where}.resource")

@@ -27,20 +27,14 @@ from fhir_mappings.bundle import Document
 from fhir_mappings.dates import parse_datetime
 from fhir_mappings.errors import SubjectMismatch
 from fhir_mappings.identity import ID_SYSTEM, IDENTIFIED_KINDS, business_identifier
+from fhir_mappings.mapper import ENCOUNTER_LINK
 from ingest.resource_store import PATIENT_ELEMENT, resources_of
 
 Resource = dict[str, Any]
 Key = tuple[str, str, str]  # (kind, system, value) of resource_identity
 
-# where each resource type names its encounter
-ENCOUNTER_ELEMENT = {
-    "Condition": "encounter",
-    "Observation": "encounter",
-    "Procedure": "encounter",
-    "MedicationRequest": "encounter",
-    "MedicationAdministration": "context",
-    "MedicationStatement": "context",
-}
+# where each resource type names its encounter (the mapper's rule)
+ENCOUNTER_ELEMENT = ENCOUNTER_LINK
 
 
 def _tail_id(reference: Any, kind: str) -> str | None:

@@ -19,10 +19,10 @@ import orjson
 
 from fhir_mappings.errors import FhirMappingError
 from fhir_mappings.identity import ID_SYSTEM
-from fhir_mappings.mapper import MappedEncounter, map_document
+from fhir_mappings.mapper import MappedEncounter, map_document, map_entries
 from fhir_mappings.worklist_context import contexts_by_encounter
 from ingest import metrics
-from ingest.conditional import matches, split_conditional
+from ingest.conditional import entry_lock_names, lock_names, matches, split_conditional
 from ingest.entries import entry_problems
 from ingest.event_log import EventLog
 from ingest.history_store import DurableHistory
@@ -183,19 +183,41 @@ class IngestService:
         where the broker stored each event. A crash between the two republishes on the
         client's retry, and the scorer's input_key deduplication absorbs the repeat.
         """
+        return self._accept(document, lenient=False)[0]
+
+    def _accept(
+        self, document: dict[str, Any], *, lenient: bool
+    ) -> tuple[Accepted, dict[int, FhirMappingError]]:
+        """:meth:`accept`; ``lenient`` (a batch): entries the mapping refuses on their own
+        are left out of everything accepted and returned by entry index."""
         now = self.clock()
         identities = StoredIdentities(self.state)
         complete = self.resources.complete(document)
-        mapped = map_document(complete, history=self.history, identities=identities)
+        own = len(document.get("entry") or []) if document.get("resourceType") == "Bundle" else 1
+        problems: dict[int, FhirMappingError] = {}
+        if lenient:
+            mapped, problems = map_entries(
+                complete, history=self.history, identities=identities, own_entries=own
+            )
+            if problems:
+                document = _without_entries(document, problems)
+                complete = _without_entries(complete, problems)
+        else:
+            mapped = map_document(
+                complete, history=self.history, identities=identities, own_entries=own
+            )
         if self.resources.is_complete(document):
-            return self._accept_mapped(document, complete, mapped, identities, now)
+            return self._accept_mapped(document, complete, mapped, identities, now), problems
         # a late resource is a read-modify-write of its stays' documents: hold them from
         # the read (again, under the lock) until the merged documents are written back
         touch = self._touched(document, identities)
         rows = self._stay_rows(touch, now)
         with self.state.stays_locked([r.encounter_id for r in rows]):
             rows = self._stay_rows(touch, now)
-            return self._accept_mapped(document, complete, mapped, identities, now, (touch, rows))
+            accepted = self._accept_mapped(
+                document, complete, mapped, identities, now, (touch, rows)
+            )
+            return accepted, problems
 
     def _accept_mapped(
         self,
@@ -258,6 +280,20 @@ class IngestService:
         """Ids of accepted resources matching an If-None-Exist query (ingest.conditional)."""
         return matches(self.state.search_identities, resource_type, query, where)
 
+    def create_conditional(
+        self, document: dict[str, Any], resource_type: str, condition: str
+    ) -> tuple[Accepted | None, set[str]]:
+        """``POST [type]`` with ``If-None-Exist``: (what was accepted, None when the
+        search matched) and the ids it matched. The search and the create run under a
+        lock on the searched tokens (PostgreSQL advisory locks, across workers and
+        replicas): a concurrent create with the same search waits and then finds this
+        one, so exactly one of them creates."""
+        with self.state.serialised(lock_names(resource_type, condition)):
+            found = self.existing(resource_type, condition, "If-None-Exist")
+            if found:
+                return None, found
+            return self.accept(document), set()
+
     def accept_conditional(
         self,
         doc: dict[str, Any],
@@ -269,7 +305,17 @@ class IngestService:
         (what was accepted, refused entries, ``{index: "Type/id"}`` of entries that matched
         an existing resource and were not created), indexes as in ``doc``. ``refused``:
         batch entries already refused by the caller (an ifMatch conflict), by index in
-        ``doc``."""
+        ``doc``. Serialised on the entries' searches, as :meth:`create_conditional`."""
+        with self.state.serialised(entry_lock_names(doc)):
+            return self._accept_conditional(doc, atomic=atomic, refused=refused)
+
+    def _accept_conditional(
+        self,
+        doc: dict[str, Any],
+        *,
+        atomic: bool,
+        refused: dict[int, FhirMappingError] | None,
+    ) -> tuple[Accepted, dict[int, FhirMappingError], dict[int, str]]:
         rest, existing, failures, kept = split_conditional(
             doc, self.state.search_identities, atomic=atomic
         )
@@ -279,8 +325,7 @@ class IngestService:
         already = {position[i]: e for i, e in (refused or {}).items() if i in position}
         accepted, batch_refused = self.accept_batch(rest, already)
         for index, exc in batch_refused.items():
-            exc.entry_index = kept[index]
-            failures[kept[index]] = exc
+            failures[kept[index]] = _renumbered(exc, kept[index])
         return accepted, failures, existing
 
     # -- late and corrected data --------------------------------------------------------
@@ -391,24 +436,37 @@ class IngestService:
     ) -> tuple[Accepted, dict[int, FhirMappingError]]:
         """A batch's entries stand alone: refuse the invalid ones, accept the rest.
 
-        Each entry is checked once on its own (http rules, FHIR validation), so the cost
-        is linear in entries however many are bad. An error the whole-document mapping
-        still pins on one entry (``entry_index``) takes that entry out and maps the rest
-        again; errors that name no entry (a missing Patient, an unresolvable reference)
-        refuse the whole batch.
+        Each entry is checked once on its own (http rules, FHIR validation), then the
+        rest is mapped once, leniently (``map_entries``): an entry with a reference
+        problem, and an index stay that cannot be mapped with the entries belonging to
+        it, are refused alone. The cost stays linear however many entries are bad; only
+        an error that names no entry refuses the whole batch.
         """
         entries = doc.get("entry") or []
         failures = {**(refused or {}), **entry_problems(doc)}  # e.g. ifMatch conflicts
         remaining = [i for i in range(len(entries)) if i not in failures]
-        while True:
-            try:
-                return self.accept({**doc, "entry": [entries[i] for i in remaining]}), failures
-            except FhirMappingError as exc:
-                index = exc.entry_index
-                if index is None or index >= len(remaining):
-                    raise
-                failures[remaining[index]] = exc
-                exc.entry_index = remaining.pop(index)
+        accepted, problems = self._accept(
+            {**doc, "entry": [entries[i] for i in remaining]}, lenient=True
+        )
+        for index, exc in problems.items():
+            failures[remaining[index]] = _renumbered(exc, remaining[index])
+        return accepted, dict(sorted(failures.items()))
+
+
+def _renumbered(exc: FhirMappingError, index: int) -> FhirMappingError:
+    """The error of an entry of a sub-Bundle, named by its index in the Bundle sent."""
+    if exc.entry_index is not None and exc.entry_index != index:
+        was, now = f"Bundle.entry[{exc.entry_index}]", f"Bundle.entry[{index}]"
+        exc.message = exc.message.replace(was, now)
+        exc.element = exc.element.replace(was, now) if exc.element else exc.element
+    exc.entry_index = index
+    return exc
+
+
+def _without_entries(doc: dict[str, Any], refused: dict[int, FhirMappingError]) -> dict[str, Any]:
+    """The Bundle without the refused entries (by index)."""
+    entries = doc.get("entry") or []
+    return {**doc, "entry": [e for i, e in enumerate(entries) if i not in refused]}
 
 
 def _without(document: dict[str, Any], refs: set[str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ reads), which is what makes the retry safe.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import sqlite3
@@ -43,6 +44,10 @@ POOL_WAIT_S = 5.0
 LOCK_CONNECTIONS = 4
 LOCK_WAIT_S = 30.0
 SQLITE_FILE = "patient_state.sqlite3"
+LOCK_FILE = "patient_state.lock"
+# how long a writer waits for another holding the same advisory lock (conditional
+# creates: the holder waits for the broker's acknowledgement inside it)
+LOCK_WAIT_MS = 30_000
 
 # errors that mean "the connection or the server is gone", not "the statement is wrong"
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -286,6 +291,48 @@ class StateDatabase:
                     ) from exc
                 log.info("state database connection failed; reconnecting")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def advisory_locks(self, keys: Sequence[int]) -> Iterator[None]:
+        """Hold exclusive locks on ``keys`` (64-bit ints) across several units of work.
+
+        PostgreSQL: session advisory locks on a connection of their own (outside the
+        pool, so a holder never starves the work it guards of connections), taken in
+        sorted order so two holders of overlapping keys cannot deadlock; every replica
+        and worker process serialises on them. SQLite (embedded, one machine): one lock
+        file for all keys (``fcntl``), which serialises across the worker processes.
+        Waiting longer than LOCK_WAIT_MS raises ServiceUnavailable (the client retries).
+        """
+        wanted = sorted(set(keys))
+        if not wanted:
+            yield
+            return
+        if self.sqlite:
+            with open(Path(self._path).with_name(LOCK_FILE), "a+b") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        try:
+            conn = self._connect()
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {LOCK_WAIT_MS}")
+                for key in wanted:
+                    cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except psycopg2.Error as exc:
+            raise ServiceUnavailable(
+                "database", f"{self.where}: advisory lock not obtained ({type(exc).__name__})"
+            ) from exc
+        try:
+            yield
+        finally:
+            try:
+                conn.close()  # ends the session: its advisory locks are released
+            except Exception:
+                log.debug("closing an advisory-lock connection failed", exc_info=True)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (readiness)."""

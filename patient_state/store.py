@@ -9,9 +9,10 @@ this module knows nothing about FHIR.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -497,6 +498,15 @@ class PatientStateStore:
             found.update({(r[0], r[1], r[2]): r[3] for r in rows})
         return found
 
+    @contextmanager
+    def serialised(self, names: Sequence[str]) -> Iterator[None]:
+        """Exclusive, across processes and replicas, for each name (e.g. a conditional
+        create's search): a check-then-write under it sees every earlier holder's write.
+        Names are hashed (with the scope) into PostgreSQL advisory lock keys."""
+        keys = [_lock_key(f"{self.scope}\x1f{name}") for name in names]
+        with self.db.advisory_locks(keys):
+            yield
+
     def search_identities(self, kind: str, system: str | None, value: str) -> set[str]:
         """Ids of accepted resources of ``kind`` with that identifier (``system`` None:
         any system but the logical id's)."""
@@ -589,6 +599,11 @@ class PatientStateStore:
             return Pruned(visits, stays, accepted, cur.rowcount)
 
         return self.db.run(delete)
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for a name (stable across processes)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _first_per_key(rows: Iterable[IdentityRow]) -> list[IdentityRow]:

@@ -390,16 +390,20 @@ async def _single(
         for conflict in conflicts.values():
             raise conflict
     condition = request.headers.get("if-none-exist")
-    if rid is None and condition:  # conditional create
-        found = await run_in_threadpool(ctx.service.existing, rtype, condition, "If-None-Exist")
+    if rid is None and condition:  # conditional create: search and create under one lock
+        created, found = await run_in_threadpool(
+            ctx.service.create_conditional, doc, rtype, condition
+        )
         if len(found) > 1:
             raise MultipleMatches(
                 f"If-None-Exist: {len(found)} {rtype} resources match; nothing was created",
                 element="If-None-Exist",
             )
-        if found:
+        if created is None:
             return await _existing(ctx, f"{rtype}/{next(iter(found))}")
-    accepted = await _run(ctx.service.accept, doc)
+        accepted = created
+    else:
+        accepted = await _run(ctx.service.accept, doc)
     method = "POST" if rid is None else "PUT"
     return await _answer(ctx, method, doc, accepted, request.headers.get("prefer"))
 

@@ -8,6 +8,7 @@ an ifMatch conflict answers each entry at its own index."""
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -252,3 +253,76 @@ def test_a_batch_answers_a_matched_entry_and_an_if_match_conflict_at_their_index
     )
     assert unchanged.status_code == 200
     assert unchanged.headers["ETag"] == 'W/"1"'
+
+
+def _discharge(tag: str, mrn: str) -> dict[str, Any]:
+    """A transaction whose Patient entry is a conditional create on the MRN (what
+    interface engines send for a known patient); stays of the same dates."""
+    patient, enc = "urn:uuid:" + uuid.uuid4().hex, "urn:uuid:" + uuid.uuid4().hex
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": patient,
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": MRN, "value": mrn}],
+                    "gender": "male",
+                    "birthDate": "1950-01-01",
+                },
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={MRN}|{mrn}",
+                },
+            },
+            {
+                "fullUrl": enc,
+                "resource": {
+                    "resourceType": "Encounter",
+                    "id": f"E{tag}",
+                    "identifier": [{"system": VISITS, "value": f"VN-{tag}"}],
+                    "status": "finished",
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "IMP",
+                    },
+                    "subject": {"reference": patient},
+                    "period": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-24T08:00:00Z"},
+                },
+                "request": {"method": "PUT", "url": f"Encounter/E{tag}"},
+            },
+        ],
+    }
+
+
+def test_a_new_stay_of_a_matched_patient_is_scored_not_merged_into_the_last(client, broker):
+    """Regression (atk14 H2): the matched Patient entry leaves the Bundle, which is then
+    completed with the patient's stored resources, among them the previous stay's
+    Encounter. That Encounter is context: only the sender's own Encounters can be index
+    stays, so stay 2 is scored and stay 1 is not re-scored."""
+    assert _post(client, "/fhir/Patient", _patient("P1", MRN, "42")).status_code == 201
+    for tag in ("1", "2"):
+        answer = client.post("/fhir", content=orjson.dumps(_discharge(tag, "42")), headers=HEADERS)
+        assert answer.status_code == 200
+        statuses = [e["response"]["status"] for e in answer.json()["entry"]]
+        assert statuses == ["200 OK", "201 Created"]
+    assert [(e.encounter_id, e.patient_id, e.input_version) for e in broker.events] == [
+        ("E1", "P1", 1),
+        ("E2", "P1", 1),
+    ]
+
+
+def test_if_none_exist_must_search_the_type_created(client):
+    answer = _post(
+        client, "/fhir/Patient", _patient("p9", MRN, "9"), f"Encounter?identifier={MRN}|9"
+    )
+    assert answer.status_code == 400
+    assert "Encounter" in answer.json()["issue"][0]["diagnostics"]
+    assert (
+        _post(
+            client, "/fhir/Patient", _patient("p9", MRN, "9"), f"Patient?identifier={MRN}|9"
+        ).status_code
+        == 201
+    )

@@ -36,6 +36,11 @@ REFUSED = [
     (_entry(POST, full_url="Patient/p1"), InvalidEntry),
     (_entry({"method": "PUT", "url": "Patient/other"}), InvalidEntry),
     ({"resource": PATIENT}, InvalidEntry),
+    # http-verb codes are case-sensitive: "post" is not POST
+    (_entry({"method": "post", "url": "Patient"}), InvalidEntry),
+    (_entry({"method": "Put", "url": "Patient/p1"}), InvalidEntry),
+    # a POST url naming another type than its resource's
+    (_entry({"method": "POST", "url": "Observation"}), InvalidEntry),
     (_entry(POST, {"resourceType": "Patient", "id": "p1", "bogus": 1}), InvalidResource),
 ]
 
@@ -124,3 +129,32 @@ def test_a_transaction_naming_one_resource_twice_fails_whole(client):
     )
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1].fullUrl"]
+
+
+def test_a_post_url_may_be_absolute_or_end_with_a_slash():
+    for url in ("Patient", "Patient/", "https://ehr.example.org/fhir/Patient"):
+        doc = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [_entry({"method": "POST", "url": url})],
+        }
+        assert entry_problems(doc) == {}
+
+
+def test_wrong_case_and_type_mismatch_are_400_naming_the_entry():
+    doc = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            _entry(POST),
+            _entry({"method": "post", "url": "Patient"}, full_url=None),
+            _entry({"method": "POST", "url": "Observation"}, full_url=None),
+        ],
+    }
+    problems = entry_problems(doc)
+    assert sorted(problems) == [1, 2]
+    assert all(p.status == 400 for p in problems.values())
+    assert "'post'" in problems[1].message
+    assert "Bundle.entry[1]" in problems[1].message
+    assert "Observation" in problems[2].message
+    assert "Bundle.entry[2]" in problems[2].message
