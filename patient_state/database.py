@@ -44,10 +44,7 @@ POOL_WAIT_S = 5.0
 LOCK_CONNECTIONS = 4
 LOCK_WAIT_S = 30.0
 SQLITE_FILE = "patient_state.sqlite3"
-LOCK_FILE = "patient_state.lock"
-# how long a writer waits for another holding the same advisory lock (conditional
-# creates: the holder waits for the broker's acknowledgement inside it)
-LOCK_WAIT_MS = 30_000
+LOCK_DIR = "patient_state.locks"
 
 # errors that mean "the connection or the server is gone", not "the statement is wrong"
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -122,16 +119,32 @@ class StateDatabase:
         interleaved with another one on the same keys.
 
         In this process a lock per key (taken in sorted order: no lock-order deadlock);
-        with PostgreSQL also a transaction-scoped advisory lock per key on a connection
-        kept for locks, so ingest replicas serialise too. SQLite is one process's file.
-        Raises ServiceUnavailable when a key stays held for LOCK_WAIT_S.
+        across processes, with PostgreSQL a transaction-scoped advisory lock per key on a
+        connection kept for locks (ingest replicas and workers serialise), with SQLite
+        (the embedded run's several ingest workers on one machine) an ``fcntl`` lock on
+        one small file per key. Raises ServiceUnavailable when a key stays held for
+        LOCK_WAIT_S.
         """
         wanted = sorted(set(keys))
         with ExitStack() as held:
             for key in wanted:
                 held.enter_context(self._key_lock(key))
-            if not self.sqlite and wanted:
-                held.enter_context(self._advisory(wanted))
+            if wanted:
+                held.enter_context(
+                    self._file_locks(wanted) if self.sqlite else self._advisory(wanted)
+                )
+            yield
+
+    @contextmanager
+    def _file_locks(self, keys: Sequence[str]) -> Iterator[None]:
+        folder = Path(self._path).with_name(LOCK_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as held:
+            for key in keys:
+                name = hashlib.sha256(key.encode()).hexdigest()[:32]
+                handle = held.enter_context(open(folder / name, "a+b"))
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
             yield
 
     @contextmanager
@@ -291,48 +304,6 @@ class StateDatabase:
                     ) from exc
                 log.info("state database connection failed; reconnecting")
         raise AssertionError("unreachable")  # pragma: no cover
-
-    @contextmanager
-    def advisory_locks(self, keys: Sequence[int]) -> Iterator[None]:
-        """Hold exclusive locks on ``keys`` (64-bit ints) across several units of work.
-
-        PostgreSQL: session advisory locks on a connection of their own (outside the
-        pool, so a holder never starves the work it guards of connections), taken in
-        sorted order so two holders of overlapping keys cannot deadlock; every replica
-        and worker process serialises on them. SQLite (embedded, one machine): one lock
-        file for all keys (``fcntl``), which serialises across the worker processes.
-        Waiting longer than LOCK_WAIT_MS raises ServiceUnavailable (the client retries).
-        """
-        wanted = sorted(set(keys))
-        if not wanted:
-            yield
-            return
-        if self.sqlite:
-            with open(Path(self._path).with_name(LOCK_FILE), "a+b") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-            return
-        try:
-            conn = self._connect()
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"SET statement_timeout = {LOCK_WAIT_MS}")
-                for key in wanted:
-                    cur.execute("SELECT pg_advisory_lock(%s)", (key,))
-        except psycopg2.Error as exc:
-            raise ServiceUnavailable(
-                "database", f"{self.where}: advisory lock not obtained ({type(exc).__name__})"
-            ) from exc
-        try:
-            yield
-        finally:
-            try:
-                conn.close()  # ends the session: its advisory locks are released
-            except Exception:
-                log.debug("closing an advisory-lock connection failed", exc_info=True)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query (readiness)."""

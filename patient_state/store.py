@@ -9,7 +9,6 @@ this module knows nothing about FHIR.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -502,9 +501,8 @@ class PatientStateStore:
     def serialised(self, names: Sequence[str]) -> Iterator[None]:
         """Exclusive, across processes and replicas, for each name (e.g. a conditional
         create's search): a check-then-write under it sees every earlier holder's write.
-        Names are hashed (with the scope) into PostgreSQL advisory lock keys."""
-        keys = [_lock_key(f"{self.scope}\x1f{name}") for name in names]
-        with self.db.advisory_locks(keys):
+        The same locks as :meth:`stays_locked` (``StateDatabase.exclusive``)."""
+        with self.db.exclusive([f"serialised|{self.scope}|{name}" for name in names]):
             yield
 
     def search_identities(self, kind: str, system: str | None, value: str) -> set[str]:
@@ -599,11 +597,6 @@ class PatientStateStore:
             return Pruned(visits, stays, accepted, cur.rowcount)
 
         return self.db.run(delete)
-
-
-def _lock_key(name: str) -> int:
-    """A signed 64-bit advisory lock key for a name (stable across processes)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _first_per_key(rows: Iterable[IdentityRow]) -> list[IdentityRow]:
