@@ -13,6 +13,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
+from test_ingest_refusals import ExplodingPublisher
 
 from ingest.app import create_app
 from ingest.ehr_client import EhrClient, EhrRefused
@@ -22,17 +23,6 @@ from readmit_core.settings import Settings, UnsafeSettings
 
 TOKEN = "unit-token"
 BASE = "https://ehr.example/fhir"
-
-
-class ExplodingPublisher:
-    def publish(self, events):
-        raise AssertionError("a refused notification must publish nothing")
-
-    def ready(self):
-        return False
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
