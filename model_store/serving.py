@@ -86,6 +86,17 @@ class TrainedModel:
         return self.calibrator.transform(self.model.raw_proba(matrix))
 
 
+def needs_explanation(
+    band: str, non_readmittable: bool, explain_bands: Collection[str] | None
+) -> bool:
+    """Whether a score in ``band`` gets factors under ``explain_bands`` (None: every band).
+
+    The one rule: the scorer explaining inline and the scorer marking a score
+    ``factors_pending`` for the explainer stage must agree on which scores carry factors.
+    """
+    return not non_readmittable and (explain_bands is None or band in explain_bands)
+
+
 class ScoringModel:
     """A loaded, verified model version (see :class:`model_store.registry.Registry`)."""
 
@@ -160,9 +171,7 @@ class ScoringModel:
         explained: list[Explanation | None] = [None] * len(records)
         if explain:
             rows = [
-                i
-                for i, b in enumerate(bands)
-                if not closed[i] and (explain_bands is None or b in explain_bands)
+                i for i, b in enumerate(bands) if needs_explanation(b, closed[i], explain_bands)
             ]
             if rows:
                 found = explain_rows(

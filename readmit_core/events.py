@@ -26,11 +26,11 @@ ALL_TOPICS: Final = (FEATURES_TOPIC, SCORED_TOPIC, DEAD_LETTER_TOPIC)
 # Feature events: 1 = the first record layout; 2 = the record gained
 # ``days_since_last_discharge``. A scorer sends other versions to the DLQ
 # (``unknown_version``) rather than guess the missing value (infra/RUNBOOK.md, "Upgrades").
-# ``context`` (FeatureEvent, ScoreEvent), ``record`` (ScoreEvent) and ``input_version``
-# (both) are optional additions within these versions: readers of the current code
-# accept events without them. ``WorklistContext`` carries its own ``version``. Older
-# readers forbid unknown fields, so deploy the consumers (scorer, web feed) before the
-# producers (ingest, scorer).
+# ``context`` (FeatureEvent, ScoreEvent), ``record`` (ScoreEvent), ``input_version``
+# (both) and ``factors_pending`` (ScoreEvent) are optional additions within these
+# versions: readers of the current code accept events without them. ``WorklistContext``
+# carries its own ``version``. Older readers forbid unknown fields, so deploy the
+# consumers (scorer, explainer, web feed) before the producers (ingest, scorer).
 FEATURE_EVENT_VERSION: Final = 2
 SCORE_EVENT_VERSION: Final = 1
 
@@ -45,6 +45,7 @@ DeadLetterReason = Literal[
     "out_of_range",  # an integer outside readmit_core.features.INTEGER_RANGES
     "unknown_category",  # a value outside its closed vocabulary (VALUE_SETS, dataset ids)
     "unscorable",
+    "unexplainable",  # the explainer could not load the model version or explain the score
 ]
 
 
@@ -140,7 +141,12 @@ class Intervention(BaseModel):
 
 
 class ScoreEvent(BaseModel):
-    """A scored encounter, as the scorer publishes it on ``risk.scored``."""
+    """A scored encounter, as the scorer publishes it on ``risk.scored``.
+
+    With the explainer stage a score whose band needs factors is published twice on the
+    same topic and key: first ``factors_pending`` (no factors yet), then by the explainer
+    with the same ``input_key``, ``model_version`` and ``computed_at`` and its factors.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -154,6 +160,11 @@ class ScoreEvent(BaseModel):
     model_version: str
     factors: tuple[Factor, ...] = ()
     interventions: tuple[Intervention, ...] = ()
+    factors_pending: bool = Field(
+        default=False,
+        description="Scored, factors still being computed by the explainer stage: the same "
+        "score follows on this topic with its factors (and the interventions they imply).",
+    )
     computed_at: datetime = Field(default_factory=utcnow)
     discharged_at: datetime | None = None
     non_readmittable: bool = False

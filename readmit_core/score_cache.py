@@ -6,6 +6,7 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
   ``band``, ``model_version``, ``input_key``, ``input_version`` (empty when unknown),
   ``computed_at``, ``ward``, ``patient_id``,
   ``discharged_at``, ``non_readmittable``, ``factors`` (JSON), ``interventions`` (JSON),
+  ``factors_pending`` ("1" while the explainer stage has yet to add the factors),
   ``cached_at`` (epoch seconds of the write: end-to-end latency is measured to it).
   Expires after ``READMIT_SCORE_TTL_SECONDS``.
 * ``{p}patient:{patient_id}:scores`` — sorted set of ``encounter_id|input_key`` scored
@@ -13,9 +14,10 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
 * ``{p}ward:{ward}:high`` — sorted set of encounter ids in band ``high`` scored by
   probability: the ward's live high-risk list (removed when a newer score is lower).
 
-Only the scorer writes (and ``readmit rescore --force`` drops scores to recompute);
-everyone else reads through :class:`ScoreCache`. Everything here can be recomputed
-from the state database (``patient_state``): after a flush the scorers refill it by
+Only the scorer writes (the explainer stage only completes a pending score's factors,
+and ``readmit rescore --force`` drops scores to recompute); everyone else reads through
+:class:`ScoreCache`. Everything here can be recomputed from the state database
+(``patient_state``): after a flush the scorers refill it by
 themselves (``patient_state.cache_refill``; the ``{p}cache:generation`` key marks a whole
 cache), and ``readmit rescore --since`` does so on demand.
 """
@@ -26,11 +28,25 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final, Literal
 
 import orjson
 import redis
 
 from readmit_core.events import Factor, Intervention, ScoreEvent, older_input
+
+# Completes a pending score's factors only while the hash still holds that very score
+# (same input and model version): atomic, so a newer score written meanwhile is never
+# given an older input's factors.
+_ADD_FACTORS: Final = """
+local cur = redis.call('HMGET', KEYS[1], 'input_key', 'model_version')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'factors', ARGV[3], 'interventions', ARGV[4],
+           'factors_pending', '0', 'cached_at', ARGV[5])
+return 1
+"""
+
+CachedState = Literal["pending", "explained", "superseded", "not_yet"]
 
 
 class ScoreCache:
@@ -108,6 +124,54 @@ class ScoreCache:
             pipe.zrem(key, *gone)
         pipe.execute()
 
+    def pending_states(self, events: Sequence[ScoreEvent]) -> list[CachedState]:
+        """For the explainer: whether each score is the encounter's cached one still
+        waiting for factors ("pending") or with them ("explained": a replay), was
+        replaced by a newer input or model ("superseded": its factors are not needed),
+        or is not cached yet ("not_yet": the scorer publishes before it writes Redis)."""
+        if not events:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for ev in events:
+            pipe.hmget(
+                self.score_key(ev.encounter_id),
+                ["input_key", "model_version", "input_version", "computed_at", "factors_pending"],
+            )
+        out: list[CachedState] = []
+        rows = pipe.execute()
+        for (key, model, version, computed, pending), ev in zip(rows, events, strict=True):
+            if key is None:
+                out.append("not_yet")
+            elif key.decode() == ev.input_key and model.decode() == ev.model_version:
+                out.append("pending" if pending == b"1" else "explained")
+            elif _replaced(ev, int(version) if version else None, computed.decode()):
+                out.append("superseded")
+            else:
+                out.append("not_yet")
+        return out
+
+    def add_factors(self, events: Sequence[ScoreEvent]) -> list[bool]:
+        """Write explained scores' factors and interventions into their cached score,
+        each only if the cache still holds that score; which ones were written."""
+        if not events:
+            return []
+        script = self._r.register_script(_ADD_FACTORS)
+        pipe = self._r.pipeline(transaction=False)
+        cached_at = repr(time.time())
+        for ev in events:
+            script(
+                keys=[self.score_key(ev.encounter_id)],
+                args=[
+                    ev.input_key,
+                    ev.model_version,
+                    _json(ev.factors),
+                    _json(ev.interventions),
+                    cached_at,
+                ],
+                client=pipe,
+            )
+        return [bool(r) for r in pipe.execute()]
+
     def forget(self, encounter_ids: Sequence[str]) -> None:
         """Drop encounters' latest scores so their next input is scored again
         (``readmit rescore --force``); patient histories and ward lists follow the rescore."""
@@ -154,10 +218,24 @@ def _fields(ev: ScoreEvent, cached_at: str) -> dict[str | bytes, bytes | float |
         "ward": ev.ward,
         "patient_id": ev.patient_id,
         "non_readmittable": "1" if ev.non_readmittable else "0",
-        "factors": orjson.dumps([f.model_dump() for f in ev.factors]),
-        "interventions": orjson.dumps([i.model_dump() for i in ev.interventions]),
+        "factors": _json(ev.factors),
+        "interventions": _json(ev.interventions),
+        "factors_pending": "1" if ev.factors_pending else "0",
         "cached_at": cached_at,
     }
+
+
+def _replaced(ev: ScoreEvent, cached_version: int | None, cached_computed_at: str) -> bool:
+    """Whether the cached score (another input or model) is newer than ``ev``: by input
+    version when both have one and they differ (the stay's order), else by when they were
+    computed (the same input rescored by another model: the later score stands)."""
+    if None not in (ev.input_version, cached_version) and cached_version != ev.input_version:
+        return older_input(ev.input_version, cached_version)
+    return datetime.fromisoformat(cached_computed_at) >= ev.computed_at
+
+
+def _json(items: Sequence[Factor] | Sequence[Intervention]) -> bytes:
+    return orjson.dumps([item.model_dump() for item in items])
 
 
 def _event(encounter_id: str, raw: dict[bytes, bytes]) -> ScoreEvent:
@@ -173,6 +251,7 @@ def _event(encounter_id: str, raw: dict[bytes, bytes]) -> ScoreEvent:
         model_version=f["model_version"],
         factors=tuple(Factor(**x) for x in orjson.loads(f["factors"])),
         interventions=tuple(Intervention(**x) for x in orjson.loads(f["interventions"])),
+        factors_pending=f.get("factors_pending") == "1",
         computed_at=datetime.fromisoformat(f["computed_at"]),
         discharged_at=datetime.fromisoformat(f["discharged_at"]) if f["discharged_at"] else None,
         non_readmittable=f["non_readmittable"] == "1",

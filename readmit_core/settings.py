@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Bind address of the web app.")
     web_port: int = Field(8000, description="Port of the web app (dashboards, REST, FHIR, CDS).")
     scorer_metrics_port: int = Field(9464, description="Prometheus /metrics port of a scorer.")
+    explainer_metrics_port: int = Field(
+        9474,
+        description="Prometheus /metrics port of an explainer (0 = off); clear of the "
+        "scorers' 9464 + i in the embedded stack.",
+    )
     feed_metrics_port: int = Field(
         9465, ge=0, description="Prometheus /metrics port of the alert feed (0: not served)."
     )
@@ -145,6 +150,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, description="Partitions of topics this app creates.")
     scorer_group: str = Field("readmit-scorer", description="Consumer group of the scorers.")
     alerts_group: str = Field("readmit-alerts-web", description="Consumer group of the web feed.")
+    explainer_group: str = Field(
+        "readmit-explainer", description="Consumer group of the explainers (``readmit explainer``)."
+    )
     consumer_session_timeout_ms: int = Field(6000, description="Kafka group session timeout.")
     consumer_heartbeat_interval_ms: int = Field(500, description="Kafka heartbeat interval.")
     consumer_max_poll_interval_ms: int = Field(10000, description="Kafka max poll interval.")
@@ -176,6 +184,14 @@ class Settings(BaseSettings):
         description="Risk bands whose scores the scorer explains (comma separated, or 'all'). "
         "TreeSHAP costs ~2.5 ms a score with the 800-tree champion; low-risk scores then carry no "
         "factors (the what-if form and POST /api/v1/predict always explain).",
+    )
+    scorer_explain_inline: bool = Field(
+        True,
+        description="Explain in the scorer's loop (TreeSHAP on the critical path: ~2.4 ms a "
+        "row caps a scorer at a few thousand events/s). False: the scorer publishes every score "
+        "at once, those whose band needs factors marked ``factors_pending``, and the explainer "
+        "stage (``readmit explainer``, started by ``readmit up``) adds the factors within a "
+        "second. Inline by default so a scorer without an explainer still serves factors.",
     )
     scorer_compile_trees: bool = Field(
         True,

@@ -143,6 +143,7 @@ def measure_scorer(
         "events": len(payloads),
         "repeats": repeats,
         "explain_bands": settings.scorer_explain_bands,
+        "explain_inline": scorer.explain_inline,
         "scorer_per_s": statistics.median(scorer_rates),
         "scorer_per_s_range": [min(scorer_rates), max(scorer_rates)],
         "scorer_cpu_ms_per_event": statistics.median(cpu_ms),

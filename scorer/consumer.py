@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 import redis
@@ -29,7 +30,7 @@ from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
 from model_store.registry import Registry
-from model_store.serving import Prediction, ScoringModel
+from model_store.serving import Prediction, ScoringModel, needs_explanation
 from readmit_core.backoff import Backoff
 from readmit_core.errors import ServiceUnavailable
 from readmit_core.events import (
@@ -108,7 +109,9 @@ def _rejection(record: ConsumerRecord) -> Rejected:
     return Rejected(record, "schema_invalid", "event failed validation")
 
 
-def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) -> ScoreEvent:
+def to_score_event(
+    event: FeatureEvent, pred: Prediction, model_version: str, *, factors_pending: bool = False
+) -> ScoreEvent:
     """The score of a validated event, built without validating it a second time.
 
     Every field comes from a validated FeatureEvent or the model's typed Prediction, so
@@ -126,6 +129,7 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
         model_version=model_version,
         factors=pred.factors,
         interventions=pred.interventions,
+        factors_pending=factors_pending,
         discharged_at=event.discharged_at,
         non_readmittable=pred.non_readmittable,
         context=event.context,
@@ -135,7 +139,11 @@ def to_score_event(event: FeatureEvent, pred: Prediction, model_version: str) ->
 
 
 class Scorer:
-    """Scores batches of decoded events; isolates records the model cannot score."""
+    """Scores batches of decoded events; isolates records the model cannot score.
+
+    ``explain_inline`` False leaves TreeSHAP to the explainer stage (``explainer.worker``):
+    scores whose band needs factors are published at once, marked ``factors_pending``.
+    """
 
     def __init__(
         self,
@@ -143,9 +151,11 @@ class Scorer:
         explain_bands: frozenset[str] | None = None,
         *,
         compile_trees: bool = False,
+        explain_inline: bool = True,
     ) -> None:
         self.registry = registry
         self.explain_bands = explain_bands
+        self.explain_inline = explain_inline
         self.compile_trees = compile_trees
         self._refused: str | None = None
         self.model: ScoringModel = registry.load_champion()
@@ -214,21 +224,44 @@ class Scorer:
         """Score in one call; if that fails, one by one to find the unscorable ones."""
         model = self.model
         try:
-            preds = model.score([e.record for e in events], explain_bands=self.explain_bands)
-            return [
-                to_score_event(e, p, model.version) for e, p in zip(events, preds, strict=True)
-            ], []
+            return self._score(model, events), []
         except Exception:
             log.warning("batch scoring failed; isolating", exc_info=True)
         good: list[ScoreEvent] = []
         bad: list[tuple[FeatureEvent, str]] = []
         for e in events:
             try:
-                pred = model.score([e.record], explain_bands=self.explain_bands)[0]
-                good.append(to_score_event(e, pred, model.version))
+                good.extend(self._score(model, [e]))
             except Exception as exc:  # noqa: BLE001 - the reason goes to the DLQ
                 bad.append((e, f"{type(exc).__name__}: {str(exc)[:200]}"))
         return good, bad
+
+    def _score(self, model: ScoringModel, events: Sequence[FeatureEvent]) -> list[ScoreEvent]:
+        records = [e.record for e in events]
+        if self.explain_inline:
+            preds = model.score(records, explain_bands=self.explain_bands)
+            return [to_score_event(e, p, model.version) for e, p in zip(events, preds, strict=True)]
+        preds = model.score(records, explain=False)
+        return [
+            to_score_event(
+                e,
+                p,
+                model.version,
+                factors_pending=needs_explanation(p.band, p.non_readmittable, self.explain_bands),
+            )
+            for e, p in zip(events, preds, strict=True)
+        ]
+
+
+class Stage(Protocol):
+    """What the consume loop needs of its model holder: the scorer's ``Scorer`` or the
+    explainer stage's ``scorer.explainer.Explainer``."""
+
+    model: ScoringModel
+
+    def ready(self) -> bool: ...
+
+    def maybe_reload(self) -> None: ...
 
 
 ConsumerFactory = Callable[[ConsumerRebalanceListener], KafkaConsumer]
@@ -286,7 +319,7 @@ class ScorerWorker:
         self,
         settings: Settings,
         cache: ScoreCache,
-        scorer: Scorer,
+        scorer: Stage,
         *,
         new_consumer: ConsumerFactory,
         new_producer: ProducerFactory,
@@ -376,6 +409,7 @@ class ScorerWorker:
         )
         fresh = _last_per_input([e for e, d in zip(events, done, strict=True) if not d])
         metrics.DUPLICATES_SKIPPED.inc(len(events) - len(fresh))
+        assert isinstance(self.scorer, Scorer)
         scored, unscorable = self.scorer.score(fresh) if fresh else ([], [])
         rejected.extend(Rejected(source[id(e)], "unscorable", why) for e, why in unscorable)
         self._publish(scored, rejected)

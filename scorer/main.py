@@ -30,6 +30,7 @@ def build_worker(settings: Settings, name: str | None = None) -> ScorerWorker:
         Registry(settings.model_dir),
         settings.explain_band_set,
         compile_trees=settings.scorer_compile_trees,
+        explain_inline=settings.scorer_explain_inline,
     )
 
     def new_consumer(listener: ConsumerRebalanceListener) -> KafkaConsumer:

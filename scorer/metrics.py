@@ -46,3 +46,22 @@ CLIENT_REBUILDS = Counter(
     "readmit_scorer_client_rebuilds_total",
     "Times the scorer replaced its Kafka clients after they stopped working.",
 )
+
+# the explainer stage (scorer.explainer)
+EXPLAINED = Counter("readmit_explainer_explained_total", "Pending scores explained and published.")
+EXPLAIN_SKIPPED = Counter(
+    "readmit_explainer_skipped_total",
+    "Pending scores not explained: superseded by a newer score, or explained already (replay).",
+)
+EXPLAIN_NOT_CACHED = Counter(
+    "readmit_explainer_not_cached_total",
+    "Explained scores whose cached score had changed or gone: published, cache left alone.",
+)
+EXPLAIN_DELAY_SECONDS = Histogram(
+    "readmit_explainer_delay_seconds",
+    "Score computed -> its factors published.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+EXPLAIN_BATCH_SECONDS = Histogram(
+    "readmit_explainer_batch_seconds", "Wall time of one explainer batch."
+)

@@ -70,6 +70,7 @@ class FeedCounts:
     not_alerting: int = 0
     downgraded: int = 0
     reopened: int = 0
+    explained: int = 0  # a pending score's factors added by the explainer stage
     superseded: int = 0
     expired: int = 0
     unknown_version: int = 0
@@ -223,6 +224,7 @@ def _score_values(event: ScoreEvent) -> dict[str, Any]:
         "probability": event.probability,
         "band": event.band,
         "factors": [f.model_dump(mode="json") for f in event.factors],
+        "factors_pending": event.factors_pending,
         "interventions": [i.model_dump(mode="json") for i in event.interventions],
         "inputs": _inputs(event),
         "computed_at": event.computed_at,
@@ -281,8 +283,9 @@ def store_event(event: ScoreEvent) -> tuple[Alert | None, str]:
     """Apply one score: (the encounter's row or None, outcome).
 
     Outcomes: "created" (a new row), "updated" (rescored, still open or closed as it
-    was), "reopened", "downgraded" (closed by this score), "unchanged" (redelivery or
-    an older score), "skip" (nothing to list).
+    was), "reopened", "downgraded" (closed by this score), "explained" (the factors of
+    the row's pending score arrived), "unchanged" (redelivery or an older score), "skip"
+    (nothing to list).
     """
     alert, outcome, _ = _store(event)
     return alert, outcome
@@ -300,6 +303,9 @@ def _store(event: ScoreEvent) -> tuple[Alert | None, str, list[Alert]]:
             )
             or (alert.input_key, alert.model_version) == (event.input_key, event.model_version)
         ):
+            if _completes_factors(alert, event):
+                _add_factors(alert, event)
+                return alert, "explained", []
             return alert, "unchanged", []
         others = _supersede_earlier_stays(event)
         if alert is None:
@@ -308,6 +314,26 @@ def _store(event: ScoreEvent) -> tuple[Alert | None, str, list[Alert]]:
                 return None, "skip", others
             return _create(event), "created", others
         return alert, _rescore(alert, event), others
+
+
+def _completes_factors(alert: Alert, event: ScoreEvent) -> bool:
+    """Whether ``event`` is the explainer's completion of the alert's pending score: the
+    same score (input, model version, time), now with its factors."""
+    return (
+        alert.factors_pending
+        and not event.factors_pending
+        and (alert.input_key, alert.model_version, alert.computed_at)
+        == (event.input_key, event.model_version, event.computed_at)
+    )
+
+
+def _add_factors(alert: Alert, event: ScoreEvent) -> None:
+    """The factors (and the interventions they imply) of the score the row shows: the
+    same score, so no rescore audit and no change of status."""
+    alert.factors = [f.model_dump(mode="json") for f in event.factors]
+    alert.interventions = [i.model_dump(mode="json") for i in event.interventions]
+    alert.factors_pending = False
+    alert.save(update_fields=["factors", "interventions", "factors_pending", "updated_at"])
 
 
 def _create(event: ScoreEvent) -> Alert:
@@ -459,6 +485,7 @@ _COUNTER_OF: Final = {
     "created": "stored",
     "updated": "updated",
     "reopened": "reopened",
+    "explained": "explained",
     "downgraded": "downgraded",
     "unchanged": "unchanged",
     "skip": "not_alerting",

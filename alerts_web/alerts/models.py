@@ -72,6 +72,9 @@ class Alert(models.Model):
     probability = models.FloatField()
     band = models.CharField(max_length=16, db_index=True)
     factors = models.JSONField(default=list)
+    factors_pending = models.BooleanField(
+        default=False, help_text="The explainer stage has yet to add this score's factors."
+    )
     interventions = models.JSONField(default=list)
     inputs = models.JSONField(default=dict, help_text="The scored inputs (for rescore audits).")
     computed_at = models.DateTimeField()
@@ -186,6 +189,7 @@ class Alert(models.Model):
             "last_action": self.last_action or None,
             "last_action_at": _iso(self.last_action_at),
             "top_factor": (self.factors[0].get("label") if self.factors else None),
+            "factors_pending": self.factors_pending,
             "interventions": len(self.interventions),
             "computed_at": self.computed_at.isoformat(),
             "created_at": self.created_at.isoformat(),

@@ -45,6 +45,7 @@ def _event_from_alert(alert: Alert) -> ScoreEvent:
         model_version=alert.model_version,
         factors=tuple(Factor.model_validate(f) for f in alert.factors),
         interventions=tuple(Intervention.model_validate(i) for i in alert.interventions),
+        factors_pending=alert.factors_pending,
         computed_at=alert.computed_at,
         discharged_at=alert.discharged_at,
     )

@@ -11,6 +11,7 @@ usage: readmit-entrypoint ROLE [ARGS...]
 long-running roles
   ingest            FHIR R4 ingest API (uvicorn) on READMIT_INGEST_HOST:READMIT_INGEST_PORT
   scorer            one scorer of the consumer group; /metrics on READMIT_SCORER_METRICS_PORT
+  explainer         one explainer: factors for scores published factors_pending (risk.scored)
   web               web app (Daphne ASGI) on READMIT_WEB_HOST:READMIT_WEB_PORT
   alerts-consumer   the web app's alert feed (consumes risk.scored)
 
@@ -51,6 +52,10 @@ case "$role" in
   scorer)
     remember_role scorer
     exec readmit scorer "$@"
+    ;;
+  explainer)
+    remember_role explainer
+    exec readmit explainer "$@"
     ;;
   web)
     remember_role web

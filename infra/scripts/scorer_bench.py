@@ -2,6 +2,7 @@
 
     .venv/bin/python infra/scripts/scorer_bench.py events 3000
     .venv/bin/python infra/scripts/scorer_bench.py throughput 10000 3 "none;medium,high;high"
+    .venv/bin/python infra/scripts/scorer_bench.py throughput 10000 3 "medium,high;medium,high@s"
     .venv/bin/python infra/scripts/scorer_bench.py latency 300 3
     .venv/bin/python infra/scripts/scorer_bench.py scaleout 10000 3
 
@@ -10,9 +11,10 @@ group, all compiled and started together, and reports events/s of the group per 
 
 ``events`` synthesizes the ``readmit bench stream`` workload once (var/bench/events.jsonl);
 ``throughput`` compiles the champion once, then runs ``scorer.benchmark.measure_scorer``
-per explanation setting; ``latency`` runs ``measure_latency`` at 20 events/s with
-kafka-python's 500 ms fetch wait and with the configured one, alternately. One JSON line
-per result on stdout.
+per explanation setting (``bands@s``: the scorer leaves the factors to the explainer
+stage, ``READMIT_SCORER_EXPLAIN_INLINE=false``); ``latency`` runs ``measure_latency`` at
+20 events/s with kafka-python's 500 ms fetch wait and with the configured one,
+alternately. One JSON line per result on stdout.
 """
 
 from __future__ import annotations
@@ -121,8 +123,15 @@ def main(mode: str, count: int, repeats: int = 3, bands: str = "medium,high") ->
             time.sleep(0.2)
         if mode == "throughput":
             for setting in bands.split(";"):
-                run = base.model_copy(update={"scorer_explain_bands": setting})
+                band_list, _, where = setting.partition("@")
+                run = base.model_copy(
+                    update={
+                        "scorer_explain_bands": band_list,
+                        "scorer_explain_inline": where != "s",
+                    }
+                )
                 scorer.explain_bands = run.explain_band_set
+                scorer.explain_inline = run.scorer_explain_inline
                 print(json.dumps(measure_scorer(run, events, scorer=scorer, repeats=repeats)))
         else:
             for _ in range(repeats):

@@ -1,4 +1,4 @@
-"""Commands that run the system: up, ingest, scorer, lag, replay, bench."""
+"""Commands that run the system: up, ingest, scorer, explainer, lag, replay, bench."""
 
 from __future__ import annotations
 
@@ -130,6 +130,24 @@ def scorer(
         _fail(str(exc))
 
 
+def explainer(
+    metrics_port: int = typer.Option(
+        None, help="Override READMIT_EXPLAINER_METRICS_PORT (0 = off)."
+    ),
+) -> None:
+    """Run one explainer process: factors for the scores scorers publish ``factors_pending``
+    (``READMIT_SCORER_EXPLAIN_INLINE=false``); its own consumer group on ``risk.scored``."""
+    from readmit_core.log_format import configure
+    from scorer.explainer import run
+
+    s = get_settings()
+    configure(s.log_level)
+    try:
+        run(s, metrics_port)
+    except ServiceUnavailable as exc:
+        _fail(str(exc))
+
+
 def lag(group: str = typer.Option(None, help="Consumer group (default: the scorers').")) -> None:
     """Print consumer lag per partition (log-end offset - committed offset)."""
     from readmit_core.events import FEATURES_TOPIC
@@ -174,6 +192,7 @@ def register_stack_commands(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(ingest)
     app.command()(scorer)
+    app.command()(explainer)
     app.command()(lag)
     app.command()(replay)
 

@@ -153,6 +153,9 @@ class Stack:
         self._start_ingest()
         for _ in range(self.scorers):
             self._spawn_scorer()
+        if not self.settings.scorer_explain_inline:
+            # READMIT_SCORER_EXPLAIN_INLINE=false: TreeSHAP off the scorers' path, in a stage
+            self._spawn("explainer-0", [sys.executable, "-m", "readmit", "explainer"])
         if self.with_web and web_available():
             self._start_web()
         self.wait_ready()

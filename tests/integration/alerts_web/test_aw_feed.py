@@ -178,6 +178,41 @@ def test_new_input_for_the_same_encounter_updates_the_alert(
     assert (alert.probability, alert.input_key) == (0.8, second.input_key)
 
 
+def test_the_explainers_factors_complete_the_pending_alert_and_are_broadcast(
+    feed_settings: Settings, wards: Any, event_factory: Any
+) -> None:
+    """The scorer's pending score opens the row at once without factors; the explainer's
+    completion of the same score fills them in (no rescore audit) and is pushed to the
+    ward; a replayed pending score afterwards does not erase them."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(wards[0].group_name, channel)
+    done = event_factory("ward-a")
+    pending = done.model_copy(update={"factors": (), "interventions": (), "factors_pending": True})
+    _produce(feed_settings, [pending.to_bytes()])
+    assert _run_until(feed_settings, seen=1).stored == 1
+    alert = Alert.objects.get()
+    assert (alert.factors, alert.factors_pending) == ([], True)
+    assert alert.as_message()["factors_pending"] is True
+    _produce(feed_settings, [done.to_bytes(), pending.to_bytes()])
+    counts = _run_until(feed_settings, seen=2)
+    assert (counts.explained, counts.unchanged) == (1, 1)
+    alert.refresh_from_db()
+    assert alert.factors_pending is False
+    assert alert.factors == [f.model_dump(mode="json") for f in done.factors]
+    assert alert.interventions == [i.model_dump(mode="json") for i in done.interventions]
+    assert not alert.actions.filter(kind="rescored").exists()
+
+    async def receive_two() -> list[dict[str, Any]]:
+        return [await layer.receive(channel) for _ in range(2)]
+
+    first, second = async_to_sync(receive_two)()
+    assert first["alert"]["factors_pending"] is True
+    assert first["alert"]["top_factor"] is None
+    assert second["alert"]["factors_pending"] is False
+    assert second["alert"]["top_factor"] == done.factors[0].label
+
+
 def test_new_model_scoring_low_closes_the_old_models_alert(
     feed_settings: Settings, wards: Any, event_factory: Any
 ) -> None:

@@ -302,3 +302,22 @@ def test_page_and_pdf_carry_the_rows_demographics_and_the_records_gaps(
     assert "Name Okafor, Chidi" in text
     assert "Bed 12B" in text
     assert "Payer not recorded" in text
+
+
+def test_a_score_waiting_for_its_factors_says_explaining_then_shows_them(
+    client_a: Client, wards: Any, cache: Any, event_factory: Any
+) -> None:
+    """While the explainer stage works, the page says so instead of "no explanation"; once
+    the factors are in the cached score the page shows them."""
+    done = event_factory(wards[0].code)
+    pending = done.model_copy(update={"factors": (), "interventions": (), "factors_pending": True})
+    cache.write([pending])
+    store_event(pending)
+    url = reverse("alerts:encounter", args=[done.encounter_id])
+    html = client_a.get(url).content.decode()
+    assert 'id="factors-pending"' in html
+    assert "No explanation available" not in html
+    assert cache.add_factors([done]) == [True]
+    html = client_a.get(url).content.decode()
+    assert 'id="factors-pending"' not in html
+    assert done.factors[0].label in html

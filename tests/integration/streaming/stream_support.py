@@ -69,9 +69,16 @@ class ScorerProcesses:
         self.procs: list[ManagedProcess] = []
 
     def start(self, name: str = "scorer") -> ManagedProcess:
+        return self._start(name, ["scorer", "--metrics-port", "0"])
+
+    def start_explainer(self, name: str = "explainer") -> ManagedProcess:
+        """An explainer process (``python -m readmit explainer``) beside the scorers."""
+        return self._start(name, ["explainer", "--metrics-port", "0"])
+
+    def _start(self, name: str, command: list[str]) -> ManagedProcess:
         proc = ManagedProcess(
             name,
-            [sys.executable, "-m", "readmit", "scorer", "--metrics-port", "0"],
+            [sys.executable, "-m", "readmit", *command],
             env=settings_env(self.settings),
             log_path=self.log_dir / f"{name}-{len(self.procs)}.log",
             cwd=PROJECT_ROOT,
