@@ -8,7 +8,9 @@ machine, because absolute numbers on a shared 2-core box mean little:
 * scorer events/s (one burst drained by the running scorers) vs raw kafka-python
   consume of the same bytes (and produce, for reference);
 * end-to-end latency from POST to score-in-Redis at a fixed rate (p50/p95/p99), read
-  from the ``cached_at`` the scorer writes with each score;
+  from the ``cached_at`` the scorer writes with each score, and, with the web app running,
+  from POST to the alert and to its factors on the planners' worklist socket
+  (``readmit.benchmarks.screen``): what a nurse's browser receives;
 * the mapper alone on a ~400-entry Synthea record vs ``orjson.loads`` of the same bytes.
 
 What makes the numbers trustworthy on a shared machine: every phase is measured after a
@@ -37,8 +39,9 @@ import orjson
 import redis
 
 from fhir_mappings import FHIR_JSON
+from readmit.benchmarks.screen import ScreenProbe, session_cookies
 from readmit.embedded.services import ManagedProcess, free_port, port_open, wait_until
-from readmit_core.events import FEATURES_TOPIC, FeatureEvent
+from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC, FeatureEvent
 from readmit_core.settings import Settings
 
 MIN_RUN_S: Final = 1.0  # least work in one timed run of a baseline
@@ -258,24 +261,59 @@ def raw_kafka(
 
 
 class CommittedOffsets:
-    """The scorer group's committed offsets, through one probe consumer for the whole
-    benchmark (a new client per look cost ~20 % of a core)."""
+    """A group's committed offsets on a topic (default: the scorers' on the features
+    topic), through one probe consumer for the whole benchmark (a new client per look
+    cost ~20 % of a core)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, group: str | None = None, topic: str = "") -> None:
         from kafka import TopicPartition
 
         from readmit_core.kafka_clients import make_probe_consumer
 
-        self._probe = make_probe_consumer(settings, settings.scorer_group)
-        topic = settings.topic(FEATURES_TOPIC)
+        self._probe = make_probe_consumer(settings, group or settings.scorer_group)
+        topic = topic or settings.topic(FEATURES_TOPIC)
         partitions = self._probe.partitions_for_topic(topic) or set()
         self._tps = [TopicPartition(topic, p) for p in sorted(partitions)]
 
     def total(self) -> int:
         return sum(self._probe.committed(tp, timeout_ms=3000) or 0 for tp in self._tps)
 
+    def log_end(self) -> int:
+        return sum(self._probe.end_offsets(self._tps).values())
+
     def close(self) -> None:
         self._probe.close(autocommit=False)
+
+
+def feed_caught_up(settings: Settings, timeout_s: float = 300) -> dict[str, float]:
+    """Wait until the alert feed has read every score published so far, so the screen
+    figures time today's alerts and not the warm-up's backlog; how long that took and
+    the feed's rate meanwhile (messages/s).
+
+    Caught up = its committed offsets reached the log end and did not move for a second
+    (the log end alone can lag on some brokers, see ``drain_rate``)."""
+    feed = CommittedOffsets(settings, settings.alerts_group, settings.topic(SCORED_TOPIC))
+    try:
+        start, began = time.perf_counter(), feed.total()
+        deadline = time.monotonic() + timeout_s
+        last, still_since = began, time.monotonic()
+        while time.monotonic() < deadline:
+            done = feed.total()
+            if done != last:
+                last, still_since = done, time.monotonic()
+            elif done >= feed.log_end() and time.monotonic() - still_since >= 1.0:
+                break
+            time.sleep(DRAIN_POLL_S * 4)
+        else:
+            raise TimeoutError(f"the alert feed did not catch up within {timeout_s:g} s")
+        took = time.perf_counter() - start - 1.0
+        return {
+            "feed_catch_up_s": max(0.0, took),
+            "feed_catch_up_messages": last - began,
+            "feed_catch_up_per_s": (last - began) / took if took > 0 else float("nan"),
+        }
+    finally:
+        feed.close()
 
 
 def drain_rate(
@@ -408,11 +446,13 @@ def run(
     repeats: int = 3,
     add_scorer: Callable[[], None] | None = None,
     mapper_record: Path | None = None,
+    screen_login: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run every phase against the stack ``settings`` points at; return the results.
 
     ``add_scorer`` (the embedded stack's) starts a second scorer after the one-scorer
-    runs, for ``two_scorer_ratio``."""
+    runs, for ``two_scorer_ratio``; ``screen_login`` (user, password of an account that
+    sees every ward) adds POST → screen figures from the web app at ``settings.web_url``."""
     token = next(iter(sorted(settings.ingest_token_set)))
     headers = {"Content-Type": FHIR_JSON, "Authorization": f"Bearer {token}"}
     latency_n = int(rate * duration)
@@ -436,10 +476,17 @@ def run(
         warm_size = max(1000, scorer_events // 4)
         warmup = warm_scorers(settings, work.events, offsets, warm_size, log)
 
+        probe, feed = None, {}
+        if screen_login is not None:
+            log("waiting for the alert feed to read the warm-up's scores ...")
+            feed = feed_caught_up(settings)
+            cookies = session_cookies(settings.web_url, *screen_login)
+            probe = ScreenProbe(settings.web_url, cookies).start()
         log(f"latency: {rate:g} bundles/s for {duration:g} s ...")
         sent_at, failures = paced(ingest_url, lat_bodies, headers, rate)
         client = redis.Redis.from_url(settings.redis_url)
         lat = collect_latencies(client, settings.topic_prefix, lat_ids, sent_at, timeout=120)
+        on_screen = screen_figures(probe, lat_ids, sent_at) if probe is not None else {}
 
         log(f"saturation: ingest, {repeats} runs of {saturation_bundles} distinct bundles ...")
         ingest = summary([saturate(ingest_url, b, headers, clients) for b in runs_bodies])
@@ -496,6 +543,8 @@ def run(
         "e2e_p95_ms": percentile(ms, 95),
         "e2e_p99_ms": percentile(ms, 99),
         "e2e_mean_ms": statistics.fmean(ms) if ms else float("nan"),
+        **on_screen,
+        **feed,
         **flatten("ingest_per_s", ingest),
         **flatten("raw_post_per_s", raw_post),
         "ingest_vs_raw_post": ratio(ingest["median"], raw_post["median"]),
@@ -512,6 +561,30 @@ def run(
         "ingest_workers": settings.ingest_workers,
         "saturation_bundles": saturation_bundles,
     }
+
+
+def screen_figures(
+    probe: ScreenProbe, ids: Sequence[str], sent_at: Sequence[float]
+) -> dict[str, Any]:
+    """POST → alert and POST → factors on the worklist socket, for the alerts raised."""
+    try:
+        probe.wait_for(ids, timeout_s=60)
+    finally:
+        probe.stop()
+    shown, explained = probe.latencies_ms(ids, sent_at)
+    out: dict[str, Any] = {
+        "screen_alerts": len(shown),
+        "screen_explained": len(explained),
+        "screen_socket_closed_with": probe.closed_with,
+    }
+    for name, values in (("screen_alert", shown), ("screen_factors", explained)):
+        for q in (50, 95, 99):
+            out[f"{name}_p{q}_ms"] = percentile(values, q)
+        out[f"{name}_max_ms"] = max(values) if values else float("nan")
+    for hop, values in probe.hops_ms(ids, sent_at).items():
+        out[f"screen_hop_{hop}_p50_ms"] = percentile(values, 50)
+        out[f"screen_hop_{hop}_p99_ms"] = percentile(values, 99)
+    return out
 
 
 def _spread(r: dict[str, Any], name: str, fmt: str = ".0f") -> str:
@@ -552,6 +625,26 @@ def markdown(results: dict[str, Any]) -> str:
         f"| target {r['e2e_rate_per_s']:g} | - |",
         f"| scored / sent in latency phase | {r['e2e_scored']} / {r['e2e_sent']} | - | - |",
     ]
+    if "feed_catch_up_per_s" in r:
+        rows.append(
+            f"| alert feed reading the warm-up's {r['feed_catch_up_messages']} scores, "
+            f"messages/s | {r['feed_catch_up_per_s']:.0f} | - | - |"
+        )
+    if "screen_alerts" in r:
+        for what, key, count in (
+            ("the alert", "screen_alert", "screen_alerts"),
+            ("its factors", "screen_factors", "screen_explained"),
+        ):
+            ms = " / ".join(f"{r[f'{key}_{q}_ms']:.0f}" for q in ("p50", "p95", "p99", "max"))
+            rows.append(
+                f"| POST → {what} on the worklist socket, p50 / p95 / p99 / max ms "
+                f"({r[count]} alerts) | {ms} | - | - |"
+            )
+        hops = ", ".join(
+            f"{hop} {r[f'screen_hop_{hop}_p50_ms']:.0f}/{r[f'screen_hop_{hop}_p99_ms']:.0f}"
+            for hop in ("scored", "stored", "pushed", "received")
+        )
+        rows.append(f"| the alert's hops, p50/p99 ms | {hops} | - | - |")
     return "\n".join(rows)
 
 

@@ -6,6 +6,7 @@ machine vary, ratios against a baseline measured in the same run much less.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -38,9 +39,15 @@ def stream(
     external: bool = typer.Option(
         False, help="Use the running services from READMIT_* settings instead of starting a stack."
     ),
+    screen: bool = typer.Option(
+        True,
+        help="Run the web app and alert feed too: POST → alert and → factors on the "
+        "worklist socket (embedded stack only).",
+    ),
 ) -> None:
     """Ingest throughput, scorer throughput, POST→score latency and the mapper on a Synthea
     record, each a median of repeated runs with its spread, next to same-run baselines."""
+    from alerts_web.demo.accounts import ADMIN
     from readmit.benchmarks.stream import run, write_outputs
     from readmit.cli.stack import exit_on_sigterm
     from readmit.embedded.services import free_port
@@ -56,6 +63,7 @@ def stream(
     }
     if workers is not None:
         base = base.model_copy(update={"ingest_workers": workers})
+    login: tuple[str, str] | None = None
     if external:
         if two_scorers:
             raise typer.BadParameter("--two-scorers needs the embedded stack (no --external)")
@@ -69,10 +77,19 @@ def stream(
                 "kafka_port": free_port(),
                 "ingest_port": free_port(),
                 "scorer_metrics_port": 0,
+                "web_port": free_port(),
+                "feed_metrics_port": 0,
+                "explainer_metrics_port": 0,
                 "state_dir": base.state_dir / "bench",
             }
         )
-        stack = Stack(settings, scorers=scorers, with_web=False).start()
+        credentials = settings.state_dir / "bench-web-credentials.json"
+        credentials.unlink(missing_ok=True)
+        stack = Stack(
+            settings, scorers=scorers, with_web=screen, credentials_file=credentials
+        ).start()
+        if screen and credentials.exists():
+            login = (ADMIN, json.loads(credentials.read_text())[ADMIN])
     try:
         results = run(
             settings,
@@ -83,6 +100,7 @@ def stream(
             repeats=repeats,
             add_scorer=stack.add_scorer if stack is not None and two_scorers else None,
             mapper_record=PROJECT_ROOT / SYNTHEA_RECORD,
+            screen_login=login,
             **sizes,
         )
         results["scorers"] = scorers

@@ -91,6 +91,9 @@ class Stack:
     log_dir: Path | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
     web_credentials: str = ""
+    # a program that logs in (``readmit bench stream``'s screen probe): seed_demo resets
+    # the demo passwords and writes them here (0600); None: printed once, never on disk
+    credentials_file: Path | None = None
     supervision: dict[str, Supervised] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -197,7 +200,10 @@ class Stack:
         py = sys.executable
         self._manage(["migrate", "--noinput"])
         # seed_demo prints the demo password once: it goes to the console, never a log file
-        self.web_credentials = self._manage(["seed_demo"])
+        seed = ["seed_demo"]
+        if self.credentials_file is not None:
+            seed += ["--reset-passwords", "--credentials-file", str(self.credentials_file)]
+        self.web_credentials = self._manage(seed)
         self._spawn(
             "web",
             [

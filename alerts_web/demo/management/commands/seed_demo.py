@@ -20,13 +20,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from alerts_web.api.models import ALL_SCOPES, ApiClient
+from alerts_web.demo.accounts import ADMIN, CLIENT, NURSE
 from alerts_web.wards.catalog import demo_wards
 from alerts_web.wards.models import Ward
 from readmit_core.settings import comma_list
-
-NURSE = "nurse"
-ADMIN = "admin"
-CLIENT = "demo-integrator"
 
 
 class Command(BaseCommand):
