@@ -69,6 +69,7 @@ def stream(
                 "kafka_port": free_port(),
                 "ingest_port": free_port(),
                 "scorer_metrics_port": 0,
+                "explainer_metrics_port": 0,
                 "state_dir": base.state_dir / "bench",
             }
         )
