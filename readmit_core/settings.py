@@ -192,8 +192,8 @@ class Settings(BaseSettings):
         "explainer``: its own consumer group on risk.scored, started by ``readmit up``, a "
         "service in docker-compose.yml, a Deployment in infra/k8s) adds the same TreeSHAP "
         'factors within about a second; pages say "Explaining…" meanwhile. A scorer with no '
-        "explainer leaves those alerts without factors: the ops page and the feed's "
-        "``readmit_feed_factors_pending*`` gauges show it. True: explain in the scorer's loop "
+        "explainer leaves those alerts without factors: the ops page (alerts awaiting factors) "
+        "and the ReadmitExplainersAllDown alert show it. True: explain in the scorer's loop "
         "(~2.4 ms a row on the critical path: about half the scorer's throughput).",
     )
     scorer_compile_trees: bool = Field(

@@ -68,6 +68,11 @@ def up(
         typer.echo(
             f"  scorer metrics:                          http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
         )
+        if not settings.scorer_explain_inline:
+            typer.echo(
+                "  explainer health/metrics:                "
+                f"http://127.0.0.1:{settings.explainer_metrics_port}/readyz, /metrics"
+            )
         typer.echo(f"  logs:                                    {stack.log_dir}")
         if stack.web_credentials.strip():
             typer.echo("")

@@ -141,7 +141,10 @@ def test_json_carries_every_dashboard_figure_with_its_spread(monkeypatch, tmp_pa
     printed = stream.write_outputs(results, Path("-"), tmp_path / "t.md")
     assert orjson.loads(printed).keys() == results.keys()
     assert "| ingest, bundles/s" in (tmp_path / "t.md").read_text()
-    assert "| score → factors p50 / p99 / max ms | 8.0 / 21.0 / 21.0" in (tmp_path / "t.md").read_text()
+    assert (
+        "| score → factors p50 / p99 / max ms | 8.0 / 21.0 / 21.0"
+        in (tmp_path / "t.md").read_text()
+    )
 
 
 def test_two_scorer_ratio_when_asked(monkeypatch):
