@@ -132,13 +132,19 @@ class CacheRefill:
         return Refill(ran=True, candidates=len(rows), republished=sent, completed=completed)
 
     def _scored_since(self, rows: list[AcceptedRow], since: float) -> list[AcceptedRow]:
-        """The rows whose cached score was written at or after ``since`` (epoch)."""
+        """The rows whose cached score was written at or after ``since`` (epoch), or is
+        still waiting for its factors: the ``risk.scored`` message the explainer stage
+        would complete may be among those the broker lost, however old it is."""
         out: list[AcceptedRow] = []
         for i in range(0, len(rows), CHECK_BATCH):
             chunk = rows[i : i + CHECK_BATCH]
             pipe = self._r.pipeline(transaction=False)
             for r in chunk:
-                pipe.hget(self._cache.score_key(r.encounter_id), "cached_at")
+                pipe.hmget(self._cache.score_key(r.encounter_id), ["cached_at", "factors_pending"])
             stamps = pipe.execute()
-            out.extend(r for r, at in zip(chunk, stamps, strict=True) if at and float(at) >= since)
+            out.extend(
+                r
+                for r, (at, pending) in zip(chunk, stamps, strict=True)
+                if at and (float(at) >= since or pending == b"1")
+            )
         return out

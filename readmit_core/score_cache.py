@@ -7,7 +7,9 @@ Keys (``{p}`` is the configured topic prefix, so deployments can share a Redis):
   ``computed_at``, ``ward``, ``patient_id``,
   ``discharged_at``, ``non_readmittable``, ``factors`` (JSON), ``interventions`` (JSON),
   ``factors_pending`` ("1" while the explainer stage has yet to add the factors),
-  ``cached_at`` (epoch seconds of the write: end-to-end latency is measured to it).
+  ``cached_at`` (epoch seconds of the scorer's write: end-to-end latency is measured to
+  it), ``explained_at`` (epoch seconds of the explainer's write of the factors, absent
+  until then: the factors' delay is measured to it).
   Expires after ``READMIT_SCORE_TTL_SECONDS``.
 * ``{p}patient:{patient_id}:scores`` — sorted set of ``encounter_id|input_key`` scored
   by computed_at epoch seconds: the patient's score history.
@@ -42,7 +44,7 @@ _ADD_FACTORS: Final = """
 local cur = redis.call('HMGET', KEYS[1], 'input_key', 'model_version')
 if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'factors', ARGV[3], 'interventions', ARGV[4],
-           'factors_pending', '0', 'cached_at', ARGV[5])
+           'factors_pending', '0', 'explained_at', ARGV[5])
 return 1
 """
 
@@ -107,6 +109,7 @@ class ScoreCache:
         not_high: dict[str, list[str]] = defaultdict(list)
         for ev in events:
             key = self.score_key(ev.encounter_id)
+            pipe.hdel(key, "explained_at")  # a new score's factors are not yet written
             pipe.hset(key, mapping=_fields(ev, cached_at))
             pipe.expire(key, self._ttl)
             member = f"{ev.encounter_id}|{ev.input_key}"
@@ -157,7 +160,7 @@ class ScoreCache:
             return []
         script = self._r.register_script(_ADD_FACTORS)
         pipe = self._r.pipeline(transaction=False)
-        cached_at = repr(time.time())
+        explained_at = repr(time.time())
         for ev in events:
             script(
                 keys=[self.score_key(ev.encounter_id)],
@@ -166,7 +169,7 @@ class ScoreCache:
                     ev.model_version,
                     _json(ev.factors),
                     _json(ev.interventions),
-                    cached_at,
+                    explained_at,
                 ],
                 client=pipe,
             )

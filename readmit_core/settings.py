@@ -186,12 +186,15 @@ class Settings(BaseSettings):
         "factors (the what-if form and POST /api/v1/predict always explain).",
     )
     scorer_explain_inline: bool = Field(
-        True,
-        description="Explain in the scorer's loop (TreeSHAP on the critical path: ~2.4 ms a "
-        "row caps a scorer at a few thousand events/s). False: the scorer publishes every score "
-        "at once, those whose band needs factors marked ``factors_pending``, and the explainer "
-        "stage (``readmit explainer``, started by ``readmit up``) adds the factors within a "
-        "second. Inline by default so a scorer without an explainer still serves factors.",
+        False,
+        description="False (the default): the scorer publishes every score at once, those whose "
+        "band needs factors marked ``factors_pending``, and the explainer stage (``readmit "
+        "explainer``: its own consumer group on risk.scored, started by ``readmit up``, a "
+        "service in docker-compose.yml, a Deployment in infra/k8s) adds the same TreeSHAP "
+        'factors within about a second; pages say "Explaining…" meanwhile. A scorer with no '
+        "explainer leaves those alerts without factors: the ops page (alerts awaiting factors) "
+        "and the ReadmitExplainersAllDown alert show it. True: explain in the scorer's loop "
+        "(~2.4 ms a row on the critical path: about half the scorer's throughput).",
     )
     scorer_compile_trees: bool = Field(
         True,

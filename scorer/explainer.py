@@ -38,6 +38,8 @@ from readmit_core.score_cache import ScoreCache
 from readmit_core.settings import Settings
 from scorer import metrics
 from scorer.consumer import Rejected, ScorerWorker
+from scorer.health import HealthServer
+from scorer.lag import LagMonitor
 from scorer.main import limit_blas_threads
 
 log = logging.getLogger(__name__)
@@ -207,14 +209,26 @@ def build_explainer(settings: Settings, name: str | None = None) -> ExplainerWor
 
 
 def run(settings: Settings, metrics_port: int | None = None) -> None:
-    """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group."""
+    """Run until SIGTERM/SIGINT: finish the batch, commit, leave the group.
+
+    The port serves the scorer's probes (``scorer.health``) for the explainer group:
+    ``/healthz`` (the loop turns), ``/readyz`` (Redis, broker, partitions owned, progress
+    on its backlog of ``risk.scored``) and ``/metrics`` (``readmit_explainer_*``), so an
+    explainer that is down or stuck is seen like a scorer (infra/OPERATIONS.md).
+    """
     limit_blas_threads()
     worker = build_explainer(settings)
+    monitor = LagMonitor(
+        settings,
+        settings.topic(SCORED_TOPIC),
+        lambda: worker.ownership.owned,
+        group=settings.explainer_group,
+    ).start()
     port = settings.explainer_metrics_port if metrics_port is None else metrics_port
+    health = None
     if port:
-        from prometheus_client import start_http_server
-
-        start_http_server(port, addr="127.0.0.1" if settings.embedded else "0.0.0.0")
+        host = "127.0.0.1" if settings.embedded else "0.0.0.0"
+        health = HealthServer(worker, monitor, host, port).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signum})
@@ -222,4 +236,9 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        monitor.stop()
+        if health is not None:
+            health.stop()

@@ -88,9 +88,12 @@ class LagMonitor:
         topic: str,
         owned: Callable[[], frozenset[TopicPartition]],
         interval_s: float = LAG_REFRESH_S,
+        *,
+        group: str | None = None,
     ) -> None:
         self.settings = settings
         self.topic = topic
+        self.group = group or settings.scorer_group  # the explainer watches its own group
         self.owned = owned
         self.interval_s = interval_s
         self.partitions: dict[int, PartitionProgress] = {}
@@ -134,7 +137,7 @@ class LagMonitor:
         """One reading; on failure the client is replaced and the last reading ages."""
         try:
             if self._probe is None:
-                self._probe = make_probe_consumer(self.settings, self.settings.scorer_group)
+                self._probe = make_probe_consumer(self.settings, self.group)
             lags = read_lag(self._probe, self.topic)
         except (KafkaError, ServiceUnavailable, AssertionError):
             log.debug("lag refresh failed", exc_info=True)

@@ -96,6 +96,12 @@ class _NumberedCanvas(canvas.Canvas):
 def _factor_table(event: ScoreEvent, styles: Any) -> Any:
     """Factors as rows: full label (wrapped, never cut), a bar from 0, the points."""
     factors = list(event.factors[:8])
+    if not factors and event.factors_pending:  # the explainer stage has yet to add them
+        return Paragraph(
+            "Factors still being computed when this report was made (usually within a "
+            "second): download it again for them.",
+            styles["Normal"],
+        )
     if not factors:
         return Paragraph("No explanation available for this score.", styles["Normal"])
     top = max(max(f.contribution for f in factors), 0.1)

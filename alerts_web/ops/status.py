@@ -1,4 +1,5 @@
-"""What the ops page shows: consumer lag, scorer throughput, DLQ count, model in service.
+"""What the ops page shows: consumer lag, scorer throughput, DLQ count, model in service,
+and the alerts still waiting for their factors (the explainer stage's backlog).
 
 Each source can fail on its own (a scorer down, the broker unreachable); the page
 shows what it could read and names what it could not, instead of failing whole.
@@ -36,6 +37,7 @@ DEAD_LETTERS = _family(scorer_metrics.DEAD_LETTERS)
 MODEL_INFO = _family(scorer_metrics.MODEL_INFO)
 END_TO_END = _family(scorer_metrics.END_TO_END_SECONDS)
 _RATE_KEY = "ops:last-sample"
+FACTORS_LATE_S = 10.0  # the pages' "factors delayed" threshold too (dashboard.js, pending.js)
 
 
 @dataclass
@@ -86,6 +88,7 @@ def lag_rows(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
     rows: list[dict[str, Any]] = []
     wanted = (
         (settings.scorer_group, settings.topic(FEATURES_TOPIC)),
+        (settings.explainer_group, settings.topic(SCORED_TOPIC)),
         (settings.alerts_group, settings.topic(SCORED_TOPIC)),
     )
     try:
@@ -145,6 +148,25 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "", depth: int = 2) -
     return flat
 
 
+def factors_pending(now: float | None = None) -> dict[str, Any]:
+    """Active alerts shown "Explaining…" and how old the oldest one's score is.
+
+    The factors are due within a second; an oldest age of more than ``FACTORS_LATE_S``
+    means no explainer keeps up — or none runs (a scorer deployed without one): the page
+    says so instead of leaving the nurses' "Explaining…" unexplained.
+    """
+    from django.db.models import Count, Min
+
+    from alerts_web.alerts.models import ACTIVE_STATUSES, Alert
+
+    found = Alert.objects.filter(factors_pending=True, status__in=ACTIVE_STATUSES).aggregate(
+        n=Count("pk"), oldest=Min("computed_at")
+    )
+    oldest = found["oldest"]
+    age = max(0.0, (now or time.time()) - oldest.timestamp()) if oldest else 0.0
+    return {"alerts": found["n"], "oldest_seconds": round(age, 1), "late": age > FACTORS_LATE_S}
+
+
 def ops_status(settings: Settings) -> dict[str, Any]:
     urls = settings.scorer_metrics_url_list
     scorers = [scrape(u) for u in urls]
@@ -165,4 +187,5 @@ def ops_status(settings: Settings) -> dict[str, Any]:
         "lag_error": lag_error,
         "total_lag": sum(r["lag"] or 0 for r in lags),
         "model": model_summary(settings),
+        "factors_pending": factors_pending(),
     }

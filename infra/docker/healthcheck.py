@@ -53,7 +53,10 @@ def check(role: str) -> bool:
         allowed = s.allowed_hosts
         host = allowed[0] if allowed and allowed[0] != "*" else "localhost"
         return http_ok(f"http://127.0.0.1:{s.web_port}/accounts/login/", host_header=host)
-    if role in ("alerts-consumer", "explainer"):
+    if role == "explainer":
+        # the scorer's probes on the explainer's port (scorer/explainer.py: run)
+        return http_ok(f"http://127.0.0.1:{s.explainer_metrics_port}/healthz")
+    if role == "alerts-consumer":
         # No port of its own: healthy while the broker it consumes from is reachable.
         return tcp_ok(s.kafka_servers[0])
     return True  # one-shot roles (migrate, train, readmit ...): exit status is the signal

@@ -27,6 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from readmit_core.errors import ReadmitError
+
 LOGIN_PATH: Final = "/accounts/login/"
 SOCKET_PATH: Final = "/ws/worklist/"
 CSRF_FIELD: Final = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -41,8 +43,11 @@ def _epoch(iso: Any) -> float:
         return float("nan")
 
 
-class ScreenLoginFailed(RuntimeError):
+class ScreenLoginFailed(ReadmitError):
     """The benchmark's account could not log in (wrong credentials, lockout, no web)."""
+
+    status = 401
+    issue_code = "security"
 
 
 def session_cookies(web_url: str, username: str, password: str) -> dict[str, str]:

@@ -8,9 +8,10 @@ machine, because absolute numbers on a shared 2-core box mean little:
 * scorer events/s (one burst drained by the running scorers) vs raw kafka-python
   consume of the same bytes (and produce, for reference);
 * end-to-end latency from POST to score-in-Redis at a fixed rate (p50/p95/p99), read
-  from the ``cached_at`` the scorer writes with each score, and, with the web app running,
-  from POST to the alert and to its factors on the planners' worklist socket
-  (``readmit.benchmarks.screen``): what a nurse's browser receives;
+  from the ``cached_at`` the scorer writes with each score; for the scores the
+  explainer stage completes, POST → factors and score → factors (its ``explained_at``);
+  and, with the web app running, POST to the alert and to its factors on the planners'
+  worklist socket (``readmit.benchmarks.screen``): what a nurse's browser receives;
 * the mapper alone on a ~400-entry Synthea record vs ``orjson.loads`` of the same bytes.
 
 What makes the numbers trustworthy on a shared machine: every phase is measured after a
@@ -204,6 +205,32 @@ def collect_latencies(
             break
         time.sleep(0.2)
     return [float(c) - s for c, s in zip(cached, sent_at, strict=True) if c]
+
+
+def collect_factor_delays(
+    client: redis.Redis, prefix: str, ids: Sequence[str], sent_at: Sequence[float], timeout: float
+) -> tuple[list[float], list[float]]:
+    """For the scores published ``factors_pending``: seconds from POST to their factors
+    in Redis, and from the score's own write to its factors, once none is pending."""
+    from readmit_core.score_cache import ScoreCache
+
+    cache = ScoreCache(client, prefix, 0)
+    deadline = time.monotonic() + timeout
+    rows: list[list[bytes | None]] = []
+    while time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        for enc in ids:
+            pipe.hmget(cache.score_key(enc), ["factors_pending", "cached_at", "explained_at"])
+        rows = pipe.execute()
+        if not any(pending == b"1" for pending, _, _ in rows):
+            break
+        time.sleep(0.2)
+    done = [
+        (sent, float(cached or 0), float(explained))
+        for sent, (_, cached, explained) in zip(sent_at, rows, strict=True)
+        if explained is not None
+    ]
+    return [e - s for s, _, e in done], [e - c for _, c, e in done]
 
 
 def raw_kafka(
@@ -486,6 +513,9 @@ def run(
         sent_at, failures = paced(ingest_url, lat_bodies, headers, rate)
         client = redis.Redis.from_url(settings.redis_url)
         lat = collect_latencies(client, settings.topic_prefix, lat_ids, sent_at, timeout=120)
+        post_to_factors, score_to_factors = collect_factor_delays(
+            client, settings.topic_prefix, lat_ids, sent_at, timeout=60
+        )
         on_screen = screen_figures(probe, lat_ids, sent_at) if probe is not None else {}
 
         log(f"saturation: ingest, {repeats} runs of {saturation_bundles} distinct bundles ...")
@@ -543,6 +573,7 @@ def run(
         "e2e_p95_ms": percentile(ms, 95),
         "e2e_p99_ms": percentile(ms, 99),
         "e2e_mean_ms": statistics.fmean(ms) if ms else float("nan"),
+        **_factor_figures(post_to_factors, score_to_factors),
         **on_screen,
         **feed,
         **flatten("ingest_per_s", ingest),
@@ -587,6 +618,19 @@ def screen_figures(
     return out
 
 
+def _factor_figures(post: Sequence[float], score: Sequence[float]) -> dict[str, Any]:
+    """The explainer stage's delays in ms (none: factors inline, or nothing pending)."""
+    post_ms, score_ms = [x * 1000 for x in post], [x * 1000 for x in score]
+    return {
+        "e2e_explained": len(post_ms),
+        "e2e_factors_p50_ms": percentile(post_ms, 50),
+        "e2e_factors_p99_ms": percentile(post_ms, 99),
+        "score_to_factors_p50_ms": percentile(score_ms, 50),
+        "score_to_factors_p99_ms": percentile(score_ms, 99),
+        "score_to_factors_max_ms": max(score_ms, default=float("nan")),
+    }
+
+
 def _spread(r: dict[str, Any], name: str, fmt: str = ".0f") -> str:
     return f"{r[name]:{fmt}} [{r[name + '_min']:{fmt}}-{r[name + '_max']:{fmt}}]"
 
@@ -624,6 +668,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"| latency phase: achieved POST rate, bundles/s | {r['e2e_achieved_rate_per_s']:.1f} "
         f"| target {r['e2e_rate_per_s']:g} | - |",
         f"| scored / sent in latency phase | {r['e2e_scored']} / {r['e2e_sent']} | - | - |",
+        f"| POST → factors p50 / p99 ms ({r['e2e_explained']} explained by the stage) "
+        f"| {r['e2e_factors_p50_ms']:.1f} / {r['e2e_factors_p99_ms']:.1f} | - | - |",
+        f"| score → factors p50 / p99 / max ms | {r['score_to_factors_p50_ms']:.1f} / "
+        f"{r['score_to_factors_p99_ms']:.1f} / {r['score_to_factors_max_ms']:.1f} | - | - |",
     ]
     if "feed_catch_up_per_s" in r:
         rows.append(

@@ -68,6 +68,11 @@ def up(
         typer.echo(
             f"  scorer metrics:                          http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
         )
+        if not settings.scorer_explain_inline:
+            typer.echo(
+                "  explainer health/metrics:                "
+                f"http://127.0.0.1:{settings.explainer_metrics_port}/readyz, /metrics"
+            )
         typer.echo(f"  logs:                                    {stack.log_dir}")
         if stack.web_credentials.strip():
             typer.echo("")
@@ -149,13 +154,16 @@ def explainer(
 
 
 def lag(group: str = typer.Option(None, help="Consumer group (default: the scorers').")) -> None:
-    """Print consumer lag per partition (log-end offset - committed offset)."""
-    from readmit_core.events import FEATURES_TOPIC
+    """Print consumer lag per partition (log-end offset - committed offset) on the topic the
+    group consumes: features for the scorers, risk.scored for the explainers and the feed."""
+    from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
     from scorer.lag import consumer_lag
 
     s = get_settings()
+    group = group or s.scorer_group
+    topic = SCORED_TOPIC if group in (s.explainer_group, s.alerts_group) else FEATURES_TOPIC
     try:
-        rows = consumer_lag(s.kafka_bootstrap, group or s.scorer_group, s.topic(FEATURES_TOPIC))
+        rows = consumer_lag(s.kafka_bootstrap, group, s.topic(topic))
     except ServiceUnavailable as exc:
         _fail(str(exc))
         return

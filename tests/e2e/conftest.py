@@ -51,6 +51,8 @@ def stack_with(
             state_dir=tmp_path / "state",
             topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
             scorer_group=f"e2e-scorer-{uuid.uuid4().hex[:8]}",
+            explainer_group=f"e2e-explainer-{uuid.uuid4().hex[:8]}",
+            explainer_metrics_port=free_port(),
             ingest_port=free_port(),
             web_port=free_port(),
             scorer_metrics_port=free_port(),

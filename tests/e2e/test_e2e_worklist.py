@@ -267,3 +267,47 @@ def test_worklist_lifecycle_reconnect_and_tablet(stack_with: Any) -> None:
         text = (stack.log_dir / f"{name}.log").read_text()
         for secret in ("Okafor", "MRN-1020", "Missed, While-Down", "e2e-pat-20"):
             assert secret not in text, f"{secret!r} in {name}.log"
+
+
+def test_a_pending_alert_says_explaining_until_its_factors_arrive(stack_with: Any) -> None:
+    """The scorer publishes a high score at once, factors pending; the explainer's
+    completion follows. Meanwhile the worklist row and the patient page say "Explaining…"
+    (never "no explanation"); when the completion arrives both show the factors by
+    themselves — the patient page is not reloaded by the test."""
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    stack = stack_with(0)
+    base = stack.settings.web_url
+    ward = nurse_wards(stack)[0]
+    scores = _Scores(stack)
+    done = _event(ward, 40, name="Pending, Pat")
+    pending = done.model_copy(update={"factors": (), "factors_pending": True})
+    scores.send(pending)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        login(page, base, "nurse", printed_password(stack, "nurse"))
+        page.goto(f"{base}/wards/{ward}/")
+        row = _rows(page).filter(has_text="Pending, Pat")
+        expect(row.locator(".factors-pending")).to_contain_text("Explaining", timeout=LIVE_S)
+        shot(page, "worklist-explaining", docs=False)
+        patient = page.context.new_page()
+        patient.goto(f"{base}/encounters/{done.encounter_id}/")
+        expect(patient.locator("#factors-pending")).to_contain_text("Explaining this score")
+        expect(patient.locator("#interventions-pending")).to_be_visible()
+        assert patient.get_by_text("No explanation available").count() == 0
+        shot(patient, "encounter-explaining", docs=False)
+
+        scores.send(done)  # the explainer's completion: same input, model and computed_at
+        expect(patient.locator("#factor-chart")).to_be_visible(timeout=LIVE_S)
+        expect(patient.locator("#factors-pending")).to_have_count(0)
+        expect(patient.locator("#explanation")).to_contain_text("2 earlier stays")
+        shot(patient, "encounter-explained", docs=False)
+        expect(row).to_contain_text("Top factor: 2 earlier stays", timeout=LIVE_S)
+        expect(row.locator(".factors-pending")).to_have_count(0)
+        assert not errors, errors
+        browser.close()

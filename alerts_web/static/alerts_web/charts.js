@@ -5,16 +5,18 @@
   if (!dataEl || typeof Chart === "undefined") return;
   const data = JSON.parse(dataEl.textContent);
   Chart.defaults.animation = false;
-  const factorCanvas = document.getElementById("factor-chart");
-  if (factorCanvas && data.factors.length) {
+
+  // also called by pending.js when an explained score's factors arrive after the page
+  function drawFactors(factorCanvas, factors) {
+    if (!factorCanvas || !factors.length) return;
     new Chart(factorCanvas, {
       type: "bar",
       data: {
-        labels: data.factors.map((f) => f.label),
+        labels: factors.map((f) => f.label),
         datasets: [{
           label: "Percentage points of risk",
-          data: data.factors.map((f) => f.value),
-          backgroundColor: data.factors.map((f) => (f.value >= 0 ? "#dc3545" : "#198754")),
+          data: factors.map((f) => f.value),
+          backgroundColor: factors.map((f) => (f.value >= 0 ? "#dc3545" : "#198754")),
         }],
       },
       options: {
@@ -22,7 +24,7 @@
         responsive: true,
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { title: (items) => data.factors[items[0].dataIndex].label } },
+          tooltip: { callbacks: { title: (items) => factors[items[0].dataIndex].label } },
         },
         scales: {
           y: {
@@ -32,7 +34,7 @@
               // whole labels, wrapped into lines of about 34 characters (never cut)
               callback: (value, index) => {
                 const lines = [];
-                for (const word of data.factors[index].label.split(" ")) {
+                for (const word of factors[index].label.split(" ")) {
                   const last = lines.length - 1;
                   if (last >= 0 && (lines[last] + " " + word).length <= 34) lines[last] += " " + word;
                   else lines.push(word);
@@ -45,6 +47,8 @@
       },
     });
   }
+  window.readmitCharts = { drawFactors };
+  drawFactors(document.getElementById("factor-chart"), data.factors);
   const historyCanvas = document.getElementById("history-chart");
   if (historyCanvas && data.history.length) {
     new Chart(historyCanvas, {

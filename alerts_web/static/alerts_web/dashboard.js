@@ -22,6 +22,7 @@
   const BACKOFF_CAP_MS = 30000;
   const PING_EVERY_MS = 20000;
   const SILENCE_LIMIT_MS = 45000;
+  const LATE_FACTORS_MS = 10000; // the encounter page's threshold too (pending.js)
   const baseTitle = document.title;
   const known = new Set(); // ids of rows this page has already told the nurse about
   let page = 1;
@@ -145,12 +146,31 @@
 
   const BAND_CLASS = { high: "text-bg-danger", medium: "text-bg-warning", low: "text-bg-success" };
 
+  // the top factor, or an honest "explaining…" while the explainer stage computes them
+  // (the feed's update for the factors refetches the page: no polling here)
+  function why(a) {
+    if (a.factors_pending) {
+      // due within a second: still missing after LATE_FACTORS_MS, the row says so
+      const late = Date.now() - Date.parse(a.computed_at) > LATE_FACTORS_MS;
+      const node = el("div", null, "small top-factor factors-pending " + (late ? "text-warning-emphasis" : "text-body-secondary"));
+      const spin = el("span", null, "spinner-border spinner-border-sm me-1");
+      spin.setAttribute("aria-hidden", "true");
+      node.append(spin, late ? "Factors delayed" : "Explaining…");
+      node.title = late
+        ? "The factors behind this score have not arrived: the explanation service may be down"
+        : "The factors behind this score are being computed";
+      return node;
+    }
+    return el("div", a.top_factor ? "Top factor: " + a.top_factor : "", "small top-factor");
+  }
+
   function row(a) {
     const tr = el("tr", null, "alert-row status-" + a.status + " band-" + a.band);
     tr.dataset.alertId = a.id;
     const risk = el("td", null, "text-nowrap");
     risk.appendChild(el("span", Math.round(a.probability * 100) + "%", "badge fs-6 " + (BAND_CLASS[a.band] || "text-bg-secondary")));
     risk.appendChild(el("div", a.band + " risk", "small text-body-secondary"));
+    risk.appendChild(why(a));
     tr.appendChild(risk);
 
     const who = el("td");

@@ -35,6 +35,13 @@
       $("ops-lag").textContent = s.total_lag;
       $("ops-dlq").textContent = fmt(s.dead_letters_total, 0);
       $("ops-model").textContent = s.model_versions.join(", ") || "—";
+      const fp = s.factors_pending;
+      $("ops-pending").textContent = fp.alerts;
+      const age = $("ops-pending-age");
+      age.className = "small " + (fp.late ? "text-danger-emphasis fw-semibold" : "text-body-secondary");
+      age.textContent = fp.late
+        ? "oldest " + fmt(fp.oldest_seconds, 0) + " s: is an explainer running? (RUNBOOK: ReadmitExplainersAllDown)"
+        : (fp.alerts ? "oldest " + fmt(fp.oldest_seconds, 1) + " s" : "none");
       $("ops-lag-error").textContent = s.lag_error || "";
       $("ops-lag-rows").replaceChildren(...s.lag.map((p) => {
         const tr = document.createElement("tr");

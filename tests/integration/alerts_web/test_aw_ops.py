@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from alerts_web.ops import views as ops_views
 from readmit.embedded.services import free_port
-from readmit_core.events import FEATURES_TOPIC
+from readmit_core.events import FEATURES_TOPIC, SCORED_TOPIC
 from readmit_core.kafka_clients import ensure_topics
 from readmit_core.settings import Settings
 
@@ -62,6 +62,8 @@ def test_ops_status_reads_lag_and_scorer_metrics(
     features = [r for r in status["lag"] if r["topic"] == settings.topic(FEATURES_TOPIC)]
     assert len(features) == settings.topic_partitions
     assert {r["group"] for r in features} == {settings.scorer_group}
+    scored = {r["group"] for r in status["lag"] if r["topic"] == settings.topic(SCORED_TOPIC)}
+    assert scored == {settings.explainer_group, settings.alerts_group}
     assert sum(r["end_offset"] for r in features) >= 1  # nobody consumed: all of it is lag
     assert all(r["lag"] == r["end_offset"] - (r["committed"] or 0) for r in status["lag"])
     assert status["total_lag"] == sum(r["lag"] for r in status["lag"]) > 0
@@ -112,3 +114,30 @@ def test_ops_page_plots_the_sampled_hour(
     series = client.get(reverse("ops:status")).json()["history"]
     assert series["latency_ms"] == [300.0]  # (0.2 s + 0.4 s) / 2
     cache.delete(history.HISTORY_KEY)
+
+
+def test_alerts_waiting_for_factors_are_counted_and_a_stale_one_is_called_out(
+    staff: User, wards: Any, event_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scorer deployed without any explainer: its high-risk alerts stay "Explaining…";
+    the ops page counts them, names the oldest one's age and asks whether one runs."""
+    from datetime import timedelta
+
+    from alerts_web.alerts.feed import store_event
+    from alerts_web.ops.status import FACTORS_LATE_S
+
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", scorer_metrics_urls="")
+    monkeypatch.setattr(ops_views, "get_settings", lambda: settings)
+    client = Client()
+    client.force_login(staff)
+    fresh = event_factory("ward-a", factors=(), factors_pending=True)
+    store_event(fresh)
+    store_event(event_factory("ward-a"))  # explained: not counted
+    status = client.get(reverse("ops:status")).json()["factors_pending"]
+    assert (status["alerts"], status["late"]) == (1, False)
+    old = fresh.computed_at - timedelta(seconds=FACTORS_LATE_S + 50)
+    store_event(event_factory("ward-b", factors=(), factors_pending=True, computed_at=old))
+    status = client.get(reverse("ops:status")).json()["factors_pending"]
+    assert (status["alerts"], status["late"]) == (2, True)
+    assert status["oldest_seconds"] >= FACTORS_LATE_S + 50
+    assert "is an explainer running?" in client.get(reverse("ops:page")).content.decode()

@@ -46,7 +46,7 @@ def test_broker_restart_under_load(stream_settings, tmp_path):
             recovered = time.monotonic() - stopped
             wait_for(lambda: scorer.probe("/readyz")[0] == 200, 30, "scorer ready again")
         wanted = {e.input_key for e in after}
-        lost, repeats = lost_and_repeated(settings, wanted)
+        lost, repeats, _ = lost_and_repeated(settings, wanted)
         print(
             f"\nbroker restart: inputs {len(before)} before + {len(after)} after, lost {lost}, "
             f"risk.scored repeats {repeats}, not ready {not_ready_after:.1f} s after the stop, "

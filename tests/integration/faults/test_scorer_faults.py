@@ -2,7 +2,9 @@
 
 Each test counts inputs, lost, duplicated and the time until the survivor owns every
 partition and every input is scored, and records what the survivor's /readyz and
-/healthz said meanwhile (printed for the closing note with ``pytest -s``).
+/healthz said meanwhile (printed for the closing note with ``pytest -s``). An explainer
+runs beside the scorers, as in every deployment (factors are not inline by default):
+every score that needs factors must get them, whatever the scorers went through.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any, Self
 import httpx
 import orjson
 import pytest
-from stream_support import feature_events, lost_and_repeated, produce, read_topic, wait_for
+from stream_support import (
+    ScorerProcesses,
+    feature_events,
+    lost_and_repeated,
+    produce,
+    read_topic,
+    wait_for,
+)
 
 from readmit.embedded.services import ManagedProcess, free_port
 from readmit.embedded.stack import settings_env
@@ -114,10 +123,18 @@ def _scored(cache: ScoreCache, events) -> int:
     return sum(cache.latest(e.encounter_id) is not None for e in events)
 
 
+def _explained(cache: ScoreCache, events) -> int:
+    """How many of the events' cached scores carry their factors (none pending)."""
+    latest = [cache.latest(e.encounter_id) for e in events]
+    return sum(s is not None and not s.factors_pending for s in latest)
+
+
 def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: str) -> None:
     events = feature_events(3000, skip=20000, tag=tag)
     partitions = set(range(settings.topic_partitions))
     a, b = Scorer(settings, tmp_path, "scorer-a"), Scorer(settings, tmp_path, "scorer-b")
+    explainer = ScorerProcesses(settings, tmp_path)
+    explainer.start_explainer()
     cache = _cache(settings)
     try:
         wait_for(
@@ -142,10 +159,15 @@ def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: 
             )
             scored_after = time.monotonic() - killed_at
             wait_for(lambda: b.probe("/readyz")[0] == 200, 30, "survivor ready")
+        wait_for(
+            lambda: _explained(cache, events) == len(events),
+            RECOVERY_BOUND_S,
+            "every cached score with its factors",
+        )
         wanted = {e.input_key for e in events}
         # a repeat on risk.scored is the killed scorer's in-flight batch (at-least-once);
         # the alert feed stores one alert per (encounter, model); the cache holds one score
-        lost, repeats = lost_and_repeated(settings, wanted)
+        lost, repeats, unexplained = lost_and_repeated(settings, wanted, explained=True)
         dup_scores = sum(
             len([k for enc, k, _ in cache.patient_history(e.patient_id) if enc == e.encounter_id])
             != 1
@@ -153,12 +175,14 @@ def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: 
         )
         print(
             f"\n{signal.Signals(sig).name} of 1 of 2 scorers: inputs {len(events)}, lost {lost}, "
-            f"duplicated scores {dup_scores}, risk.scored repeats {repeats}, partitions owned "
+            f"duplicated scores {dup_scores}, risk.scored repeats {repeats}, pending scores "
+            f"never completed {unexplained}, partitions owned "
             f"again after {owned_after:.1f} s, all scored after {scored_after:.1f} s; survivor "
             f"{probes.summary()}"
         )
         assert lost == 0
         assert dup_scores == 0
+        assert unexplained == 0, "every pending score on risk.scored got its factors"
         assert b.proc.alive
         assert all(alive == 200 for _, _, alive, _ in probes.samples), "survivor stayed alive"
         if sig == signal.SIGTERM:
@@ -167,6 +191,7 @@ def _one_of_two_scorers_dies(settings: Settings, tmp_path: Path, sig: int, tag: 
     finally:
         a.proc.stop()
         b.proc.stop()
+        explainer.stop_all()
 
 
 def test_kill_minus_nine_of_one_of_two_scorers(stream_settings, tmp_path):

@@ -1,12 +1,13 @@
 """The whole stream through a broker restart, under load, as an outsider sees it.
 
 Ingest (a real uvicorn process) takes POSTs from an EHR that resends whatever was not
-answered 2xx; a scorer scores; the alert feed (``consume_scores``) stores alerts in
-PostgreSQL. The embedded broker is stopped mid-stream and started again empty. Measured:
-every discharge answered 2xx is scored (those the dead broker lost included: the
-scorers republish them from the state database), 0 duplicate alerts, every high-risk
-score has its alert within a bound after the broker is back, and ingest's /readyz said
-"not ready" within ~2 s of the broker dying and "ready" once it was back.
+answered 2xx; a scorer scores, an explainer adds the factors; the alert feed
+(``consume_scores``) stores alerts in PostgreSQL. The embedded broker is stopped
+mid-stream and started again empty. Measured: every discharge answered 2xx is scored
+(those the dead broker lost included: the scorers republish them from the state
+database), 0 duplicate alerts, every high-risk score has its alert — with its factors —
+within a bound after the broker is back, and ingest's /readyz said "not ready" within
+~2 s of the broker dying and "ready" once it was back.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def stack_settings(
             "topic_prefix": prefix,
             "scorer_group": f"{prefix}scorer",
             "alerts_group": f"{prefix}alerts",
+            "explainer_group": f"{prefix}explainer",
             "redis_url": f"redis://127.0.0.1:{own_redis[0]}/0",
             "database_url": own_postgres.url,
             "state_dir": tmp_path,
@@ -152,10 +154,13 @@ class Readiness(Sampler):
         return next((t - after for t, s in self.samples if t >= after and s == status), None)
 
 
-def _alerts(url: str, encounters: list[str]) -> list[str]:
+def _alerts(url: str, encounters: list[str], *, pending: bool = False) -> list[str]:
+    """The encounters' alert rows (with ``pending``: those still waiting for factors)."""
+    only = " AND factors_pending" if pending else ""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT encounter_id FROM alerts_alert WHERE encounter_id = ANY(%s)", (encounters,)
+            f"SELECT encounter_id FROM alerts_alert WHERE encounter_id = ANY(%s){only}",
+            (encounters,),
         )
         return [r[0] for r in cur.fetchall()]
 
@@ -184,6 +189,9 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
     )  # fmt: skip
     scorer = Scorer(s, tmp_path, "scorer")
     feed = _child(s, tmp_path, "feed", [py, "-m", "alerts_web", "consume_scores"])
+    explainer = _child(
+        s, tmp_path, "explainer", [py, "-m", "readmit", "explainer", "--metrics-port", "0"]
+    )
     url = f"http://127.0.0.1:{s.ingest_port}"
     try:
         wait_for(lambda: scorer.probe("/readyz")[0] == 200, 90, "scorer ready")
@@ -220,6 +228,11 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
                 "every high-risk score has its alert",
             )
             alerts_s = time.monotonic() - restarted
+            wait_for(
+                lambda: not _alerts(own_postgres.url, alerting(), pending=True),
+                RECOVERY_BOUND_S,
+                "every high-risk alert with its factors",
+            )
             wait_for(lambda: ready.samples[-1][1] == 200, 10, "ingest ready")
         high = alerting()
         rows_found = _alerts(own_postgres.url, high)
@@ -238,6 +251,7 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
             high_risk=len(high),
             alerts_lost=len(set(high) - set(rows_found)),
             duplicate_alerts=len(rows_found) - len(set(rows_found)),
+            alerts_without_factors=len(_alerts(own_postgres.url, high, pending=True)),
             ingest_not_ready_after_stop_s=not_ready_s and round(not_ready_s, 2),
             ingest_ready_after_restart_s=ready_again_s and round(ready_again_s, 2),
             all_scored_after_restart_s=round(all_scored_s, 1),
@@ -253,6 +267,7 @@ def test_broker_restart_under_load_loses_no_discharge_and_no_alert(
         assert scorer.proc.alive, "recovered without restarts"
         assert feed.alive
         assert ingest.alive
+        assert explainer.alive
     finally:
-        for p in (feed, scorer.proc, ingest):
+        for p in (feed, explainer, scorer.proc, ingest):
             p.stop()

@@ -17,11 +17,16 @@ from readmit_core.settings import Settings
 
 @pytest.fixture
 def stream_settings(service_settings: Settings) -> Settings:
-    """Fresh topics, keys and consumer group for one test, so offsets, DLQ counts and
-    group membership (no rebalance waiting on another test's departed scorers) are its own."""
+    """Fresh topics, keys and consumer groups for one test, so offsets, DLQ counts and
+    group membership (no rebalance waiting on another test's departed scorers or
+    explainers) are its own."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     s = service_settings.model_copy(
-        update={"topic_prefix": prefix, "scorer_group": f"{prefix}scorer"}
+        update={
+            "topic_prefix": prefix,
+            "scorer_group": f"{prefix}scorer",
+            "explainer_group": f"{prefix}explainer",
+        }
     )
     ensure_topics(s)
     return s

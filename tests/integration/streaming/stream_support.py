@@ -6,8 +6,9 @@ import csv
 import gzip
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -133,15 +134,42 @@ def produce(settings: Settings, payloads: list[tuple[bytes | None, bytes]], topi
     producer.close()
 
 
-def lost_and_repeated(settings: Settings, wanted: set[str]) -> tuple[int, int]:
-    """Read ``risk.scored`` until every wanted input key is on it (or 30 s): how many of
-    them never arrived, and how many messages repeat an input already there."""
-    read = read_topic(
-        settings,
-        SCORED_TOPIC,
-        0,
-        timeout=30,
-        until=lambda m: {orjson.loads(x)["input_key"] for x in m} >= wanted,
-    )
-    keys = [orjson.loads(m)["input_key"] for m in read]
-    return len(wanted - set(keys)), len(keys) - len(set(keys))
+def _score_identity(message: dict[str, Any]) -> tuple[str, str, str]:
+    return (message["input_key"], message["model_version"], message["computed_at"])
+
+
+def score_publications(messages: Sequence[bytes]) -> list[dict[str, Any]]:
+    """The ``risk.scored`` messages the scorers published, decoded: an explainer's
+    completion of a pending score (same input, model version and ``computed_at``, now
+    with its factors) is the second half of that score, not another score."""
+    decoded = [orjson.loads(m) for m in messages]
+    pending = {_score_identity(d) for d in decoded if d.get("factors_pending")}
+    return [d for d in decoded if d.get("factors_pending") or _score_identity(d) not in pending]
+
+
+def unexplained(messages: Sequence[bytes]) -> set[str]:
+    """Input keys of the pending scores on ``risk.scored`` that no completion followed."""
+    decoded = [orjson.loads(m) for m in messages]
+    done = {_score_identity(d) for d in decoded if not d.get("factors_pending")}
+    return {
+        d["input_key"]
+        for d in decoded
+        if d.get("factors_pending") and _score_identity(d) not in done
+    }
+
+
+def lost_and_repeated(
+    settings: Settings, wanted: set[str], *, explained: bool = False
+) -> tuple[int, int, int]:
+    """Read ``risk.scored`` until every wanted input key is on it — and, with
+    ``explained``, every pending score of them completed by an explainer — (or 30 s):
+    how many of them never arrived, how many scorer publications repeat an input
+    already there, and how many wanted pending scores were never completed."""
+
+    def complete(read: list[bytes]) -> bool:
+        keys = {d["input_key"] for d in score_publications(read)}
+        return keys >= wanted and not (explained and unexplained(read) & wanted)
+
+    read = read_topic(settings, SCORED_TOPIC, 0, timeout=30, until=complete)
+    keys = [d["input_key"] for d in score_publications(read)]
+    return len(wanted - set(keys)), len(keys) - len(set(keys)), len(unexplained(read) & wanted)

@@ -21,12 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_factors_arrive_through_the_explainer_equal_to_inline(stream_settings, scorer_processes):
-    settings = stream_settings.model_copy(
-        update={
-            "scorer_explain_inline": False,
-            "explainer_group": f"{stream_settings.topic_prefix}explainer",
-        }
-    )
+    settings = stream_settings
+    assert not settings.scorer_explain_inline, "the stage is the default"
     bands = settings.explain_band_set
     events = feature_events(300, skip=4000, tag="explain-")
     produce(settings, [(e.patient_id.encode(), e.to_bytes()) for e in events], FEATURES_TOPIC)

@@ -125,10 +125,19 @@ def _post(client: TestClient, doc: dict[str, Any]) -> Any:
 
 
 def _features(settings: Settings, expect: int, timeout: float = 20) -> list[FeatureEvent]:
-    return [
-        FeatureEvent.model_validate_json(m)
-        for m in read_topic(settings, "features", expect=expect, timeout=timeout)
-    ]
+    """The feature events on the topic, one per input (the last of each input key).
+
+    A running scorer's cache refill (``scorer.state_upkeep``) republishes an accepted input
+    that has no cached score yet — the very same event — so an input may be on the topic
+    twice; every copy must carry the same record.
+    """
+    latest: dict[str, FeatureEvent] = {}
+    for m in read_topic(settings, "features", expect=expect, timeout=timeout):
+        event = FeatureEvent.model_validate_json(m)
+        seen = latest.get(event.input_key)
+        assert seen is None or seen.record == event.record, "one input, two records"
+        latest[event.input_key] = event
+    return list(latest.values())
 
 
 def test_id_only_notification_is_fetched_mapped_and_scored(

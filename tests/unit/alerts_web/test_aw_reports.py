@@ -159,7 +159,7 @@ def _long_factor_report(**overrides: object) -> RiskReport:
         ),
         Factor(feature="age", label="Age 80 to 90", contribution=0.2),
     )
-    event = score_event(factors=factors, **overrides)
+    event = score_event(**{"factors": factors, **overrides})
     done = SimpleNamespace(
         at=event.computed_at,
         actor="nurse.jones",
@@ -244,6 +244,15 @@ def test_pdf_states_that_risk_does_not_apply_after_death_or_hospice(tmp_path: Pa
     assert "risk does not apply" in text
     assert "percentage points" not in text
     assert "Recommended interventions" not in text
+
+
+def test_pdf_of_a_score_still_explaining_says_so_not_no_explanation(tmp_path: Path) -> None:
+    report = _long_factor_report(factors=(), factors_pending=True)
+    text = " ".join(_pdf_text(render_pdf(report), tmp_path).split())
+    assert "Factors still being computed" in text
+    assert "No explanation available" not in text
+    done = " ".join(_pdf_text(render_pdf(_long_factor_report(factors=())), tmp_path).split())
+    assert "No explanation available" in done
 
 
 def test_report_files_are_named_by_patient_and_encounter() -> None:

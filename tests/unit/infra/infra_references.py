@@ -37,8 +37,8 @@ RUNBOOK = INFRA / "RUNBOOK.md"
 OPERATIONS = INFRA / "OPERATIONS.md"
 
 # The roles of the one image (the list); each must be deployable everywhere.
-ROLES = ("ingest", "scorer", "web", "alerts-consumer", "migrate", "train")
-LONG_RUNNING_ROLES = ("ingest", "scorer", "web", "alerts-consumer")
+ROLES = ("ingest", "scorer", "explainer", "web", "alerts-consumer", "migrate", "train")
+LONG_RUNNING_ROLES = ("ingest", "scorer", "explainer", "web", "alerts-consumer")
 # Metrics Prometheus itself provides (not exported by our code).
 PROMETHEUS_BUILTIN = frozenset({"up"})
 # Labels Prometheus adds to every scraped series, and the histogram bucket label.

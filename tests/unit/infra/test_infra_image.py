@@ -151,6 +151,7 @@ def test_health_check_passes_for_one_shot_roles(tmp_path: Path) -> None:
     [
         ("ingest", "READMIT_INGEST_PORT"),
         ("scorer", "READMIT_SCORER_METRICS_PORT"),
+        ("explainer", "READMIT_EXPLAINER_METRICS_PORT"),
         ("web", "READMIT_WEB_PORT"),
     ],
 )
@@ -193,7 +194,8 @@ def test_health_check_passes_when_the_role_answers(tmp_path: Path) -> None:
         port = str(server.server_address[1])
         assert _health("ingest", tmp_path, READMIT_INGEST_PORT=port) == 0
         assert _health("scorer", tmp_path, READMIT_SCORER_METRICS_PORT=port) == 0
+        assert _health("explainer", tmp_path, READMIT_EXPLAINER_METRICS_PORT=port) == 0
     finally:
         server.shutdown()
         server.server_close()
-    assert paths == ["/healthz", "/healthz"]
+    assert paths == ["/healthz", "/healthz", "/healthz"]

@@ -82,6 +82,9 @@ def _fake_phases(monkeypatch: pytest.MonkeyPatch, rates: dict[str, list[float]])
     )
     monkeypatch.setattr(stream, "paced", lambda url, bodies, headers, rate: ([0.0, 1.0], 0))
     monkeypatch.setattr(stream, "collect_latencies", lambda *a, **k: [0.010, 0.030])
+    monkeypatch.setattr(
+        stream, "collect_factor_delays", lambda *a, **k: ([0.020, 0.050], [0.008, 0.021])
+    )
     monkeypatch.setattr(stream.redis.Redis, "from_url", staticmethod(lambda url: None))
     monkeypatch.setattr(
         stream, "raw_kafka", lambda s, payloads, repeats: (rates["produce"], rates["consume"])
@@ -133,9 +136,15 @@ def test_json_carries_every_dashboard_figure_with_its_spread(monkeypatch, tmp_pa
     assert results["mapper_record_resources_per_s"] > 0
     assert results["mapper_vs_orjson"] < 1  # the mapper does more than parse
     assert results["e2e_p50_ms"] <= results["e2e_p99_ms"]
+    assert (results["e2e_explained"], results["score_to_factors_max_ms"]) == (2, 21.0)
+    assert results["score_to_factors_p50_ms"] <= results["score_to_factors_p99_ms"]
     printed = stream.write_outputs(results, Path("-"), tmp_path / "t.md")
     assert orjson.loads(printed).keys() == results.keys()
     assert "| ingest, bundles/s" in (tmp_path / "t.md").read_text()
+    assert (
+        "| score → factors p50 / p99 / max ms | 8.0 / 21.0 / 21.0"
+        in (tmp_path / "t.md").read_text()
+    )
 
 
 def test_two_scorer_ratio_when_asked(monkeypatch):
