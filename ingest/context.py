@@ -45,17 +45,24 @@ def software_version() -> str:
         return "0+source"
 
 
-def ingest_context(request: Request) -> IngestContext:
-    """Dependency: the app's collaborators."""
+def _context(request: Request) -> IngestContext:
     ctx: IngestContext = request.app.state.ingest
     return ctx
 
 
-def principal(request: Request) -> Principal:
-    """Dependency: the authenticated caller (401/403 OperationOutcome otherwise)."""
-    return ingest_context(request).authority.authenticate(bearer_token(request))
+async def ingest_context(request: Request) -> IngestContext:
+    """Dependency: the app's collaborators. Async, like :func:`principal`: FastAPI runs a
+    plain ``def`` dependency in the thread pool, a hand-off per dependency per request
+    for work of microseconds."""
+    return _context(request)
+
+
+async def principal(request: Request) -> Principal:
+    """Dependency: the authenticated caller (401/403 OperationOutcome otherwise); a
+    constant-time compare or one HMAC JWT check, no I/O, so on the event loop."""
+    return _context(request).authority.authenticate(bearer_token(request))
 
 
 async def fhir_body(request: Request) -> dict[str, Any]:
     """Dependency: the request body as a FHIR JSON object (415/413/400 otherwise)."""
-    return await read_fhir_body(request, ingest_context(request).settings.max_request_bytes)
+    return await read_fhir_body(request, _context(request).settings.max_request_bytes)

@@ -32,6 +32,7 @@ from patient_state.store import (
     Delivery,
     IdentityRow,
     PatientStateStore,
+    ResourceRow,
     StayDocumentRow,
     StayRow,
     VisitRow,
@@ -119,9 +120,10 @@ class DurableHistory:
         *,
         identities: Sequence[IdentityRow] = (),
         documents: Sequence[StayDocumentRow] = (),
+        resources: Sequence[ResourceRow] = (),
     ) -> None:
         """The documents' visits and index records, the versions just published, the
-        accepted resources' identities and the kept stay documents.
+        accepted resources' identities, the kept stay documents and loose resources.
 
         Called only after the broker acknowledged ``published``: an accepted marker
         never exists for an event Kafka did not take.
@@ -153,4 +155,5 @@ class DurableHistory:
             ],
             identities=identities,
             documents=documents,
+            resources=resources,
         )

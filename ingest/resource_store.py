@@ -118,11 +118,12 @@ class ResourceStore:
             "entry": [{"resource": doc}] + [{"resource": r} for r in extra],
         }
 
-    def remember(self, doc: Resource) -> None:
-        """Keep the document's Patients, and all of it when it was not a complete Bundle."""
+    def rows_to_keep(self, doc: Resource) -> list[ResourceRow]:
+        """The document's Patients, and all of it when it was not a complete Bundle, as
+        rows to keep (written with the document's history, in its one transaction)."""
         kept, complete = self._index(doc)
         if not kept:
-            return
+            return []
         now = time.time()
         rows = []
         for pid, res in kept:
@@ -138,4 +139,4 @@ class ResourceStore:
                     expires_at=now + (self._patient_ttl if is_patient else self._ttl),
                 )
             )
-        self._store.keep_resources(rows)
+        return rows

@@ -251,8 +251,10 @@ class IngestService:
             ],
             identities=accepted_identities(document, identities),
             documents=self._stay_documents(plans, documents, now),
+            resources=self.resources.rows_to_keep(
+                _without(document, {s.ref for s in stale if s.ref})
+            ),
         )
-        self.resources.remember(_without(document, {s.ref for s in stale if s.ref}))
         metrics.EVENTS_PUBLISHED.inc(len(fresh))
         metrics.DUPLICATES.inc(sum(p.outcome == "duplicate" for p in plans))
         log.info(

@@ -140,6 +140,14 @@ _SELECT_RESOURCES = (
     "WHERE scope = %s AND patient_id IN ({marks}) AND expires_at > %s ORDER BY patient_id, ref"
 )
 
+_UPSERT_RESOURCE = (
+    "INSERT INTO loose_resource (scope, patient_id, ref, is_patient, resource, "
+    "expires_at) VALUES (%s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (scope, patient_id, ref) DO UPDATE SET "
+    "is_patient = excluded.is_patient, resource = excluded.resource, "
+    "expires_at = excluded.expires_at"
+)
+
 _SELECT_VERSIONS = (
     "SELECT ref, version_id, last_modified, write_id FROM resource_version "
     "WHERE scope = %s AND ref IN ({marks})"
@@ -215,12 +223,14 @@ class PatientStateStore:
         *,
         identities: Sequence[IdentityRow] = (),
         documents: Sequence[StayDocumentRow] = (),
+        resources: Sequence[ResourceRow] = (),
     ) -> None:
-        """Visits, index stays, accepted versions, the accepted resources' identities and
-        the stays' documents in one transaction.
+        """Visits, index stays, accepted versions, the accepted resources' identities,
+        the stays' documents and the loose resources kept in one transaction.
 
         One transaction: a stay is never marked accepted without its history (which a
-        later score of the same patient would silently miss).
+        later score of the same patient would silently miss); and one write a document
+        (the loose resources were a second one: SQLite has one writer at a time).
         """
         visit_rows = [
             (self.scope, v.patient_id, v.encounter_id, v.class_code, v.start_at, v.end_at,
@@ -289,6 +299,7 @@ class PatientStateStore:
                 "excluded.expires_at",
                 document_rows,
             )
+            cur.executemany(_UPSERT_RESOURCE, self._resource_values(resources))
 
         self.db.run(write)
 
@@ -353,20 +364,14 @@ class PatientStateStore:
         return [ResourceRow(r[0], r[1], bool(r[2]), r[3], float(r[4])) for r in rows]
 
     def keep_resources(self, rows: Sequence[ResourceRow]) -> None:
-        values: list[tuple[Any, ...]] = [
+        values = self._resource_values(rows)
+        self.db.run(lambda cur: cur.executemany(_UPSERT_RESOURCE, values))
+
+    def _resource_values(self, rows: Sequence[ResourceRow]) -> list[tuple[Any, ...]]:
+        return [
             (self.scope, r.patient_id, r.ref, r.is_patient, r.resource_json, r.expires_at)
             for r in rows
         ]
-        self.db.run(
-            lambda cur: cur.executemany(
-                "INSERT INTO loose_resource (scope, patient_id, ref, is_patient, resource, "
-                "expires_at) VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (scope, patient_id, ref) DO UPDATE SET "
-                "is_patient = excluded.is_patient, resource = excluded.resource, "
-                "expires_at = excluded.expires_at",
-                values,
-            )
-        )
 
     # -- access audit --------------------------------------------------------------------
     def record_score_read(

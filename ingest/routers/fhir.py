@@ -225,32 +225,41 @@ async def transaction(
         # atomic: the first entry the http rules refuse fails the whole transaction
         for problem in entry_problems(doc, validate=False).values():
             raise problem
-        conflicts = await run_in_threadpool(ctx.versions.conflicts, if_matches(doc))
-        for conflict in conflicts.values():
-            raise conflict
-        accepted, _, existing = await run_in_threadpool(
-            ctx.service.accept_conditional, doc, atomic=True
+        accepted, failures, existing, stamps = await run_in_threadpool(
+            _write_bundle, ctx, doc, atomic=True
         )
-        stamps = await _stamps(ctx, doc, accepted, {}, existing)
         return fhir_response(
             response_bundle("transaction", doc, accepted, stamps, None, existing, prefer)
         )
     if doc.get("type") != "batch":
         raise wrong
-    refused = await run_in_threadpool(ctx.versions.conflicts, if_matches(doc))
-    accepted, failures, existing = await run_in_threadpool(
-        ctx.service.accept_conditional,
-        doc,
-        atomic=False,
-        refused={i: e for i, e in refused.items() if i is not None},
+    accepted, failures, existing, stamps = await run_in_threadpool(
+        _write_bundle, ctx, doc, atomic=False
     )
-    stamps = await _stamps(ctx, doc, accepted, failures, existing)
     return fhir_response(
         response_bundle("batch", doc, accepted, stamps, failures, existing, prefer)
     )
 
 
-async def _stamps(
+def _write_bundle(
+    ctx: IngestContext, doc: dict[str, Any], *, atomic: bool
+) -> tuple[Accepted, dict[int, FhirMappingError], dict[int, str], dict[str, Stamp]]:
+    """A transaction's or batch's blocking work in one thread-pool hand-off (each one
+    costs a thread switch and event-loop wakeups): its ifMatch checks (a transaction
+    fails whole on the first conflict, a batch refuses that entry), acceptance, then
+    the versions of what was written."""
+    conflicts = ctx.versions.conflicts(if_matches(doc))
+    if atomic:
+        for conflict in conflicts.values():
+            raise conflict
+    refused = {i: e for i, e in conflicts.items() if i is not None}
+    accepted, failures, existing = ctx.service.accept_conditional(
+        doc, atomic=atomic, refused=None if atomic else refused
+    )
+    return accepted, failures, existing, _stamps(ctx, doc, accepted, failures, existing)
+
+
+def _stamps(
     ctx: IngestContext,
     doc: dict[str, Any],
     accepted: Accepted,
@@ -270,10 +279,10 @@ async def _stamps(
     aliases = _canonical(doc, accepted)
     older = {r for r in map(ref_of, written) if r and accepted.is_stale(r)}
     fresh = [r for r in written if ref_of(r) not in older]
-    stamps = await run_in_threadpool(ctx.versions.record, fresh, aliases)
+    stamps = ctx.versions.record(fresh, aliases)
     held = [*existing.values(), *(aliases.get(r, r) for r in older)]
     if held:  # matched an existing resource, or older than it: its current version
-        current = await run_in_threadpool(ctx.versions.current, held)
+        current = ctx.versions.current(held)
         current.update(
             {r: current[aliases.get(r, r)] for r in older if aliases.get(r, r) in current}
         )

@@ -53,3 +53,37 @@ def test_anything_but_one_match_is_refused_with_the_entry_index(query: str, kind
     assert isinstance(problems[2], kind)
     assert problems[2].entry_index == 2
     assert problems[2].element == "Bundle.entry[2].resource.subject"
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        # deep inside an element, in a list, beside escaped text: the serialization
+        # prefilter must still send the resource to the walk
+        {
+            "resourceType": "Condition",
+            "id": "c",
+            "evidence": [{"detail": [{"reference": "Patient?identifier=1"}]}],
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c",
+            "note": [{"text": 'a "quoted" \\ note'}],
+            "subject": {"reference": "Patient?identifier=1"},
+        },
+    ],
+)
+def test_nested_conditional_references_are_found(holder: dict) -> None:
+    resolved, problems = conditional_targets([(0, WITH_SYSTEM), (1, holder)])
+    assert problems == {}
+    assert resolved == {"Patient?identifier=1": WITH_SYSTEM}
+
+
+def test_a_conditional_reference_matching_nothing_is_still_refused_when_nested() -> None:
+    holder = {
+        "resourceType": "Encounter",
+        "id": "e",
+        "diagnosis": [{"condition": {"reference": "Patient?identifier=nobody"}}],
+    }
+    _, problems = conditional_targets([(0, WITH_SYSTEM), (1, holder)])
+    assert isinstance(problems[1], UnresolvedReference)

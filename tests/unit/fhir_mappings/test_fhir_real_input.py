@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from fhir_mappings.bundle import MAX_JSON_DEPTH, load_json
+from fhir_mappings.bundle import MAX_JSON_DEPTH, check_depth, check_text_depth, load_json
 from fhir_mappings.codes.icd10 import icd10_to_icd9
 from fhir_mappings.codes.snomed import SNOMED_TO_ICD9
 from fhir_mappings.condition import concept_code
@@ -292,3 +293,41 @@ def test_icd10_with_or_without_dot_maps_the_same(code):
             return "refused"
 
     assert outcome(code) == outcome(code.replace(".", ""))
+
+
+def _random_json(rng: random.Random, depth: int) -> Any:
+    """Nested objects and lists whose strings and keys hold brackets, quotes and
+    backslashes (what a text-level depth check must not be fooled by)."""
+    texts = ["[{", '"}]', "\\", '\\"[', "]]", "\\u005b", "\n{"]
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice([1, None, 2.5, rng.choice(texts) + rng.choice(texts)])
+    if rng.random() < 0.5:
+        return {
+            rng.choice(texts) + str(i): _random_json(rng, depth - 1)
+            for i in range(rng.randint(1, 2))
+        }
+    return [_random_json(rng, depth - 1) for _ in range(rng.randint(1, 2))]
+
+
+def test_text_depth_check_agrees_with_the_walk() -> None:
+    """check_text_depth (on the bytes orjson parsed) refuses exactly what check_depth
+    (on the parsed object) refuses, compact or indented, around each limit."""
+    rng = random.Random(7)
+    refused = 0
+    for i in range(3000):
+        data = {"a": _random_json(rng, rng.randint(1, 80))}
+        raw = orjson.dumps(data, option=orjson.OPT_INDENT_2 if i % 2 else 0)
+        for limit in (3, 10, MAX_JSON_DEPTH):
+            try:
+                check_depth(data, limit)
+                walked = False
+            except TooDeep:
+                walked = True
+            try:
+                check_text_depth(raw, limit)
+                scanned = False
+            except TooDeep:
+                scanned = True
+            assert scanned == walked, raw[:200]
+            refused += walked
+    assert refused > 0  # some documents were deep enough to be refused
