@@ -38,6 +38,7 @@ from readmit_core.events import (
     DEAD_LETTER_TOPIC,
     FEATURE_EVENT_VERSION,
     FEATURES_TOPIC,
+    SCORE_EVENT_VERSION,
     SCORED_TOPIC,
     DeadLetter,
     DeadLetterReason,
@@ -121,26 +122,29 @@ def to_score_event(
     """The score of a validated event, built without validating it a second time.
 
     Every field comes from a validated FeatureEvent or the model's typed Prediction, so
-    ``model_construct`` is exact; building the nested event through validation was a
-    per-event cost of the scorer's loop.
+    assembling it is exact; building the nested event through validation, and later
+    ``model_construct``, were per-event costs of the scorer's loop.
     """
-    return ScoreEvent.model_construct(
-        computed_at=utcnow(),
-        encounter_id=event.encounter_id,
-        patient_id=event.patient_id,
-        ward=event.ward,
-        input_key=event.input_key,
-        probability=float(pred.probability),
-        band=pred.band,
-        model_version=model_version,
-        factors=pred.factors,
-        interventions=pred.interventions,
-        factors_pending=factors_pending,
-        discharged_at=event.discharged_at,
-        non_readmittable=pred.non_readmittable,
-        context=event.context,
-        record=event.record,
-        input_version=event.input_version,
+    return ScoreEvent.assembled(
+        {
+            "schema_version": SCORE_EVENT_VERSION,
+            "encounter_id": event.encounter_id,
+            "patient_id": event.patient_id,
+            "ward": event.ward,
+            "input_key": event.input_key,
+            "probability": float(pred.probability),
+            "band": pred.band,
+            "model_version": model_version,
+            "factors": pred.factors,
+            "interventions": pred.interventions,
+            "factors_pending": factors_pending,
+            "computed_at": utcnow(),
+            "discharged_at": event.discharged_at,
+            "non_readmittable": pred.non_readmittable,
+            "context": event.context,
+            "record": event.record,
+            "input_version": event.input_version,
+        }
     )
 
 
@@ -531,8 +535,9 @@ def settle_heap() -> None:
 
     Called when a model enters service (start, hot reload). Without it every full
     collection walked all long-lived objects (~190,000 in the benchmark's process, the
-    model among them): 30-70 us of a ~150 us event in a saturated loop. ``unfreeze`` first so a replaced model's cycles can still
-    be collected; frozen objects are still freed by reference counting.
+    model among them): 30-70 us of a ~150 us event in a saturated loop. ``unfreeze``
+    first so a replaced model's cycles can still be collected; frozen objects are still
+    freed by reference counting.
     """
     gc.unfreeze()
     gc.collect()
