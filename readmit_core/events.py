@@ -205,14 +205,15 @@ class ScoreEvent(BaseModel):
         and orjson writes floats, strings and UTC datetimes ("Z") as pydantic does
         (checked against ``__pydantic_serializer__`` in tests/unit/readmit_core); 30 %
         cheaper, and the scorer serializes every score it publishes."""
-        return orjson.dumps(self.__dict__, default=_stored_fields, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(self.__dict__, default=stored_fields, option=orjson.OPT_UTC_Z)
 
 
 _set_attribute = object.__setattr__  # how pydantic itself sets a frozen model's state
 
 
-def _stored_fields(value: object) -> dict[str, Any]:
-    """orjson's hook for the models nested in an event: their stored field values."""
+def stored_fields(value: object) -> dict[str, Any]:
+    """orjson's hook for the models nested in an event: their stored field values (what
+    pydantic serialises for these flat models, under their field names)."""
     if isinstance(value, BaseModel):
         return value.__dict__
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

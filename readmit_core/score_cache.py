@@ -32,7 +32,7 @@ from typing import Final, Literal
 import orjson
 import redis
 
-from readmit_core.events import Factor, Intervention, ScoreEvent, older_input
+from readmit_core.events import Factor, Intervention, ScoreEvent, older_input, stored_fields
 
 # Completes a pending score's factors only while the hash still holds that very score
 # (same input and model version): atomic, so a newer score written meanwhile is never
@@ -290,7 +290,9 @@ def _replaced(ev: ScoreEvent, cached_version: int | None, cached_computed_at: st
 
 
 def _json(items: Sequence[Factor] | Sequence[Intervention]) -> bytes:
-    return orjson.dumps([item.model_dump() for item in items])
+    """The JSON list of factors or interventions (``model_dump`` of each, without the
+    per-item Python dicts: the scorer writes two such lists for every score)."""
+    return orjson.dumps(items, default=stored_fields) if items else b"[]"
 
 
 def _event(encounter_id: str, raw: dict[bytes, bytes]) -> ScoreEvent:
