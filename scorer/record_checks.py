@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 from fhir_mappings.codes.dataset_ids import id_tables
@@ -13,8 +11,6 @@ from readmit_core.features import INTEGER_RANGES, VALUE_SETS, FeatureRecord
 # (dataset column, attribute, low, high) and (dataset column, attribute, accepted values)
 _Ranges = tuple[tuple[str, str, int, int], ...]
 _Vocabularies = tuple[tuple[str, str, frozenset[Any]], ...]
-_Bounds = tuple[range, ...]
-_Sets = tuple[frozenset[Any], ...]
 
 
 @lru_cache(maxsize=1)
@@ -39,28 +35,6 @@ def _rules() -> tuple[_Ranges, _Vocabularies]:
     return ranges, tuple(vocabularies)
 
 
-@lru_cache(maxsize=1)
-def _fast_rules() -> tuple[Callable[[Any], tuple[Any, ...]], _Bounds, _Sets]:
-    """``_rules`` for the common case as C-level calls: one attrgetter reads every
-    checked value, each range is a ``range`` and each vocabulary a frozenset, so a
-    record within the definition is checked without a Python step per column."""
-    ranges, vocabularies = _rules()
-    read = attrgetter(*(name for _, name, _, _ in ranges), *(name for _, name, _ in vocabularies))
-    bounds = tuple(range(low, high + 1) for _, _, low, high in ranges)
-    return read, bounds, tuple(accepted for _, _, accepted in vocabularies)
-
-
-def _within(record: FeatureRecord) -> bool:
-    """Whether every checked value is inside the definition (the scorer's usual case;
-    the validated integers are ints, so ``in range`` is the bounds check)."""
-    read, bounds, vocabularies = _fast_rules()
-    values = read(record)
-    k = len(bounds)
-    return all(map(range.__contains__, bounds, values[:k])) and all(
-        map(frozenset.__contains__, vocabularies, values[k:])
-    )
-
-
 def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
     """(out-of-range integers, values outside their closed vocabulary) of ``record``.
 
@@ -69,8 +43,6 @@ def definition_violations(record: FeatureRecord) -> tuple[list[str], list[str]]:
     scorer refuses such a record instead. A column's default (its missing marker, e.g.
     age ``?``) is always allowed. Each entry names the column and the value.
     """
-    if _within(record):
-        return [], []
     ranges, vocabularies = _rules()
     values = record.__dict__
     out_of_range = [
