@@ -7,7 +7,10 @@
     .venv/bin/python infra/scripts/scorer_bench.py scaleout 10000 3
 
 ``scaleout`` drains the same events (12 partitions) with 1, then 2 scorer processes of one
-group, all compiled and started together, and reports events/s of the group per run.
+group, all compiled and started together, and reports events/s of the group per run; the
+members explain as ``READMIT_SCORER_EXPLAIN_INLINE`` says (false: the explainer stage's
+setting, ``READMIT_SCORER_EXPLAIN_INLINE=false .venv/bin/python infra/scripts/scorer_bench.py
+scaleout 10000 3``).
 
 ``events`` synthesizes the ``readmit bench stream`` workload once (var/bench/events.jsonl);
 ``throughput`` compiles the champion once, then runs ``scorer.benchmark.measure_scorer``
@@ -45,7 +48,12 @@ EVENTS = Path("var/bench/events.jsonl")
 def _group_member(settings: Settings, total: int, start: Any, done: Any, spans: Any) -> None:
     """One scorer process of the group: compile, wait for the others, drain, report."""
     limit_blas_threads()
-    scorer = Scorer(Registry(settings.model_dir), settings.explain_band_set, compile_trees=True)
+    scorer = Scorer(
+        Registry(settings.model_dir),
+        settings.explain_band_set,
+        compile_trees=True,
+        explain_inline=settings.scorer_explain_inline,
+    )
     while not scorer.ready():
         time.sleep(0.2)
     client = redis.Redis.from_url(settings.redis_url)
