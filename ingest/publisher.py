@@ -38,7 +38,9 @@ class EventPublisher:
     def _get(self) -> KafkaProducer:
         with self._lock:
             if self._producer is None:
-                self._producer = make_producer(self._settings)
+                self._producer = make_producer(
+                    self._settings, linger_ms=self._settings.ingest_producer_linger_ms
+                )
             return self._producer
 
     def _reset(self) -> None:

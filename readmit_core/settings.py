@@ -171,6 +171,13 @@ class Settings(BaseSettings):
         description="How long a producer waits to fill a batch before sending. Loops that flush "
         "per batch (the scorer) send at the flush anyway; this bounds the wait of ingest's sends.",
     )
+    ingest_producer_linger_ms: int = Field(
+        0,
+        ge=0,
+        description="The linger of ingest's producer. Each request waits for its own acks, so a "
+        "linger only delays it, and kafka-python wakes the sender twice (new batch, then linger "
+        "over) instead of once.",
+    )
     producer_batch_bytes: int = Field(
         512 * 1024,
         ge=16 * 1024,

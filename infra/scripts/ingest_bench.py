@@ -2,6 +2,10 @@
 in infra/OPERATIONS.md, "Ingest throughput").
 
     .venv/bin/python infra/scripts/ingest_bench.py /tmp/before,. 5 300
+    .venv/bin/python infra/scripts/ingest_bench.py .+READMIT_INGEST_PRODUCER_LINGER_MS=2,. 3 300
+
+A tree may carry ``+NAME=VALUE`` overrides of its child's environment (the same tree
+with two settings side by side: the children otherwise get this process's settings).
 
 Starts one broker (and Redis, unless one answers), then one ingest API per source tree
 (``READMIT_INGEST_WORKERS`` uvicorn workers each, that tree on PYTHONPATH) and the raw
@@ -60,12 +64,24 @@ def cpu_seconds(proc: ManagedProcess) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start_ingest(settings: Settings, tree: Path, state_dir: Path) -> tuple[ManagedProcess, str]:
-    """The ingest API of ``tree`` on a port of its own, with its own SQLite state."""
+def tree_spec(spec: str) -> tuple[Path, dict[str, str]]:
+    """``path+NAME=VALUE+...``: a source tree and the environment overrides of its API."""
+    path, *pairs = spec.split("+")
+    return Path(path).resolve(), dict(p.split("=", 1) for p in pairs)
+
+
+def start_ingest(settings: Settings, spec: str, state_dir: Path) -> tuple[ManagedProcess, str]:
+    """The ingest API of a tree spec on a port of its own, with its own SQLite state."""
+    tree, overrides = tree_spec(spec)
     port = free_port()
     own = settings.model_copy(update={"ingest_port": port, "state_dir": state_dir})
     metrics_dir = prepare_multiprocess_dir(state_dir / "ingest-metrics")
-    env = {**settings_env(own), MULTIPROC_ENV: str(metrics_dir), "PYTHONPATH": str(tree)}
+    env = {
+        **settings_env(own),
+        MULTIPROC_ENV: str(metrics_dir),
+        "PYTHONPATH": str(tree),
+        **overrides,
+    }
     proc = ManagedProcess(
         f"ingest-{tree.name}",
         [
@@ -89,7 +105,7 @@ def start_ingest(settings: Settings, tree: Path, state_dir: Path) -> tuple[Manag
     return proc, f"http://127.0.0.1:{port}/fhir"
 
 
-def main(trees: list[Path], repeats: int, bundles: int) -> dict[str, Any]:
+def main(trees: list[str], repeats: int, bundles: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     settings = get_settings().model_copy(
         update={
@@ -106,8 +122,8 @@ def main(trees: list[Path], repeats: int, bundles: int) -> dict[str, Any]:
     work = build_workload(settings, WARM_BUNDLES + bundles * repeats * len(trees))
     warm = work.bodies[:WARM_BUNDLES]
     servers: list[tuple[ManagedProcess, str]] = []
-    rates: dict[Path, list[float]] = {t: [] for t in trees}
-    cpu: dict[Path, list[float]] = {t: [] for t in trees}
+    rates: dict[str, list[float]] = {t: [] for t in trees}
+    cpu: dict[str, list[float]] = {t: [] for t in trees}
     raw: list[float] = []
     try:
         for i, tree in enumerate(trees):
@@ -135,7 +151,7 @@ def main(trees: list[Path], repeats: int, bundles: int) -> dict[str, Any]:
         "bundles_per_run": bundles,
         "raw_post_per_s": post,
         "trees": {
-            str(t): {
+            t: {
                 "ingest_per_s": summary(rates[t]),
                 "cpu_ms_per_bundle": summary(cpu[t]),
                 "ingest_vs_raw_post": statistics.median(rates[t]) / post["median"],
@@ -146,7 +162,7 @@ def main(trees: list[Path], repeats: int, bundles: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    paths = [Path(p).resolve() for p in sys.argv[1].split(",")]
+    specs = sys.argv[1].split(",")
     n_repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     n_bundles = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-    print(json.dumps(main(paths, n_repeats, n_bundles), indent=1))
+    print(json.dumps(main(specs, n_repeats, n_bundles), indent=1))
