@@ -44,14 +44,28 @@ from scorer.main import limit_blas_threads
 
 log = logging.getLogger(__name__)
 
-# How pydantic-core writes the flag (compact JSON): a message without it is not parsed.
+# How the scorers write the flag (compact JSON): a message with the false mark, or
+# without the key (its default is false), is not parsed. A key written otherwise (JSON
+# with spaces, from some other producer) is parsed to decide: never skipped unread.
 PENDING_MARK: Final = b'"factors_pending":true'
+EXPLAINED_MARK: Final = b'"factors_pending":false'
+PENDING_KEY: Final = b'"factors_pending"'
 # The scorer publishes before it writes Redis: a pending score not cached yet is waited
 # for this long, then explained and published anyway (the alert gets its factors; the
 # cache, flushed or expired meanwhile, is refilled by the scorers).
 NOT_CACHED_WAIT_S: Final = 2.0
 NOT_CACHED_POLL_S: Final = 0.01
 MODELS_KEPT: Final = 2  # the champion and the one before it, during a hot reload
+
+
+def _may_be_pending(value: bytes | None) -> bool:
+    """Whether a ``risk.scored`` message must be parsed to know if it awaits factors
+    (a key inside a JSON string is escaped, so the byte tests see keys only)."""
+    if value is None:
+        return False
+    if PENDING_MARK in value:
+        return True
+    return PENDING_KEY in value and EXPLAINED_MARK not in value
 
 
 def pending_scores(
@@ -65,7 +79,7 @@ def pending_scores(
     source: dict[str, ConsumerRecord] = {}
     rejected: list[Rejected] = []
     for rec in records:
-        if rec.value is None or PENDING_MARK not in rec.value:
+        if not _may_be_pending(rec.value):
             continue
         try:
             event = ScoreEvent.model_validate_json(rec.value)
@@ -173,7 +187,7 @@ class ExplainerWorker(ScorerWorker):
         yet after ``NOT_CACHED_WAIT_S`` (see there); superseded or explained ones are not."""
         todo: list[ScoreEvent] = []
         waiting = list(events)
-        deadline = time.monotonic() + NOT_CACHED_WAIT_S
+        deadline = time.monotonic() + _not_cached_wait_s(events)
         while waiting:
             states = self.cache.pending_states(waiting)
             todo.extend(ev for ev, st in zip(waiting, states, strict=True) if st == "pending")
@@ -184,6 +198,17 @@ class ExplainerWorker(ScorerWorker):
             if waiting:
                 self.stop_event.wait(NOT_CACHED_POLL_S)
         return todo
+
+
+def _not_cached_wait_s(events: Sequence[ScoreEvent]) -> float:
+    """How long a score not yet cached is still worth waiting for: until the newest of
+    the batch is ``NOT_CACHED_WAIT_S`` old. The scorer caches a score right after
+    publishing it, so an older one is not coming (Redis was flushed or the score expired
+    while the explainer was behind): a backlog is explained without a wait per batch."""
+    if not events:
+        return 0.0
+    age = (datetime.now(UTC) - max(ev.computed_at for ev in events)).total_seconds()
+    return min(NOT_CACHED_WAIT_S, max(0.0, NOT_CACHED_WAIT_S - age))
 
 
 def build_explainer(settings: Settings, name: str | None = None) -> ExplainerWorker:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +25,13 @@ from readmit_core.events import FeatureEvent, ScoreEvent
 from readmit_core.features import TARGET_COLUMN, FeatureRecord
 from readmit_core.settings import PROJECT_ROOT, Settings
 from scorer.consumer import Scorer
-from scorer.explainer import PENDING_MARK, Explainer, pending_scores
+from scorer.explainer import (
+    NOT_CACHED_WAIT_S,
+    PENDING_MARK,
+    Explainer,
+    _not_cached_wait_s,
+    pending_scores,
+)
 
 BANDS = Settings().explain_band_set
 DATA = PROJECT_ROOT / "data" / "diabetic_data_dev.csv.gz"
@@ -72,6 +80,41 @@ def test_the_pending_mark_is_how_a_pending_score_serialises() -> None:
     assert found == [again]
     assert source[again.input_key].offset == 2
     assert [(r.record.offset, r.reason) for r in rejected] == [(3, "schema_invalid")]
+
+
+def test_a_pending_score_written_with_spaces_is_not_skipped_unread() -> None:
+    """Another producer's JSON (``json.dumps`` puts a space after each colon) must not
+    leave an alert "Explaining…" for ever; explained ones and flagless ones are skipped."""
+    score = ScoreEvent(
+        encounter_id="e", patient_id="p", ward="w", input_key="e|1", probability=0.5,
+        band="high", model_version="m", factors_pending=True,
+    )  # fmt: skip
+    spaced = json.dumps(json.loads(score.to_bytes())).encode()
+    assert PENDING_MARK not in spaced
+    done = json.dumps(
+        json.loads(
+            score.model_copy(update={"factors_pending": False, "input_key": "e|2"}).to_bytes()
+        )
+    ).encode()
+    flagless = json.loads(score.to_bytes())
+    del flagless["factors_pending"]
+    records = [_record(spaced), _record(done, 1), _record(json.dumps(flagless).encode(), 2)]
+    found, _, rejected = pending_scores(records)
+    assert [ev.input_key for ev in found] == ["e|1"]
+    assert rejected == []
+
+
+def test_a_backlog_of_uncached_scores_is_not_waited_for() -> None:
+    """Scores computed longer ago than the scorer takes to cache one: no wait (a Redis
+    flush must not cost every later batch two seconds); a fresh one: the full wait."""
+    score = ScoreEvent(
+        encounter_id="e", patient_id="p", ward="w", input_key="e|1", probability=0.5,
+        band="high", model_version="m", factors_pending=True,
+    )  # fmt: skip
+    old = score.model_copy(update={"computed_at": datetime.now(UTC) - timedelta(seconds=30)})
+    assert _not_cached_wait_s([old]) == 0.0
+    assert _not_cached_wait_s([old, score]) == pytest.approx(NOT_CACHED_WAIT_S, abs=0.2)
+    assert _not_cached_wait_s([]) == 0.0
 
 
 @pytest.fixture(scope="module")
