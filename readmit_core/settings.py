@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     scorer_metrics_port: int = Field(9464, description="Prometheus /metrics port of a scorer.")
     explainer_metrics_port: int = Field(
         9474,
-        description="Prometheus /metrics port of an explainer (0 = off); clear of the "
-        "scorers' 9464 + i in the embedded stack.",
+        description="Prometheus /metrics port of an explainer (0 = off). The embedded "
+        "stack's scorers count up from READMIT_SCORER_METRICS_PORT past every port in use.",
     )
     feed_metrics_port: int = Field(
         9465, ge=0, description="Prometheus /metrics port of the alert feed (0: not served)."

@@ -65,9 +65,7 @@ def up(
         typer.echo(f"  FHIR ingest:                             {settings.ingest_url}/fhir")
         typer.echo(f"  Kafka bootstrap:                         {settings.kafka_bootstrap}")
         typer.echo(f"  Redis:                                   {settings.redis_url}")
-        typer.echo(
-            f"  scorer metrics:                          http://127.0.0.1:{settings.scorer_metrics_port}/metrics"
-        )
+        typer.echo(f"  scorer metrics:                          {settings.scorer_metrics_urls}")
         if not settings.scorer_explain_inline:
             typer.echo(
                 "  explainer health/metrics:                "

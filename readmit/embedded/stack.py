@@ -152,7 +152,34 @@ class Stack:
 
         ensure_champion(self.settings)
 
+    def scorer_metrics_port(self, i: int) -> int:
+        """Scorer ``i``'s /metrics port: from ``scorer_metrics_port`` up, past the ports
+        the stack's other services listen on (9464 + 1 is the alert feed's default 9465:
+        a second scorer took it and the feed lost its metrics); 0 when metrics are off."""
+        s = self.settings
+        if not s.scorer_metrics_port:
+            return 0
+        taken = {s.feed_metrics_port, s.explainer_metrics_port, s.ingest_port, s.web_port}
+        taken |= {s.kafka_port, s.redis_port}
+        port, found = s.scorer_metrics_port - 1, -1
+        while found < i:
+            port += 1
+            found += port not in taken
+        return port
+
+    def _point_ops_at_scorers(self) -> None:
+        """The ops page scrapes the scorers this stack starts, unless the operator named
+        the URLs (READMIT_SCORER_METRICS_URLS): the default lists 9464 only, which is wrong
+        for other ports and for more than one scorer."""
+        s = self.settings
+        if "scorer_metrics_urls" in s.model_fields_set or not s.scorer_metrics_port:
+            return
+        s.scorer_metrics_urls = ",".join(
+            f"http://127.0.0.1:{self.scorer_metrics_port(i)}/metrics" for i in range(self.scorers)
+        )
+
     def _start_apps(self) -> None:
+        self._point_ops_at_scorers()
         self._start_ingest()
         for _ in range(self.scorers):
             self._spawn_scorer()
@@ -164,9 +191,8 @@ class Stack:
         self.wait_ready()
 
     def _spawn_scorer(self) -> ManagedProcess:
-        s = self.settings
         i = sum(p.name.startswith("scorer-") for p in self.processes)
-        port = s.scorer_metrics_port + i if s.scorer_metrics_port else 0
+        port = self.scorer_metrics_port(i)
         argv = [sys.executable, "-m", "readmit", "scorer", "--metrics-port", str(port)]
         return self._spawn(f"scorer-{i}", argv)
 
