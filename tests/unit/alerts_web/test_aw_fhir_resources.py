@@ -13,6 +13,7 @@ from alerts_web.fhir_api.resources import (
     risk_assessment,
     searchset,
 )
+from model_store.explain import PENDING_TEXT
 
 
 def test_risk_assessment_is_valid_r4_with_required_content() -> None:
@@ -73,3 +74,14 @@ def test_the_input_version_is_the_risk_assessments_version() -> None:
     assert "versionId" not in risk_assessment(score_event())["meta"]
     resource = risk_assessment(score_event(input_version=3))
     assert RiskAssessment.model_validate(resource).meta.versionId == "3"
+
+
+def test_a_pending_score_is_preliminary_and_says_its_explanation_is_being_computed() -> None:
+    pending = RiskAssessment.model_validate(
+        risk_assessment(score_event(factors=(), interventions=(), factors_pending=True))
+    )
+    assert pending.status == "preliminary"
+    assert pending.prediction[0].rationale == PENDING_TEXT
+    unexplained = RiskAssessment.model_validate(risk_assessment(score_event(factors=())))
+    assert unexplained.status == "final"
+    assert unexplained.prediction[0].rationale == "No explanation available"
