@@ -251,8 +251,11 @@ def test_pdf_of_a_score_still_explaining_says_so_not_no_explanation(tmp_path: Pa
     text = " ".join(_pdf_text(render_pdf(report), tmp_path).split())
     assert "Factors still being computed" in text
     assert "No explanation available" not in text
+    assert "interventions they recommend are being computed" in text
+    assert "Intervention Status By When" not in text  # no band-only advice, withdrawn later
     done = " ".join(_pdf_text(render_pdf(_long_factor_report(factors=())), tmp_path).split())
     assert "No explanation available" in done
+    assert "Intervention Status By When" in done
 
 
 def test_report_files_are_named_by_patient_and_encounter() -> None:
