@@ -8,6 +8,7 @@ Django. The prediction's outcome is SNOMED CT 417005 "Hospital re-admission" wit
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Final
 
 from fhir_mappings.outcome import operation_outcome as fhir_outcome
@@ -26,11 +27,14 @@ def resource_id(encounter_id: str) -> str | None:
     return encounter_id if FHIR_ID.match(encounter_id) else None
 
 
-def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
+def risk_assessment(event: ScoreEvent, explained_at: datetime | None = None) -> dict[str, Any]:
+    """The resource; ``explained_at`` (when the explainer stage added the factors) is its
+    lastUpdated, so a client syncing on it fetches the explained copy again."""
     rid = resource_id(event.encounter_id)
+    updated = explained_at if explained_at and not event.factors_pending else event.computed_at
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
-        "meta": {"lastUpdated": event.computed_at.isoformat()},
+        "meta": {"lastUpdated": updated.isoformat()},
         "identifier": [{"system": "urn:readmit:score-input", "value": event.input_key}],
         # R4 ObservationStatus: preliminary until the explainer stage adds the factors
         "status": "preliminary" if event.factors_pending else "final",
