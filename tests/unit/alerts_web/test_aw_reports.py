@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,6 +67,14 @@ def test_csv_has_score_factors_interventions_history_and_actions() -> None:
     assert sections.count("action") == 1
     score = rows[0]
     assert (score["section"], score["probability"], score["band"]) == ("score", "0.620000", "high")
+
+
+def test_csv_of_a_pending_score_lists_no_advice() -> None:
+    report = _report()
+    pending = replace(report, event=report.event.model_copy(update={"factors_pending": True}))
+    sections = [r["section"] for r in csv.DictReader(io.StringIO(render_csv(pending)))]
+    assert "intervention" not in sections  # band-only advice, withdrawn with the factors
+    assert "score" in sections
 
 
 def test_csv_neutralises_spreadsheet_formulas_in_notes() -> None:
