@@ -37,6 +37,11 @@ def latest_score(encounter_id: str) -> ScoreEvent | None:
     return score_cache().latest(encounter_id)
 
 
+def latest_explained(encounter_id: str) -> tuple[ScoreEvent, datetime | None] | None:
+    """The latest score and the time its factors were added (None if not yet)."""
+    return score_cache().latest_explained(encounter_id)
+
+
 def patient_history(patient_id: str) -> list[HistoryPoint]:
     """Scores of a patient oldest first.
 

@@ -103,6 +103,12 @@ _RANKS: Final = {"diag_1": "Primary", "diag_2": "Secondary", "diag_3": "Addition
 NOT_APPLICABLE_TEXT: Final = (
     "30-day readmission risk does not apply: the patient died or was discharged to hospice."
 )
+# A score published before the explainer stage added its factors: advice waits for them
+# too, since without factors it would be the band-only fallback, later withdrawn.
+PENDING_TEXT: Final = (
+    "The factors behind this score and the interventions they recommend are being computed; "
+    "they follow shortly."
+)
 
 
 def _id_text(column: str, value: Any, code_labels: CodeLabels) -> str:

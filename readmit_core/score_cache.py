@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import orjson
@@ -245,8 +245,17 @@ class ScoreCache:
 
     # -- reads ----------------------------------------------------------------------
     def latest(self, encounter_id: str) -> ScoreEvent | None:
+        found = self.latest_explained(encounter_id)
+        return found[0] if found else None
+
+    def latest_explained(self, encounter_id: str) -> tuple[ScoreEvent, datetime | None] | None:
+        """The latest score and when the explainer stage wrote its factors (None if it has
+        not), read in one call: a FHIR client syncs on the time the content last changed."""
         raw = self._r.hgetall(self.score_key(encounter_id))
-        return _event(encounter_id, raw) if raw else None
+        if not raw:
+            return None
+        at = raw.get(b"explained_at")
+        return _event(encounter_id, raw), datetime.fromtimestamp(float(at), tz=UTC) if at else None
 
     def patient_history(self, patient_id: str) -> list[tuple[str, str, float]]:
         """(encounter_id, input_key, computed_at epoch) oldest first."""

@@ -123,7 +123,9 @@ def to_score_event(
 
     Every field comes from a validated FeatureEvent or the model's typed Prediction, so
     assembling it is exact; building the nested event through validation, and later
-    ``model_construct``, were per-event costs of the scorer's loop.
+    ``model_construct``, were per-event costs of the scorer's loop. A pending score carries
+    no interventions: without factors they would be the band-only fallback (the 7-day
+    call), advice the explainer's completion then withdraws; it recomputes them.
     """
     return ScoreEvent.assembled(
         {
@@ -136,7 +138,7 @@ def to_score_event(
             "band": pred.band,
             "model_version": model_version,
             "factors": pred.factors,
-            "interventions": pred.interventions,
+            "interventions": () if factors_pending else pred.interventions,
             "factors_pending": factors_pending,
             "computed_at": utcnow(),
             "discharged_at": event.discharged_at,

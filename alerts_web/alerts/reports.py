@@ -26,7 +26,12 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from alerts_web.csv_cells import FormulaSafeWriter
 from alerts_web.scores import HistoryPoint
-from model_store.explain import NOT_APPLICABLE_TEXT, contribution_text, record_data_quality
+from model_store.explain import (
+    NOT_APPLICABLE_TEXT,
+    PENDING_TEXT,
+    contribution_text,
+    record_data_quality,
+)
 from readmit_core.events import ScoreEvent
 
 
@@ -172,6 +177,10 @@ def _data_quality(ev: ScoreEvent, styles: Any) -> list[Any]:
 
 
 def _interventions_table(report: RiskReport, styles: Any) -> Any:
+    if report.event.factors_pending:  # advice follows with the factors, never before
+        return Paragraph(
+            escape(PENDING_TEXT + " Download the report again for them."), styles["Normal"]
+        )
     items = report.event.interventions
     if not items:
         return Paragraph("None recommended.", styles["Normal"])
@@ -317,7 +326,7 @@ def render_csv(report: RiskReport) -> str:
                 f.feature,
             ]
         )
-    for i in () if ev.non_readmittable else ev.interventions:
+    for i in () if ev.non_readmittable or ev.factors_pending else ev.interventions:
         writer.writerow(
             [
                 "intervention",

@@ -46,6 +46,10 @@ class ScoreSerializer(serializers.Serializer):
     statement = serializers.CharField(allow_null=True)
     factors = FactorSerializer(many=True)
     interventions = InterventionSerializer(many=True)
+    factors_pending = serializers.BooleanField(
+        help_text="True while the factors are still being computed: factors and "
+        "interventions are empty until then and follow shortly, on this same score."
+    )
 
 
 class HistoryPointSerializer(serializers.Serializer):
@@ -75,6 +79,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "assigned_to",
             "factors",
             "interventions",
+            "factors_pending",
             "computed_at",
             "discharged_at",
             "created_at",

@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from alerts_web.fhir_api.resources import FHIR_ID
-from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
+from model_store.explain import NOT_APPLICABLE_TEXT, PENDING_TEXT, factor_text
 from readmit_core.errors import ReadmitError
 from readmit_core.events import ScoreEvent
 
@@ -211,6 +211,8 @@ def _detail(event: ScoreEvent) -> str:
     if event.factors:
         lines.append("**Top contributing factors** (percentage points of risk)")
         lines += [f"- {factor_text(f)}" for f in event.factors[:5]]
+    elif event.factors_pending:
+        lines.append(f"**{PENDING_TEXT}**")
     lines += ["", f"Model version `{event.model_version}`."]
     return "\n".join(lines)
 
@@ -239,15 +241,19 @@ def _suggestion(event: ScoreEvent, intervention: Any) -> dict[str, Any]:
 
 
 def risk_card(event: ScoreEvent, patient_page_url: str) -> dict[str, Any]:
-    """The card; an *info* card without suggestions when the risk does not apply."""
+    """The card; an *info* card without suggestions when the risk does not apply. While
+    the factors are pending it offers no suggestions either, and has a uuid of its own:
+    the suggestions of one card uuid never change once issued."""
     applies = not event.non_readmittable
+    advises = applies and not event.factors_pending
+    name = f"readmit-card/{event.input_key}" + ("/pending" if event.factors_pending else "")
     return {
-        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"readmit-card/{event.input_key}")),
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
         "summary": _summary(event),
         "detail": _detail(event),
         "indicator": BAND_INDICATOR[event.band] if applies else "info",
         "source": {"label": SOURCE_LABEL, "topic": {"code": "readmission-risk"}},
-        "suggestions": [_suggestion(event, i) for i in event.interventions] if applies else [],
+        "suggestions": [_suggestion(event, i) for i in event.interventions] if advises else [],
         "selectionBehavior": "any",
         "links": [
             {"label": "Open readmission risk page", "url": patient_page_url, "type": "absolute"}

@@ -8,10 +8,11 @@ Django. The prediction's outcome is SNOMED CT 417005 "Hospital re-admission" wit
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Final
 
 from fhir_mappings.outcome import operation_outcome as fhir_outcome
-from model_store.explain import NOT_APPLICABLE_TEXT, factor_text
+from model_store.explain import NOT_APPLICABLE_TEXT, PENDING_TEXT, factor_text
 from readmit_core.events import ScoreEvent
 
 FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -26,13 +27,17 @@ def resource_id(encounter_id: str) -> str | None:
     return encounter_id if FHIR_ID.match(encounter_id) else None
 
 
-def risk_assessment(event: ScoreEvent) -> dict[str, Any]:
+def risk_assessment(event: ScoreEvent, explained_at: datetime | None = None) -> dict[str, Any]:
+    """The resource; ``explained_at`` (when the explainer stage added the factors) is its
+    lastUpdated, so a client syncing on it fetches the explained copy again."""
     rid = resource_id(event.encounter_id)
+    updated = explained_at if explained_at and not event.factors_pending else event.computed_at
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
-        "meta": {"lastUpdated": event.computed_at.isoformat()},
+        "meta": {"lastUpdated": updated.isoformat()},
         "identifier": [{"system": "urn:readmit:score-input", "value": event.input_key}],
-        "status": "final",
+        # R4 ObservationStatus: preliminary until the explainer stage adds the factors
+        "status": "preliminary" if event.factors_pending else "final",
         "code": {"text": "30-day hospital readmission risk"},
         "method": {
             "coding": [{"system": MODEL_SYSTEM, "code": event.model_version}],
@@ -92,8 +97,14 @@ def _prediction(event: ScoreEvent) -> dict[str, Any]:
             "text": event.band,
         },
         "whenRange": _WITHIN_30_DAYS,
-        "rationale": f"Top factors: {factors}" if factors else "No explanation available",
+        "rationale": _rationale(event, factors),
     }
+
+
+def _rationale(event: ScoreEvent, factors: str) -> str:
+    if factors:
+        return f"Top factors: {factors}"
+    return PENDING_TEXT if event.factors_pending else "No explanation available"
 
 
 def searchset(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ not a ward row names its Location yet.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from alerts_web.api.auth import has_scope, may_see_ward, principal_for
 from alerts_web.api.models import Scope
 from alerts_web.fhir_api.capability import FORMATS, SEARCH_PARAMS, capability_statement
 from alerts_web.fhir_api.resources import operation_outcome, risk_assessment, searchset
-from alerts_web.scores import latest_score, patient_history
+from alerts_web.scores import latest_explained, patient_history
 from fhir_mappings import FHIR_JSON
 from fhir_mappings.references import search_id
 from readmit_core.events import ScoreEvent
@@ -52,8 +53,11 @@ def _denied(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
     return principal, None
 
 
-def _visible(principal: Any, event: ScoreEvent | None) -> ScoreEvent | None:
-    return event if event is not None and may_see_ward(principal, event.ward) else None
+Explained = tuple[ScoreEvent, datetime | None]  # a score and when its factors were added
+
+
+def _visible(principal: Any, found: Explained | None) -> Explained | None:
+    return found if found is not None and may_see_ward(principal, found[0].ward) else None
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -87,9 +91,9 @@ def search(request: HttpRequest) -> HttpResponse:
             ),
             400,
         )
-    events: list[ScoreEvent] = []
+    events: list[Explained] = []
     if encounter:
-        ev = _visible(principal, latest_score(search_id(encounter, "Encounter")))
+        ev = _visible(principal, latest_explained(search_id(encounter, "Encounter")))
         events = [ev] if ev is not None else []
     else:
         seen: set[str] = set()
@@ -97,12 +101,12 @@ def search(request: HttpRequest) -> HttpResponse:
             if point.encounter_id in seen:
                 continue
             seen.add(point.encounter_id)
-            ev = _visible(principal, latest_score(point.encounter_id))
+            ev = _visible(principal, latest_explained(point.encounter_id))
             if ev is not None:
                 events.append(ev)
     if patient and encounter:
-        events = [e for e in events if e.patient_id == search_id(patient, "Patient")]
-    return fhir_response(searchset([risk_assessment(e) for e in events], _base_url(request)))
+        events = [e for e in events if e[0].patient_id == search_id(patient, "Patient")]
+    return fhir_response(searchset([risk_assessment(*e) for e in events], _base_url(request)))
 
 
 @require_GET
@@ -113,12 +117,12 @@ def read(request: HttpRequest, resource_id: str) -> HttpResponse:
     refused = _format_refused(request)
     if refused is not None:
         return refused
-    event = _visible(principal, latest_score(resource_id))
-    if event is None:
+    found = _visible(principal, latest_explained(resource_id))
+    if found is None:
         return fhir_response(
             operation_outcome("not-found", "RiskAssessment not found.", expression="id"), 404
         )
-    return fhir_response(risk_assessment(event))
+    return fhir_response(risk_assessment(*found))
 
 
 @require_GET

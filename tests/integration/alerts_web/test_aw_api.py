@@ -62,9 +62,22 @@ def test_encounter_score(scored: dict[str, Any], api_key: Any) -> None:
     assert body["band"] == "high"
     assert body["factors"][0]["label"] == "2 inpatient stays"
     assert body["interventions"][0]["code"] == "med-rec"
+    assert body["factors_pending"] is False
     missing = Client().get(reverse("api:encounter-score", args=["nope"]), **_auth(key))
     assert missing.status_code == 404
     assert missing.json() == {"error": "not_found", "detail": "No score for this encounter."}
+
+
+def test_a_pending_score_says_so(wards: Any, cache: Any, event_factory: Any, api_key: Any) -> None:
+    ev = event_factory("ward-a", factors=(), interventions=(), factors_pending=True)
+    cache.write([ev])
+    store_event(ev)
+    key = api_key("scores:read", "alerts:read")
+    body = Client().get(reverse("api:encounter-score", args=[ev.encounter_id]), **_auth(key)).json()
+    assert (body["factors"], body["interventions"], body["factors_pending"]) == ([], [], True)
+    alerts = Client().get(reverse("api:ward-alerts", args=["ward-a"]), **_auth(key)).json()
+    (alert,) = [a for a in alerts["results"] if a["encounter_id"] == ev.encounter_id]
+    assert alert["factors_pending"] is True
 
 
 def test_wrong_scope_is_refused(scored: dict[str, Any], api_key: Any) -> None:
@@ -230,6 +243,7 @@ def test_openapi_schema_and_docs(api_key: Any, client_a: Client) -> None:
         "/api/v1/wards/{ward}/alerts",
         "/api/v1/predict",
     } <= paths
+    assert "factors_pending" in schema["components"]["schemas"]["Score"]["properties"]
     docs = client_a.get(reverse("api:docs")).content.decode()
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs
     assert "cdn" not in docs.lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.riskassessment import RiskAssessment
+
+from model_store.explain import PENDING_TEXT
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -214,3 +217,32 @@ def test_after_death_or_hospice_every_integration_surface_says_not_applicable(
     score = Client().get(url, **_bearer(key)).json()
     assert (score["risk_applies"], score["band"], score["probability"]) == (False, None, None)
     assert score["interventions"] == []
+
+
+def test_a_pending_score_is_preliminary_without_advice_until_its_factors_arrive(
+    wards: Any, cache: Any, event_factory: Any, api_key: Any
+) -> None:
+    """FHIR says preliminary and the CDS card offers nothing while the explainer stage
+    works; once it has written the factors the resource is final, its lastUpdated is the
+    explanation time (a syncing client fetches it again) and the card carries the advice."""
+    done = event_factory("ward-a", computed_at=datetime(2026, 11, 27, 6, 0, tzinfo=UTC))
+    cache.write([done.model_copy(update={"factors": (), "factors_pending": True})])
+    fhir, cds = api_key("fhir:read"), api_key("cds")
+    url = f"/fhir/RiskAssessment/{done.encounter_id}"
+    pending = RiskAssessment.model_validate(Client().get(url, **_bearer(fhir)).json())
+    assert pending.status == "preliminary"
+    assert pending.prediction[0].rationale == PENDING_TEXT
+    assert pending.meta.lastUpdated == done.computed_at
+    hook = {"content_type": "application/json", **_bearer(cds)}
+    (card,) = Client().post("/cds-services/readmission-risk", _hook(done), **hook).json()["cards"]
+    assert card["suggestions"] == []
+    assert PENDING_TEXT in card["detail"]
+
+    assert cache.add_factors([done]) == [True]
+    final = RiskAssessment.model_validate(Client().get(url, **_bearer(fhir)).json())
+    assert final.status == "final"
+    assert final.prediction[0].rationale.startswith("Top factors:")
+    assert final.meta.lastUpdated > done.computed_at
+    assert final.occurrenceDateTime == done.computed_at
+    (card,) = Client().post("/cds-services/readmission-risk", _hook(done), **hook).json()["cards"]
+    assert [s["label"] for s in card["suggestions"]] == [i.title for i in done.interventions]

@@ -317,7 +317,25 @@ def test_a_score_waiting_for_its_factors_says_explaining_then_shows_them(
     html = client_a.get(url).content.decode()
     assert 'id="factors-pending"' in html
     assert "No explanation available" not in html
+    assert "Recommended with the factors, which are being computed." in html
+    assert done.interventions[0].title not in html
     assert cache.add_factors([done]) == [True]
     html = client_a.get(url).content.decode()
     assert 'id="factors-pending"' not in html
     assert done.factors[0].label in html
+    assert 'id="interventions-pending"' not in html
+    assert done.interventions[0].title in html
+
+
+def test_a_pending_score_lists_no_advice_even_if_it_carries_some(
+    client_a: Client, wards: Any, cache: Any, event_factory: Any
+) -> None:
+    """A pending score published before the scorer dropped band-only advice still carries
+    it: the page withholds it, as that advice is withdrawn when the factors arrive."""
+    pending = event_factory(wards[0].code, factors=(), factors_pending=True)
+    cache.write([pending])
+    store_event(pending)
+    html = client_a.get(reverse("alerts:encounter", args=[pending.encounter_id])).content.decode()
+    assert 'id="interventions-pending"' in html
+    assert pending.interventions[0].title not in html
+    assert "More may follow" not in html

@@ -19,6 +19,7 @@ from alerts_web.cds.cards import (
     prefetched,
     risk_card,
 )
+from model_store.explain import PENDING_TEXT
 from readmit_core.events import Factor
 
 
@@ -179,3 +180,15 @@ def test_no_warning_or_critical_card_when_the_risk_does_not_apply() -> None:
 def test_card_factors_are_in_percentage_points() -> None:
     card = risk_card(score_event(), "https://example.org/p")
     assert "3 inpatient stays last year (+0.4 percentage points)" in card["detail"]
+
+
+def test_a_pending_card_offers_no_advice_and_says_it_is_being_computed() -> None:
+    # an event carrying advice, as a pending score from before the scorer dropped it did
+    pending = score_event(factors=(), factors_pending=True)
+    card = risk_card(pending, "https://example.org/p")
+    assert card["suggestions"] == []
+    assert PENDING_TEXT in card["detail"]
+    explained = risk_card(score_event(), "https://example.org/p")
+    assert explained["suggestions"]
+    assert PENDING_TEXT not in explained["detail"]
+    assert card["uuid"] != explained["uuid"]  # suggestions never change under one uuid

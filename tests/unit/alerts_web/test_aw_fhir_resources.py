@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aw_fakes import score_event
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -13,6 +15,7 @@ from alerts_web.fhir_api.resources import (
     risk_assessment,
     searchset,
 )
+from model_store.explain import PENDING_TEXT
 
 
 def test_risk_assessment_is_valid_r4_with_required_content() -> None:
@@ -73,3 +76,24 @@ def test_the_input_version_is_the_risk_assessments_version() -> None:
     assert "versionId" not in risk_assessment(score_event())["meta"]
     resource = risk_assessment(score_event(input_version=3))
     assert RiskAssessment.model_validate(resource).meta.versionId == "3"
+
+
+def test_a_pending_score_is_preliminary_and_says_its_explanation_is_being_computed() -> None:
+    pending = RiskAssessment.model_validate(
+        risk_assessment(score_event(factors=(), interventions=(), factors_pending=True))
+    )
+    assert pending.status == "preliminary"
+    assert pending.prediction[0].rationale == PENDING_TEXT
+    unexplained = RiskAssessment.model_validate(risk_assessment(score_event(factors=())))
+    assert unexplained.status == "final"
+    assert unexplained.prediction[0].rationale == "No explanation available"
+
+
+def test_last_updated_is_the_explanation_time_once_explained() -> None:
+    explained_at = datetime(2026, 11, 27, 6, 0, 1, tzinfo=UTC)
+    done = RiskAssessment.model_validate(risk_assessment(score_event(), explained_at))
+    assert done.meta.lastUpdated == explained_at
+    pending = score_event(factors=(), interventions=(), factors_pending=True)
+    assert RiskAssessment.model_validate(risk_assessment(pending)).meta.lastUpdated == (
+        pending.computed_at
+    )

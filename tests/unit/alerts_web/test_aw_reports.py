@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,6 +67,14 @@ def test_csv_has_score_factors_interventions_history_and_actions() -> None:
     assert sections.count("action") == 1
     score = rows[0]
     assert (score["section"], score["probability"], score["band"]) == ("score", "0.620000", "high")
+
+
+def test_csv_of_a_pending_score_lists_no_advice() -> None:
+    report = _report()
+    pending = replace(report, event=report.event.model_copy(update={"factors_pending": True}))
+    sections = [r["section"] for r in csv.DictReader(io.StringIO(render_csv(pending)))]
+    assert "intervention" not in sections  # band-only advice, withdrawn with the factors
+    assert "score" in sections
 
 
 def test_csv_neutralises_spreadsheet_formulas_in_notes() -> None:
@@ -251,8 +260,11 @@ def test_pdf_of_a_score_still_explaining_says_so_not_no_explanation(tmp_path: Pa
     text = " ".join(_pdf_text(render_pdf(report), tmp_path).split())
     assert "Factors still being computed" in text
     assert "No explanation available" not in text
+    assert "interventions they recommend are being computed" in text
+    assert "Intervention Status By When" not in text  # no band-only advice, withdrawn later
     done = " ".join(_pdf_text(render_pdf(_long_factor_report(factors=())), tmp_path).split())
     assert "No explanation available" in done
+    assert "Intervention Status By When" in done
 
 
 def test_report_files_are_named_by_patient_and_encounter() -> None:

@@ -131,9 +131,12 @@ def test_the_stage_gives_exactly_the_inline_factors(registry: Registry) -> None:
     assert [s.factors_pending for s in fast] == wanted
     assert any(wanted)
     assert all(not s.factors for s in fast if s.factors_pending)
+    # no band-only advice while pending: it would be withdrawn when the factors arrive
+    assert all(not s.interventions for s in fast if s.factors_pending)
     pending = [s for s in fast if s.factors_pending]
     done, failed = Explainer(registry, BANDS).explain(pending)
     assert failed == []
+    assert any(s.interventions for s in done)
     assert [s.input_key for s in done] == [s.input_key for s in pending]
     expected = {s.input_key: s for s in inline}
     for got in done:
