@@ -64,10 +64,15 @@
     badge.dataset.state = state;
   }
 
+  const ANNOUNCEMENTS_KEPT = 3;
   function announce(text) {
-    // cleared first so the same sentence twice is read twice
-    announcer.textContent = "";
-    setTimeout(() => { announcer.textContent = text; }, 50);
+    // Each sentence is added, not written over the last: a reconnect's "Live connection
+    // restored." right after the snapshot's "New high-risk discharge: …" replaced it before
+    // a screen reader had read it. A new node per sentence also reads a repeat twice.
+    const line = document.createElement("div");
+    line.textContent = text;
+    announcer.appendChild(line);
+    while (announcer.childElementCount > ANNOUNCEMENTS_KEPT) announcer.firstElementChild.remove();
   }
 
   // --- cues ------------------------------------------------------------------------------
