@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from model_store.interventions import CATALOGUE
 from model_store.serving import Prediction
 from readmit_core.events import Factor, FeatureEvent, ScoreEvent, WorklistContext
@@ -50,7 +52,9 @@ def _prediction() -> Prediction:
     return Prediction(0.30000000000000004, "high", factors, tuple(CATALOGUE.values())[:2])
 
 
-def _constructed(event: FeatureEvent, pred: Prediction, built: ScoreEvent) -> ScoreEvent:
+def _constructed(
+    event: FeatureEvent, pred: Prediction, built: ScoreEvent, *, pending: bool
+) -> ScoreEvent:
     return ScoreEvent.model_construct(
         computed_at=built.computed_at,
         encounter_id=event.encounter_id,
@@ -61,8 +65,10 @@ def _constructed(event: FeatureEvent, pred: Prediction, built: ScoreEvent) -> Sc
         band=pred.band,
         model_version="m1",
         factors=pred.factors,
-        interventions=pred.interventions,
-        factors_pending=True,
+        # a pending score carries no advice until its factors are known (the band-only
+        # fallback it would get was withdrawn when they arrived)
+        interventions=() if pending else pred.interventions,
+        factors_pending=pending,
         discharged_at=event.discharged_at,
         non_readmittable=pred.non_readmittable,
         context=event.context,
@@ -71,10 +77,11 @@ def _constructed(event: FeatureEvent, pred: Prediction, built: ScoreEvent) -> Sc
     )
 
 
-def test_an_assembled_score_is_the_constructed_one() -> None:
+@pytest.mark.parametrize("pending", [True, False])
+def test_an_assembled_score_is_the_constructed_one(pending: bool) -> None:
     event, pred = _event(), _prediction()
-    built = to_score_event(event, pred, "m1", factors_pending=True)
-    expected = _constructed(event, pred, built)
+    built = to_score_event(event, pred, "m1", factors_pending=pending)
+    expected = _constructed(event, pred, built, pending=pending)
     assert built == expected
     assert built.model_fields_set == set(ScoreEvent.model_fields)  # every field was given
     assert ScoreEvent.model_validate_json(built.to_bytes()) == expected
