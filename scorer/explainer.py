@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Final
 
 import redis
@@ -38,9 +36,8 @@ from readmit_core.score_cache import ScoreCache
 from readmit_core.settings import Settings
 from scorer import metrics
 from scorer.consumer import Rejected, ScorerWorker
-from scorer.health import HealthServer
 from scorer.lag import LagMonitor
-from scorer.main import limit_blas_threads
+from scorer.main import limit_blas_threads, serve_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -250,20 +247,4 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
         group=settings.explainer_group,
     ).start()
     port = settings.explainer_metrics_port if metrics_port is None else metrics_port
-    health = None
-    if port:
-        host = "127.0.0.1" if settings.embedded else "0.0.0.0"
-        health = HealthServer(worker, monitor, host, port).start()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stop requested", extra={"signal": signum})
-        worker.stop_event.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        worker.run()
-    finally:
-        monitor.stop()
-        if health is not None:
-            health.stop()
+    serve_until_stopped(settings, worker, monitor, port)
