@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Final
 
 import redis
@@ -36,8 +38,9 @@ from readmit_core.score_cache import ScoreCache
 from readmit_core.settings import Settings
 from scorer import metrics
 from scorer.consumer import Rejected, ScorerWorker
+from scorer.health import HealthServer
 from scorer.lag import LagMonitor
-from scorer.main import limit_blas_threads, serve_until_stopped
+from scorer.main import limit_blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -247,4 +250,20 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
         group=settings.explainer_group,
     ).start()
     port = settings.explainer_metrics_port if metrics_port is None else metrics_port
-    serve_until_stopped(settings, worker, monitor, port)
+    health = None
+    if port:
+        host = "127.0.0.1" if settings.embedded else "0.0.0.0"
+        health = HealthServer(worker, monitor, host, port).start()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signum})
+        worker.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    finally:
+        monitor.stop()
+        if health is not None:
+            health.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
 from types import FrameType
 
 import redis
@@ -70,19 +69,6 @@ def run(settings: Settings, metrics_port: int | None = None) -> None:
     monitor = LagMonitor(settings, topics(settings)[0], lambda: worker.ownership.owned).start()
     upkeep = StateUpkeep(settings).start()
     port = settings.scorer_metrics_port if metrics_port is None else metrics_port
-    serve_until_stopped(settings, worker, monitor, port, on_exit=(upkeep.stop,))
-
-
-def serve_until_stopped(
-    settings: Settings,
-    worker: ScorerWorker,
-    monitor: LagMonitor,
-    port: int,
-    on_exit: Sequence[Callable[[], None]] = (),
-) -> None:
-    """Health endpoints on ``port`` (0: none), SIGTERM/SIGINT ending the loop after its
-    batch, the loop; then ``on_exit``, the lag monitor and the health server stop. The
-    scorer and the explainer stage (``scorer.explainer``) run the same way."""
     health = None
     if port:
         host = "127.0.0.1" if settings.embedded else "0.0.0.0"
@@ -97,8 +83,7 @@ def serve_until_stopped(
     try:
         worker.run()
     finally:
-        for finish in on_exit:
-            finish()
+        upkeep.stop()
         monitor.stop()
         if health is not None:
             health.stop()
